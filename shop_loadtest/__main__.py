@@ -1,0 +1,3 @@
+from shop_loadtest.cli import main
+
+main()

@@ -1,0 +1,184 @@
+"""The `shop-loadtest` command. Exit codes are decided here and only here:
+0 budgets held, 1 a budget broke, 2 bad input, 3 the run could not be carried out or trusted.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+
+from shop_loadtest.errors import (
+    EXIT_BUDGET,
+    EXIT_INPUT,
+    EXIT_OK,
+    EXIT_RUN,
+    InputError,
+    ShopLoadtestError,
+)
+
+app = typer.Typer(
+    name="shop-loadtest",
+    help="Load-test an online shop before a campaign: scenario YAML -> Locust -> judged report.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+VERDICT_EXIT = {"pass": EXIT_OK, "fail": EXIT_BUDGET, "inconclusive": EXIT_RUN}
+
+ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
+
+
+def _echo_err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+@app.command()
+def validate(files: Annotated[list[Path], typer.Argument(help="Scenario files.")]) -> None:
+    """Check scenario files without sending any traffic."""
+    from shop_loadtest.scenario import load_scenario
+
+    failed = 0
+    for path in files:
+        try:
+            scenario = load_scenario(path)
+        except InputError as exc:
+            _echo_err(str(exc))
+            failed += 1
+            continue
+        profile = scenario.profile(path.parent)
+        typer.echo(f"{path}: ok ({scenario.load.model}, {len(scenario.journeys)} journeys, "
+                   f"{profile.duration:.0f}s, peak {profile.peak():g}, "
+                   f"{len(scenario.budgets)} budgets)")
+    if failed:
+        raise typer.Exit(EXIT_INPUT)
+
+
+@app.command()
+def schema(
+    output: Annotated[Path | None,
+                      typer.Option("-o", "--output", help="Write to this file.")] = None,
+) -> None:
+    """Print the JSON Schema of the scenario format (for editor completion)."""
+    from shop_loadtest.scenario import scenario_json_schema
+
+    text = json.dumps(scenario_json_schema(), indent=2) + "\n"
+    if output:
+        output.write_text(text)
+    else:
+        typer.echo(text, nl=False)
+
+
+@app.command()
+def generate(
+    file: ScenarioArg,
+    output: Annotated[Path | None, typer.Option("-o", "--output",
+                                                help="Default: locustfiles/<name>.py")] = None,
+) -> None:
+    """Write the locustfile for a scenario (plain `locust -f` can run it)."""
+    from shop_loadtest.generator import render_locustfile
+    from shop_loadtest.scenario import load_scenario
+
+    scenario = load_scenario(file)
+    output = output or Path("locustfiles") / f"{scenario.name}.py"
+    source = render_locustfile(scenario, source=file.as_posix(), output=output.as_posix(),
+                               base=file.parent)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(source)
+    typer.echo(f"wrote {output}")
+
+
+@app.command()
+def run(
+    file: ScenarioArg,
+    host: Annotated[str | None, typer.Option(help="Target URL; overrides the scenario's.")] = None,
+    speedup: Annotated[float, typer.Option(min=0.001, help="Play the shape N times faster.")] = 1.0,
+    out: Annotated[Path | None, typer.Option(help="Folder the run writes into.")] = None,
+    reports: Annotated[Path, typer.Option(help="Where run folders go.")] = Path("reports"),
+    allow_host: Annotated[list[str] | None, typer.Option(
+        help="Also allow load to this host (repeatable).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Local load processes.")] = 1,
+    seed: Annotated[int | None, typer.Option(help="Seed for template randomness.")] = None,
+    tolerate_worker_loss: Annotated[bool, typer.Option(
+        help="A lost worker does not make the run inconclusive.")] = False,
+) -> None:
+    """Run a scenario headless and judge it against its budgets."""
+    from shop_loadtest.report import terminal_summary
+    from shop_loadtest.runner import RunOptions
+    from shop_loadtest.runner import run as run_scenario
+
+    options = RunOptions(
+        scenario_path=file, host=host, speedup=speedup, out=out, reports_root=reports,
+        allow_hosts=tuple(allow_host or ()), workers=workers, seed=seed,
+        tolerate_worker_loss=tolerate_worker_loss, command=tuple(sys.argv),
+    )
+    outcome = run_scenario(options, progress=_progress_printer())
+    typer.echo(terminal_summary(outcome.summary))
+    typer.echo(f"report: {outcome.run_dir / 'report.html'}")
+    raise typer.Exit(VERDICT_EXIT[outcome.summary["verdict"]])
+
+
+def _progress_printer() -> Any:
+    """One plain line every 10 s (the live view replaces this on a terminal)."""
+    state = {"last": -10.0}
+
+    def progress(run_dir: Path, elapsed: float, duration: float) -> None:
+        if elapsed - state["last"] >= 10.0:
+            state["last"] = elapsed
+            _echo_err(f"[{elapsed:5.0f}s / {duration:.0f}s] running... ({run_dir})")
+
+    return progress
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
+    tolerate_worker_loss: Annotated[bool, typer.Option()] = False,
+) -> None:
+    """Rebuild every output of a run from its folder alone."""
+    from shop_loadtest.report import build_reports, terminal_summary
+
+    summary = build_reports(run_dir, tolerate_worker_loss=tolerate_worker_loss)
+    typer.echo(terminal_summary(summary))
+    raise typer.Exit(VERDICT_EXIT[summary["verdict"]])
+
+
+@app.command("demo-shop")
+def demo_shop(
+    port: Annotated[int, typer.Option(help="0 picks a free port.")] = 8800,
+    db: Annotated[Path, typer.Option(help="SQLite file (created and seeded if missing).")] = Path(
+        "demo-shop.sqlite"),
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    storage_limit_mb: Annotated[float | None, typer.Option(
+        help="Cap the database size: writes then fail as on a full disk.")] = None,
+) -> None:
+    """Run the bundled demo storefront (SQLite) until Ctrl-C."""
+    from shop_loadtest.demo_shop import serve
+
+    serve(db, host=host, port=port, storage_limit_mb=storage_limit_mb)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: one line on stderr and the right exit code for every failure."""
+    try:
+        result = app(args=argv, standalone_mode=False)
+    except ShopLoadtestError as exc:
+        _echo_err(f"error: {exc}")
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        exc.show()
+        sys.exit(EXIT_INPUT)
+    except click.exceptions.Abort:
+        _echo_err("error: interrupted")
+        sys.exit(EXIT_RUN)
+    except OSError as exc:  # a full disk, a read-only folder: name it, keep the exit code
+        _echo_err(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+        sys.exit(EXIT_RUN)
+    sys.exit(result if isinstance(result, int) else EXIT_OK)

@@ -1,0 +1,339 @@
+"""Drive one run: check the target, write the run folder, run Locust headless as a subprocess,
+watch it (abort rules, live view, Ctrl-C), and build the reports from what was recorded.
+
+This process never imports locust: Locust runs as `python -m locust` on the generated file,
+and its results reach us only through the run folder (docs/results-format.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from shop_loadtest import __version__
+from shop_loadtest.errors import (
+    EngineError,
+    InputError,
+    ResultsError,
+    TargetNotAllowed,
+    TargetUnreachable,
+)
+from shop_loadtest.generator import render_locustfile
+from shop_loadtest.scenario import Scenario, load_scenario
+
+GRACE_S = 30.0  # beyond the shape's end, before we stop a Locust that does not stop itself
+STOP_WAIT_S = 15.0
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    scenario_path: Path
+    host: str | None = None
+    speedup: float = 1.0
+    out: Path | None = None
+    reports_root: Path = Path("reports")
+    allow_hosts: tuple[str, ...] = ()
+    workers: int = 1
+    seed: int | None = None
+    tolerate_worker_loss: bool = False
+    command: tuple[str, ...] = ()
+    extra_locust_args: tuple[str, ...] = ()
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    summary: dict[str, Any]
+    exit_reason: str
+    notes: list[str] = field(default_factory=list)
+
+
+Progress = Callable[[Path, float, float], None]  # (run_dir, elapsed_s, duration_s)
+
+
+def origin(url: str) -> str:
+    """`http://Host:80/x` -> `http://host:80`: what two host URLs are compared by."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+def check_target_allowed(scenario: Scenario, host: str, extra: tuple[str, ...]) -> None:
+    """Only the scenario's own host, its allowed_hosts and --allow-host may get traffic."""
+    allowed = [h for h in (scenario.target.host, *scenario.target.allowed_hosts, *extra) if h]
+    if origin(host) not in {origin(h) for h in allowed}:
+        listed = ", ".join(allowed) if allowed else "none"
+        raise TargetNotAllowed(
+            f"refusing to send load to {host}: not the scenario's host nor in "
+            f"target.allowed_hosts (allowed: {listed}); add it there or pass --allow-host {host}"
+        )
+
+
+def check_reachable(host: str, path: str = "/", timeout: float = 5.0) -> None:
+    """Any HTTP answer counts (even 404): we only need the target to be there."""
+    url = host.rstrip("/") + path
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            return
+    except urllib.error.HTTPError:
+        return
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TargetUnreachable(
+            f"target {host} is unreachable ({reason}); no load was sent") from None
+
+
+@contextmanager
+def demo_shop(db_path: Path, log_path: Path, timeout: float = 30.0) -> Iterator[str]:
+    """Start the bundled demo shop on a free loopback port; yields its URL; stops it after."""
+    log = log_path.open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-m", "shop_loadtest.demo_shop", "--host", "127.0.0.1",
+         "--port", "0", "--db", str(db_path)],
+        stdout=subprocess.PIPE, stderr=log, text=True,
+    )
+    try:
+        url = _wait_for_url(proc, timeout)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _wait_for_url(proc: subprocess.Popen[str], timeout: float) -> str:
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            if proc.poll() is not None:
+                raise EngineError(f"the demo shop exited with code {proc.returncode} at start")
+            continue
+        m = re.search(r"(http://127\.0\.0\.1:\d+)", line)
+        if m:
+            return m.group(1)
+    proc.kill()
+    raise EngineError(f"the demo shop did not start within {timeout:.0f}s")
+
+
+def run_folder(root: Path, scenario: str, now: datetime) -> Path:
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    path = root / f"{scenario}-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = root / f"{scenario}-{stamp}-{n}"
+    return path
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        locust_version = version("locust")
+    except PackageNotFoundError:
+        locust_version = "unknown"
+    return {"shop_loadtest": __version__, "locust": locust_version,
+            "python": platform.python_version()}
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+
+
+class _Stop:
+    """Remembers the first SIGINT/SIGTERM so the run can stop Locust and still report."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        def handler(signum: int, _frame: Any) -> None:
+            self.signal = self.signal or signum
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+
+def locust_command(locustfile: Path, host: str, run_dir: Path, options: RunOptions) -> list[str]:
+    cmd = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--host", host,
+           "--only-summary", "--slt-results", str(run_dir), "--slt-speedup", str(options.speedup)]
+    if options.seed is not None:
+        cmd += ["--slt-seed", str(options.seed)]
+    if options.workers > 1:
+        cmd += ["--processes", str(options.workers)]
+    return cmd + list(options.extra_locust_args)
+
+
+def run(options: RunOptions, *, progress: Progress | None = None) -> RunOutcome:
+    """Carry out one run end to end; raises InputError/RunError before any load is sent."""
+    scenario = load_scenario(options.scenario_path)
+    if options.speedup <= 0:
+        raise InputError(f"--speedup must be > 0, got {options.speedup}")
+    host = options.host or scenario.target.host
+    if host is not None:
+        check_target_allowed(scenario, host, options.allow_hosts)
+    started = datetime.now(UTC)
+    run_dir = options.out or run_folder(options.reports_root, scenario.name, started)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if host is None:
+        with demo_shop(run_dir / "demo-shop.sqlite", run_dir / "demo-shop.log") as shop_url:
+            return _run_against(scenario, shop_url, run_dir, options, progress)
+    return _run_against(scenario, host, run_dir, options, progress)
+
+
+def _run_against(scenario: Scenario, host: str, run_dir: Path, options: RunOptions,
+                 progress: Progress | None) -> RunOutcome:
+    check_reachable(host, scenario.target.health_path)
+    base = options.scenario_path.parent
+    profile = scenario.profile(base, options.speedup)
+    (run_dir / "scenario.yaml").write_text(options.scenario_path.read_text())
+    locustfile = run_dir / "locustfile.py"
+    locustfile.write_text(render_locustfile(scenario, source=str(options.scenario_path),
+                                            output=str(locustfile), base=base))
+    meta: dict[str, Any] = {
+        "schema_version": 1, "scenario": scenario.name,
+        "scenario_file": str(options.scenario_path),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "ended_at": None, "host": host, "model": scenario.load.model,
+        "speedup": options.speedup, "command": list(options.command),
+        "processes": options.workers, "versions": _versions(),
+        "stages": profile.stages(), "budgets": list(scenario.budgets),
+        "abort": list(scenario.abort), "exit_reason": None, "abort_reason": None,
+        "locust_exit_code": None,
+    }
+    _write_json(run_dir / "run.json", meta)
+    exit_reason, abort_reason, code = _drive(
+        locust_command(locustfile, host, run_dir, options), run_dir, scenario,
+        profile.duration, progress)
+    meta.update(
+        ended_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        exit_reason=exit_reason, abort_reason=abort_reason, locust_exit_code=code,
+    )
+    if not (run_dir / "intervals.jsonl").exists():
+        meta["exit_reason"] = "engine_error"
+        _write_json(run_dir / "run.json", meta)
+        raise EngineError(f"Locust recorded nothing (exit code {code}): "
+                          f"{_last_line(run_dir / 'locust.log')} (see {run_dir / 'locust.log'})")
+    _write_json(run_dir / "run.json", meta)
+    from shop_loadtest.report import build_reports
+
+    summary = build_reports(run_dir, tolerate_worker_loss=options.tolerate_worker_loss)
+    return RunOutcome(run_dir, summary, meta["exit_reason"])
+
+
+def _last_line(log: Path) -> str:
+    try:
+        lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "no log"
+    return lines[-1][:300] if lines else "no output"
+
+
+def _drive(cmd: list[str], run_dir: Path, scenario: Scenario, duration: float,
+           progress: Progress | None) -> tuple[str, dict[str, Any] | None, int]:
+    """Run Locust until it ends, an abort rule fires, time runs out or we are signalled."""
+    stop = _Stop()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with (run_dir / "locust.log").open("w") as log, stop.installed():
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+        began = time.monotonic()
+        reason, abort = "completed", None
+        next_check = began + 2.0
+        while proc.poll() is None:
+            time.sleep(0.2)
+            elapsed = time.monotonic() - began
+            if stop.signal is not None:
+                reason = "interrupted"
+                break
+            if elapsed > duration + GRACE_S:
+                reason = "timeout"
+                break
+            if time.monotonic() >= next_check:
+                next_check += 2.0
+                if progress is not None:
+                    progress(run_dir, elapsed, duration)
+                if scenario.abort:
+                    abort = _check_abort(scenario, run_dir)
+                    if abort is not None:
+                        reason = "aborted"
+                        _append_event(run_dir, "abort", abort)
+                        break
+        code = _stop_locust(proc) if proc.poll() is None else proc.returncode
+    return reason, abort, code
+
+
+def _check_abort(scenario: Scenario, run_dir: Path) -> dict[str, Any] | None:
+    from shop_loadtest.budgets import check_abort, parse_abort
+    from shop_loadtest.results import load_run
+
+    try:
+        run_data = load_run(run_dir)
+    except ResultsError:
+        return None
+    hit = check_abort([parse_abort(expr) for expr in scenario.abort], run_data)
+    if hit is None:
+        return None
+    return {"rule": hit.expr, "t": hit.t, "observed": hit.observed}
+
+
+def _append_event(run_dir: Path, kind: str, detail: dict[str, Any]) -> None:
+    now = time.time()
+    started = _started_ts(run_dir)
+    with (run_dir / "events.jsonl").open("a") as handle:
+        handle.write(json.dumps({"t": round(now - started, 3) if started else None, "ts": now,
+                                 "kind": kind, "detail": detail}) + "\n")
+
+
+def _started_ts(run_dir: Path) -> float | None:
+    try:
+        with (run_dir / "events.jsonl").open() as handle:
+            for line in handle:
+                event = json.loads(line)
+                if event.get("kind") == "start":
+                    return float(event["ts"])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _stop_locust(proc: subprocess.Popen[bytes]) -> int:
+    """SIGINT first: Locust then stops its users and runs its shutdown listeners, which
+    flush our last interval. SIGKILL only if it does not stop in time."""
+    try:
+        os.killpg(proc.pid, signal.SIGINT)
+    except ProcessLookupError:
+        return proc.wait()
+    try:
+        return proc.wait(timeout=STOP_WAIT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        return proc.wait()

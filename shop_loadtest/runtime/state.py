@@ -1,0 +1,274 @@
+"""One load process's runtime: recording, flushing, arrivals, health, and master/worker talk.
+
+Roles, as Locust gives them:
+- local (one process): records requests, writes intervals.jsonl and events.jsonl itself;
+- master: runs the shape, tells workers when the doors open and which share is theirs, and
+  writes what workers send;
+- worker: records requests and sends each interval to the master as a custom message.
+Files are written only when `--slt-results DIR` is given, so plain `locust -f` runs are clean.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import gevent
+import psutil
+from locust.runners import MasterRunner, WorkerRunner
+
+from shop_loadtest.journeys import Journey, make_environment
+from shop_loadtest.runtime.arrivals import ArrivalScheduler
+from shop_loadtest.runtime.recorder import Recorder, describe_failure
+
+INTERVAL_S = 1.0
+DOORS_OPEN_DELAY_S = 1.0
+MSG_PLAN = "slt_plan"
+MSG_INTERVAL = "slt_interval"
+MSG_EVENT = "slt_event"
+
+
+class Health:
+    """CPU of this process and event-loop lag, sampled from the first second."""
+
+    def __init__(self) -> None:
+        self._proc = psutil.Process()
+        self._proc.cpu_percent(None)
+        self._lag_max = 0.0
+        self._greenlet = gevent.spawn(self._watch_loop)
+
+    def _watch_loop(self) -> None:
+        while True:
+            before = time.perf_counter()
+            gevent.sleep(0.05)
+            lag = time.perf_counter() - before - 0.05
+            if lag > self._lag_max:
+                self._lag_max = lag
+
+    def take(self) -> dict[str, float]:
+        lag, self._lag_max = self._lag_max, 0.0
+        return {
+            "cpu_pct": round(self._proc.cpu_percent(None), 1),
+            "loop_lag_ms": round(lag * 1000.0, 2),
+            "rss_mb": round(self._proc.memory_info().rss / 1e6, 1),
+        }
+
+    def stop(self) -> None:
+        self._greenlet.kill(block=False)
+
+
+class RuntimeState:
+    def __init__(self, environment: Any, scenario: str) -> None:
+        options = environment.parsed_options
+        self.environment = environment
+        self.scenario = scenario
+        self.speedup = float(getattr(options, "slt_speedup", 1.0) or 1.0)
+        results = getattr(options, "slt_results", None)
+        self.results_dir = Path(results) if results else None
+        seed = getattr(options, "slt_seed", None)
+        self.templates = make_environment(seed=seed)
+        self.recorder = Recorder(redact=self.templates.globals["env"].used)
+        self.scheduler: ArrivalScheduler | None = None
+        self.target_now: float | None = None
+        self.doors_open: float | None = None
+        self._compiled: dict[str, Any] = {}
+        self._journey_s: float | None = None
+        self._files: dict[str, IO[str]] = {}
+        self._flusher: gevent.Greenlet | None = None
+        self._health: Health | None = None
+        shape = environment.shape_class
+        self.shape = shape
+        self.profile = shape.profile(self.speedup) if shape is not None else None
+
+    # --- roles ---------------------------------------------------------------------------
+    @property
+    def role(self) -> str:
+        runner = self.environment.runner
+        if isinstance(runner, MasterRunner):
+            return "master"
+        if isinstance(runner, WorkerRunner):
+            return "worker"
+        return "local"
+
+    def attach(self) -> None:
+        events = self.environment.events
+        runner = self.environment.runner
+        events.test_start.add_listener(self._on_test_start)
+        events.test_stop.add_listener(self._on_test_stop)
+        if self.role != "master":
+            events.request.add_listener(self._on_request)
+        if self.role == "master":
+            runner.register_message(MSG_INTERVAL, self._on_worker_interval)
+            runner.register_message(MSG_EVENT, self._on_worker_event)
+        if self.role == "worker":
+            runner.register_message(MSG_PLAN, self._on_plan)
+
+    # --- recording -----------------------------------------------------------------------
+    def _on_request(self, request_type: str, name: str, response_time: float,
+                    response_length: int, exception: BaseException | None = None,
+                    context: dict[str, Any] | None = None, response: Any = None,
+                    **_: Any) -> None:
+        late = context.get("late_ms") if context else None
+        self.recorder.record(request_type, name, response_time or 0.0, response_length or 0,
+                             describe_failure(exception, response), late)
+
+    def compiled_steps(self, journey: Journey) -> Any:
+        steps = self._compiled.get(journey.name)
+        if steps is None:
+            from shop_loadtest.runtime.users import _Steps
+
+            steps = self._compiled[journey.name] = _Steps(self, journey)
+        return steps
+
+    def journey_seconds(self) -> float:
+        """Mean journey duration: measured when known, else estimated from the steps."""
+        if self._journey_s is not None:
+            return self._journey_s
+        journeys = getattr(self.shape, "user_classes", [])
+        estimates = [j.estimated_seconds() for cls in journeys
+                     for j in getattr(cls, "journeys", [])]
+        return max(estimates, default=0.1)
+
+    def _observe_journeys(self, block: dict[str, Any] | None) -> None:
+        if block and block.get("mean_s") is not None and block.get("completed"):
+            mean = float(block["mean_s"])
+            self._journey_s = mean if self._journey_s is None else (
+                0.7 * self._journey_s + 0.3 * mean)
+
+    # --- files ---------------------------------------------------------------------------
+    def _write(self, name: str, record: dict[str, Any]) -> None:
+        if self.results_dir is None:
+            return
+        handle = self._files.get(name)
+        if handle is None:
+            self.results_dir.mkdir(parents=True, exist_ok=True)
+            handle = self._files[name] = (self.results_dir / name).open("a", encoding="utf-8")
+        handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+        handle.flush()
+
+    def event(self, kind: str, detail: dict[str, Any] | None = None) -> None:
+        now = time.time()
+        record = {"t": round(now - (self.doors_open or now), 3), "ts": now, "kind": kind,
+                  "detail": detail or {}}
+        if self.role == "worker":
+            self.environment.runner.send_message(MSG_EVENT, record)
+        else:
+            self._write("events.jsonl", record)
+
+    def _on_worker_interval(self, environment: Any, msg: Any, **_: Any) -> None:
+        self._observe_journeys(msg.data.get("journeys"))
+        self._write("intervals.jsonl", msg.data)
+
+    def _on_worker_event(self, environment: Any, msg: Any, **_: Any) -> None:
+        self._write("events.jsonl", msg.data)
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def _on_test_start(self, environment: Any, **_: Any) -> None:
+        if self.role == "worker":
+            return  # the worker starts when the master's plan arrives (_on_plan)
+        now = time.time()
+        if self.role == "master":
+            self.doors_open = now + DOORS_OPEN_DELAY_S
+            runner = environment.runner
+            workers = sorted(runner.clients.keys())
+            for index, client_id in enumerate(workers):
+                runner.send_message(MSG_PLAN, {"doors_open": self.doors_open, "index": index,
+                                               "count": len(workers)}, client_id=client_id)
+            self.event("start", {"workers": len(workers), "role": "master"})
+            self._flusher = gevent.spawn(self._flush_loop)
+            return
+        self.doors_open = now
+        self.event("start", {"workers": 1, "role": "local"})
+        self._start_process(index=0, count=1)
+
+    def _on_plan(self, environment: Any, msg: Any, **_: Any) -> None:
+        self.doors_open = float(msg.data["doors_open"])
+        self._start_process(index=int(msg.data["index"]), count=int(msg.data["count"]))
+
+    def _start_process(self, *, index: int, count: int) -> None:
+        self._health = Health()
+        shape = self.shape
+        if shape is not None and shape.model == "arrival_rate" and self.profile is not None:
+            assert self.doors_open is not None
+            self.scheduler = ArrivalScheduler(
+                self.profile, index=index, count=count, mode=shape.arrivals,
+                max_lateness=shape.max_lateness, doors_open=self.doors_open,
+            )
+            delay = max(self.doors_open - time.time(), 0.0)
+            gevent.spawn_later(delay, self.scheduler.start)
+        self._flusher = gevent.spawn(self._flush_loop)
+
+    def _flush_loop(self) -> None:
+        assert self.doors_open is not None
+        last = max(time.time(), self.doors_open)
+        k = max(math.ceil((last - self.doors_open) / INTERVAL_S), 1)
+        while True:
+            gevent.sleep(max(self.doors_open + k * INTERVAL_S - time.time(), 0.0))
+            self.flush()
+            k += 1
+
+    def flush(self) -> None:
+        """Write (or send) the interval that ends now."""
+        now = time.time()
+        assert self.doors_open is not None
+        source = self._source()
+        record: dict[str, Any] = {
+            "t": round(now - self.doors_open, 3), "ts": now, "dt": INTERVAL_S, "source": source,
+            "users": None, "target": None, "endpoints": {}, "errors": [], "arrivals": None,
+            "health": None, "journeys": None,
+        }
+        if self.role != "master":
+            taken = self.recorder.take()
+            self._observe_journeys(taken["journeys"])
+            record.update(taken)
+            record["users"] = self.environment.runner.user_count
+            record["arrivals"] = self.scheduler.counts.take() if self.scheduler else None
+            record["health"] = self._health.take() if self._health else None
+        if self.role != "worker":
+            record["target"] = self.target_now
+        if self.role == "worker":
+            self.environment.runner.send_message(MSG_INTERVAL, record)
+        else:
+            self._write("intervals.jsonl", record)
+
+    def _source(self) -> str:
+        if self.role == "worker":
+            return f"worker-{getattr(self.environment.runner, 'worker_index', 0)}"
+        return self.role
+
+    def _on_test_stop(self, environment: Any, **_: Any) -> None:
+        if self._flusher is not None:
+            self._flusher.kill(block=False)
+            self._flusher = None
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        if self.doors_open is not None:
+            self.flush()
+            if self.role != "worker":
+                self.event("stop", {"reason": "completed"})
+        if self._health is not None:
+            self._health.stop()
+        for handle in self._files.values():
+            handle.flush()
+
+
+def install(events: Any, *, scenario: str) -> None:
+    """Hook the runtime into Locust: options, and a RuntimeState per process at init."""
+
+    @events.init_command_line_parser.add_listener
+    def _options(parser: Any, **_: Any) -> None:
+        parser.add_argument("--slt-results", default=None,
+                            help="shop-loadtest: record results into this folder")
+        parser.add_argument("--slt-speedup", type=float, default=1.0,
+                            help="shop-loadtest: play the shape this many times faster")
+        parser.add_argument("--slt-seed", type=int, default=None,
+                            help="shop-loadtest: seed for template randomness")
+
+    @events.init.add_listener
+    def _init(environment: Any, **_: Any) -> None:
+        state = RuntimeState(environment, scenario)
+        environment.shop_loadtest = state
+        state.attach()

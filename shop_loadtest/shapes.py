@@ -1,0 +1,255 @@
+"""The traffic shape as a pure function of time: no clock, no sleep.
+
+A `Profile` is a chain of linear segments in k6's convention: each stage moves linearly from
+the previous target (0 at the start) to its own target over its duration; a zero-length stage
+is a jump. Campaign templates (flash sale, email blast, ...) expand to plain stages, so one
+code path serves them all. For the open model the profile is a rate (journeys/s), and
+`cumulative`/`time_at` give the exact arrival instants:
+
+>>> p = Profile.from_stages([("ramp", 10, 10.0)])
+>>> p.value(5), p.cumulative(10), p.time_at(50.0)
+(5.0, 50.0, 10.0)
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+StageSpec = tuple[str, float, float]  # (name, duration seconds, target)
+
+
+@dataclass(frozen=True)
+class Segment:
+    name: str
+    start: float
+    end: float
+    start_value: float
+    end_value: float
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    def value(self, t: float) -> float:
+        if self.duration <= 0:
+            return self.end_value
+        frac = (t - self.start) / self.duration
+        return self.start_value + (self.end_value - self.start_value) * frac
+
+    def area(self, t: float) -> float:
+        """Integral of the value from the segment's start to `t` (clamped to the segment)."""
+        x = min(max(t - self.start, 0.0), self.duration)
+        if self.duration <= 0:
+            return 0.0
+        slope = (self.end_value - self.start_value) / self.duration
+        return self.start_value * x + slope * x * x / 2.0
+
+    def time_at_area(self, area: float) -> float:
+        """Inverse of `area`: the instant at which the integral reaches `area`."""
+        r0 = self.start_value
+        slope = (self.end_value - r0) / self.duration
+        if abs(slope) < 1e-12:
+            return self.start + area / r0
+        # slope/2 x^2 + r0 x - area = 0, the root in [0, duration]; written to avoid cancellation
+        disc = max(r0 * r0 + 2.0 * slope * area, 0.0)
+        x = 2.0 * area / (r0 + math.sqrt(disc)) if r0 + math.sqrt(disc) > 0 else 0.0
+        return self.start + min(x, self.duration)
+
+
+@dataclass(frozen=True)
+class Profile:
+    segments: tuple[Segment, ...]
+
+    @classmethod
+    def from_stages(cls, stages: Iterable[StageSpec], start_value: float = 0.0) -> Profile:
+        segments: list[Segment] = []
+        t, previous = 0.0, start_value
+        for name, duration, target in stages:
+            segments.append(Segment(name, t, t + duration, previous, float(target)))
+            t += duration
+            previous = float(target)
+        return cls(tuple(segments))
+
+    @property
+    def duration(self) -> float:
+        return self.segments[-1].end if self.segments else 0.0
+
+    def scaled(self, speedup: float) -> Profile:
+        """The same shape played `speedup` times faster: durations divided, targets unchanged."""
+        return Profile(
+            tuple(
+                Segment(s.name, s.start / speedup, s.end / speedup, s.start_value, s.end_value)
+                for s in self.segments
+            )
+        )
+
+    def segment_at(self, t: float) -> Segment | None:
+        """The segment running at `t` (a jump's segment is never returned: it lasts no time)."""
+        for seg in self.segments:
+            if seg.start <= t < seg.end:
+                return seg
+        return None
+
+    def value(self, t: float) -> float:
+        """The target at `t`; 0 before the start and after the end."""
+        seg = self.segment_at(t)
+        return seg.value(t) if seg is not None else 0.0
+
+    def stage_at(self, t: float) -> str | None:
+        seg = self.segment_at(t)
+        return seg.name if seg is not None else None
+
+    def peak(self) -> float:
+        return max((max(s.start_value, s.end_value) for s in self.segments if s.duration > 0),
+                   default=0.0)
+
+    def cumulative(self, t: float) -> float:
+        """Integral of the value from 0 to `t`: for a rate, the arrivals due by `t`."""
+        return sum(seg.area(t) for seg in self.segments if seg.start < t)
+
+    def total(self) -> float:
+        return self.cumulative(self.duration)
+
+    def time_at(self, area: float) -> float | None:
+        """The first instant at which `cumulative` reaches `area`; None when it never does.
+
+        Even spacing puts arrival k (k = 1, 2, ...) at `time_at(k)`; a Poisson process puts
+        them at `time_at` of a running sum of Exp(1) draws (the time-change theorem).
+        """
+        if area <= 0:
+            return 0.0
+        done = 0.0
+        for seg in self.segments:
+            if seg.duration <= 0:
+                continue
+            seg_area = seg.area(seg.end)
+            if done + seg_area >= area and seg_area > 0:
+                return seg.time_at_area(area - done)
+            done += seg_area
+        return None
+
+    def stages(self) -> list[dict[str, float | str]]:
+        return [
+            {"name": s.name, "start_s": s.start, "end_s": s.end,
+             "from": s.start_value, "to": s.end_value}
+            for s in self.segments
+        ]
+
+
+def arrival_times(profile: Profile, *, index: int, count: int, mode: str,
+                  rng: random.Random) -> Iterator[float]:
+    """Due instants (seconds from doors open) of this process's share of the arrivals.
+
+    Evenly spaced: the global arrivals fall at `time_at(k)`, k = 1, 2, ...; process `index` of
+    `count` takes every `count`-th one, so the total stays evenly spaced. Poisson: each process
+    runs its own process at 1/count of the rate (the sum of Poisson processes is Poisson).
+    """
+    if mode == "poisson":
+        area = 0.0
+        while True:
+            area += rng.expovariate(1.0) * count
+            t = profile.time_at(area)
+            if t is None:
+                return
+            yield t
+    k = index + 1
+    while True:
+        t = profile.time_at(float(k))
+        if t is None:
+            return
+        yield t
+        k += count
+
+
+# --- Campaign templates: each returns plain stages -------------------------------------------
+
+def flash_sale(*, baseline: float, peak: float, ramp: float, hold: float, decay: float,
+               before: float = 60.0, after: float = 60.0) -> list[StageSpec]:
+    """Baseline traffic, a fast ramp to the peak, a hold, a decay back to baseline."""
+    return [
+        ("open", 0.0, baseline),
+        ("baseline", before, baseline),
+        ("ramp", ramp, peak),
+        ("peak", hold, peak),
+        ("decay", decay, baseline),
+        ("after", after, baseline),
+    ]
+
+
+def email_blast(*, baseline: float, peak: float, send_at: float, rise: float, half_life: float,
+                duration: float, steps_per_half_life: int = 4) -> list[StageSpec]:
+    """Baseline until the send, a rise to the peak, then exponential decay with a half-life.
+
+    The decay is drawn as linear pieces, `steps_per_half_life` per half-life, which keeps the
+    shape within a few percent of the true curve and keeps one code path for all shapes.
+    """
+    stages: list[StageSpec] = [("open", 0.0, baseline), ("before send", send_at, baseline),
+                               ("rise", rise, peak)]
+    step = half_life / steps_per_half_life
+    elapsed = 0.0
+    while elapsed + step <= duration + 1e-9:
+        elapsed += step
+        value = baseline + (peak - baseline) * 0.5 ** (elapsed / half_life)
+        stages.append(("decay", step, value))
+    return stages
+
+
+def step_load(*, start: float, step: float, every: float, until: float) -> list[StageSpec]:
+    """Hold `start` for `every`, then jump by `step` and hold again, up to `until` inclusive."""
+    stages: list[StageSpec] = []
+    value, i = start, 1
+    while value <= until + 1e-9:
+        stages += [(f"step {i}", 0.0, value), (f"step {i}", every, value)]
+        value += step
+        i += 1
+    return stages
+
+
+def spike(*, baseline: float, peak: float, at: float, rise: float, hold: float,
+          after: float) -> list[StageSpec]:
+    return [("open", 0.0, baseline), ("baseline", at, baseline), ("spike", rise, peak),
+            ("spike hold", hold, peak), ("recover", rise, baseline), ("after", after, baseline)]
+
+
+def soak(*, target: float, ramp: float, duration: float) -> list[StageSpec]:
+    return [("ramp", ramp, target), ("soak", duration, target), ("ramp down", ramp, 0.0)]
+
+
+def wave(*, low: float, high: float, period: float, duration: float,
+         pieces_per_period: int = 24) -> list[StageSpec]:
+    """A daily-style cycle: low at the start of each period, high half-way (a cosine)."""
+    piece = period / pieces_per_period
+    stages: list[StageSpec] = [("open", 0.0, low)]
+    t = 0.0
+    while t + piece <= duration + 1e-9:
+        t += piece
+        value = low + (high - low) * (1 - math.cos(2 * math.pi * t / period)) / 2
+        stages.append(("wave", piece, value))
+    return stages
+
+
+def replay_points(rows: Sequence[float], *, step: float, multiplier: float) -> list[StageSpec]:
+    """Historical traffic, one value per `step` seconds, times `multiplier`, joined linearly."""
+    if not rows:
+        return []
+    stages: list[StageSpec] = [("replay", 0.0, rows[0] * multiplier)]
+    stages += [("replay", step, value * multiplier) for value in rows[1:]]
+    return stages
+
+
+def read_replay_csv(path: Path, column: str | None) -> list[float]:
+    """Values of `column` (or the last column) of a per-minute traffic CSV with a header."""
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames:
+            raise ValueError(f"{path}: empty CSV")
+        name = column or reader.fieldnames[-1]
+        if name not in reader.fieldnames:
+            columns = ", ".join(reader.fieldnames)
+            raise ValueError(f"{path}: no column {name!r} (columns: {columns})")
+        return [float(row[name]) for row in reader]
