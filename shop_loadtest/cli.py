@@ -136,6 +136,53 @@ def _progress_printer() -> Any:
 
 
 @app.command()
+def master(
+    file: ScenarioArg,
+    expect_workers: Annotated[int, typer.Option(min=1, help="Workers to wait for.")],
+    host: Annotated[str | None, typer.Option(help="Target URL; overrides the scenario's.")] = None,
+    speedup: Annotated[float, typer.Option(min=0.001)] = 1.0,
+    out: Annotated[Path | None, typer.Option(help="Folder the run writes into.")] = None,
+    reports: Annotated[Path, typer.Option(help="Where run folders go.")] = Path("reports"),
+    allow_host: Annotated[list[str] | None, typer.Option()] = None,
+    bind: Annotated[str, typer.Option(help="Address workers connect to.")] = "*",
+    port: Annotated[int, typer.Option(help="Port workers connect to.")] = 5557,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the workers.")] = 120.0,
+    tolerate_worker_loss: Annotated[bool, typer.Option()] = False,
+) -> None:
+    """Run a scenario as the master of workers on other machines (`shop-loadtest worker`)."""
+    from shop_loadtest.report import terminal_summary
+    from shop_loadtest.runner import RunOptions
+    from shop_loadtest.runner import run as run_scenario
+
+    options = RunOptions(
+        scenario_path=file, host=host, speedup=speedup, out=out, reports_root=reports,
+        allow_hosts=tuple(allow_host or ()), expect_workers=expect_workers, bind_host=bind,
+        bind_port=port, workers_wait_s=wait, tolerate_worker_loss=tolerate_worker_loss,
+        command=tuple(sys.argv),
+    )
+    outcome = run_scenario(options, progress=_progress_printer())
+    typer.echo(terminal_summary(outcome.summary))
+    typer.echo(f"report: {outcome.run_dir / 'report.html'}")
+    raise typer.Exit(VERDICT_EXIT[outcome.summary["verdict"]])
+
+
+@app.command()
+def worker(
+    master_host: Annotated[str, typer.Option(help="The master's address.")] = "127.0.0.1",
+    master_port: Annotated[int, typer.Option()] = 5557,
+    locustfile: Annotated[Path | None, typer.Option(
+        help="Default: fetch the master's generated locustfile.")] = None,
+) -> None:
+    """Run one load worker for a `shop-loadtest master` until the master ends the run."""
+    import subprocess
+
+    from shop_loadtest.runner import worker_command
+
+    code = subprocess.call(worker_command(master_host, master_port, locustfile))
+    raise typer.Exit(EXIT_OK if code == 0 else EXIT_RUN)
+
+
+@app.command()
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
     tolerate_worker_loss: Annotated[bool, typer.Option()] = False,

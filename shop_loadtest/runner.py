@@ -53,6 +53,11 @@ class RunOptions:
     tolerate_worker_loss: bool = False
     command: tuple[str, ...] = ()
     extra_locust_args: tuple[str, ...] = ()
+    # Master/worker on several machines: this process is the master, workers connect to it.
+    expect_workers: int = 0
+    bind_host: str = "*"
+    bind_port: int = 5557
+    workers_wait_s: float = 120.0
 
 
 @dataclass
@@ -187,9 +192,21 @@ def locust_command(locustfile: Path, host: str, run_dir: Path, options: RunOptio
            "--only-summary", "--slt-results", str(run_dir), "--slt-speedup", str(options.speedup)]
     if options.seed is not None:
         cmd += ["--slt-seed", str(options.seed)]
-    if options.workers > 1:
+    if options.expect_workers:
+        cmd += ["--master", "--expect-workers", str(options.expect_workers),
+                "--expect-workers-max-wait", str(options.workers_wait_s),
+                "--master-bind-host", options.bind_host,
+                "--master-bind-port", str(options.bind_port)]
+    elif options.workers > 1:
         cmd += ["--processes", str(options.workers)]
     return cmd + list(options.extra_locust_args)
+
+
+def worker_command(master_host: str, master_port: int, locustfile: Path | None) -> list[str]:
+    """A worker for a master on another machine; without a locustfile it fetches the
+    master's (`-f -`), so a worker machine needs only the package installed."""
+    return [sys.executable, "-m", "locust", "--worker", "--master-host", master_host,
+            "--master-port", str(master_port), "-f", str(locustfile) if locustfile else "-"]
 
 
 def run(options: RunOptions, *, progress: Progress | None = None) -> RunOutcome:
@@ -224,7 +241,7 @@ def _run_against(scenario: Scenario, host: str, run_dir: Path, options: RunOptio
         "started_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "ended_at": None, "host": host, "model": scenario.load.model,
         "speedup": options.speedup, "command": list(options.command),
-        "processes": options.workers, "versions": _versions(),
+        "processes": options.expect_workers or options.workers, "versions": _versions(),
         "stages": profile.stages(), "budgets": list(scenario.budgets),
         "abort": list(scenario.abort), "exit_reason": None, "abort_reason": None,
         "locust_exit_code": None,
@@ -232,7 +249,8 @@ def _run_against(scenario: Scenario, host: str, run_dir: Path, options: RunOptio
     _write_json(run_dir / "run.json", meta)
     exit_reason, abort_reason, code = _drive(
         locust_command(locustfile, host, run_dir, options), run_dir, scenario,
-        profile.duration, progress)
+        profile.duration, progress,
+        wait_s=options.workers_wait_s if options.expect_workers else 0.0)
     meta.update(
         ended_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         exit_reason=exit_reason, abort_reason=abort_reason, locust_exit_code=code,
@@ -258,7 +276,8 @@ def _last_line(log: Path) -> str:
 
 
 def _drive(cmd: list[str], run_dir: Path, scenario: Scenario, duration: float,
-           progress: Progress | None) -> tuple[str, dict[str, Any] | None, int]:
+           progress: Progress | None, wait_s: float = 0.0,
+           ) -> tuple[str, dict[str, Any] | None, int]:
     """Run Locust until it ends, an abort rule fires, time runs out or we are signalled."""
     stop = _Stop()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -274,7 +293,7 @@ def _drive(cmd: list[str], run_dir: Path, scenario: Scenario, duration: float,
             if stop.signal is not None:
                 reason = "interrupted"
                 break
-            if elapsed > duration + GRACE_S:
+            if elapsed > duration + GRACE_S + wait_s:
                 reason = "timeout"
                 break
             if time.monotonic() >= next_check:

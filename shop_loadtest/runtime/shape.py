@@ -40,9 +40,12 @@ class CampaignShape(LoadTestShape):
     def tick(self) -> tuple[int, float, list[Any]] | None:
         state = self.runner.environment.shop_loadtest
         profile = state.profile
-        t = self.get_run_time()
+        # The campaign clock starts when the doors open (the master opens them a moment after
+        # it starts, so that every worker begins together), not when the shape started.
+        t = state.campaign_time() if state.doors_open is not None else self.get_run_time()
         if t >= profile.duration:
             return None
+        t = max(t, 0.0)
         stage = profile.stage_at(t)
         if stage != self._last_stage:
             self._last_stage = stage

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import gevent
 import psutil
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from shop_loadtest.journeys import Journey, make_environment
 from shop_loadtest.runtime.arrivals import ArrivalScheduler
@@ -26,6 +26,9 @@ from shop_loadtest.runtime.recorder import Recorder, describe_failure
 
 INTERVAL_S = 1.0
 DOORS_OPEN_DELAY_S = 1.0
+# A worker that has sent no interval for this long is lost: its one-second reports make this
+# faster than Locust's own heartbeat timeout, and it also catches a worker that quit cleanly.
+WORKER_SILENT_S = 3.5
 MSG_PLAN = "slt_plan"
 MSG_INTERVAL = "slt_interval"
 MSG_EVENT = "slt_event"
@@ -77,6 +80,9 @@ class RuntimeState:
         self._compiled: dict[str, Any] = {}
         self._journey_s: float | None = None
         self._files: dict[str, IO[str]] = {}
+        self._workers: dict[str, dict[str, Any]] = {}  # master: client id -> last report
+        self._plan_count = 0
+        self._index = 0
         self._flusher: gevent.Greenlet | None = None
         self._health: Health | None = None
         shape = environment.shape_class
@@ -149,8 +155,13 @@ class RuntimeState:
         handle.write(json.dumps(record, separators=(",", ":")) + "\n")
         handle.flush()
 
-    def event(self, kind: str, detail: dict[str, Any] | None = None) -> None:
-        now = time.time()
+    def campaign_time(self) -> float:
+        """Seconds since the doors opened (negative before)."""
+        return time.time() - (self.doors_open if self.doors_open is not None else time.time())
+
+    def event(self, kind: str, detail: dict[str, Any] | None = None,
+              ts: float | None = None) -> None:
+        now = ts if ts is not None else time.time()
         record = {"t": round(now - (self.doors_open or now), 3), "ts": now, "kind": kind,
                   "detail": detail or {}}
         if self.role == "worker":
@@ -160,7 +171,28 @@ class RuntimeState:
 
     def _on_worker_interval(self, environment: Any, msg: Any, **_: Any) -> None:
         self._observe_journeys(msg.data.get("journeys"))
+        worker = self._workers.setdefault(msg.node_id, {"source": msg.data.get("source")})
+        if not worker.get("lost"):
+            worker.update(seen=time.time(), users=msg.data.get("users"))
         self._write("intervals.jsonl", msg.data)
+
+    def _check_workers(self) -> None:
+        """Record each worker that went silent or left, once, with the load it carried."""
+        runner = self.environment.runner
+        now = time.time()
+        for client_id, worker in self._workers.items():
+            if worker.get("lost"):
+                continue
+            node = runner.clients.get(client_id)
+            gone = node is None or node.state == STATE_MISSING
+            if gone or now - worker["seen"] > WORKER_SILENT_S:
+                worker["lost"] = True
+                self.event("worker_lost", {
+                    "worker": worker["source"], "client_id": client_id,
+                    "users": worker.get("users"),
+                    "last_seen_t": round(worker["seen"] - (self.doors_open or now), 3),
+                    "share": 1.0 / max(self._plan_count, 1),
+                })
 
     def _on_worker_event(self, environment: Any, msg: Any, **_: Any) -> None:
         self._write("events.jsonl", msg.data)
@@ -174,10 +206,12 @@ class RuntimeState:
             self.doors_open = now + DOORS_OPEN_DELAY_S
             runner = environment.runner
             workers = sorted(runner.clients.keys())
+            self._plan_count = len(workers)
             for index, client_id in enumerate(workers):
+                self._workers[client_id] = {"source": f"worker-{index}", "seen": self.doors_open}
                 runner.send_message(MSG_PLAN, {"doors_open": self.doors_open, "index": index,
                                                "count": len(workers)}, client_id=client_id)
-            self.event("start", {"workers": len(workers), "role": "master"})
+            self.event("start", {"workers": len(workers), "role": "master"}, ts=self.doors_open)
             self._flusher = gevent.spawn(self._flush_loop)
             return
         self.doors_open = now
@@ -189,6 +223,7 @@ class RuntimeState:
         self._start_process(index=int(msg.data["index"]), count=int(msg.data["count"]))
 
     def _start_process(self, *, index: int, count: int) -> None:
+        self._index = index
         self._health = Health()
         shape = self.shape
         if shape is not None and shape.model == "arrival_rate" and self.profile is not None:
@@ -229,6 +264,8 @@ class RuntimeState:
             record["health"] = self._health.take() if self._health else None
         if self.role != "worker":
             record["target"] = self.target_now
+        if self.role == "master":
+            self._check_workers()
         if self.role == "worker":
             self.environment.runner.send_message(MSG_INTERVAL, record)
         else:
@@ -236,7 +273,7 @@ class RuntimeState:
 
     def _source(self) -> str:
         if self.role == "worker":
-            return f"worker-{getattr(self.environment.runner, 'worker_index', 0)}"
+            return f"worker-{self._index}"
         return self.role
 
     def _on_test_stop(self, environment: Any, **_: Any) -> None:
