@@ -10,25 +10,29 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import ROOT, cli
 
 pytestmark = pytest.mark.e2e
 
 
-def scenario(tmp_path: Path, host: str | None, *, model: str = "users", stages: str,
-             budgets: list[str] | None = None, steps: str | None = None,
-             extra: str = "") -> Path:
-    steps = steps or "[{request: GET /api/products, name: GET /api/products}]"
-    text = (
-        f"name: t\n"
-        f"target: {{host: {json.dumps(host)}}}\n"
-        f"load: {{model: {model}, stages: {stages}}}\n"
-        f"journeys: [{{name: j, steps: {steps}}}]\n"
-        f"budgets: {json.dumps(budgets or [])}\n{extra}"
-    )
+def scenario(tmp_path: Path, host: str | None, *, model: str = "users",
+             stages: list[tuple[float, float]], budgets: list[str] | None = None,
+             steps: list[dict] | None = None, **extra: object) -> Path:
+    """Write a small scenario; stages are (seconds, target) pairs."""
+    data = {
+        "name": "t",
+        "target": {"host": host},
+        "load": {"model": model,
+                 "stages": [{"duration": d, "target": t} for d, t in stages]},
+        "journeys": [{"name": "j", "steps": steps or [
+            {"request": "GET /api/products", "name": "GET /api/products"}]}],
+        "budgets": budgets or [],
+        **extra,
+    }
     path = tmp_path / "t.yaml"
-    path.write_text(text)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
 
@@ -37,12 +41,14 @@ def summary(run_dir: Path) -> dict:
 
 
 def test_a_short_run_on_the_demo_shop_writes_every_output(tmp_path, demo_shop):
-    steps = ("[{request: GET /api/products, capture: {pid: 'json:$.items[0].id'}},"
-             " {request: 'GET /api/products/{{ pid }}', name: GET /api/products/{id}},"
-             " {request: POST /api/cart/items, json: {product_id: '{{ pid }}', quantity: 1}},"
-             " {request: POST /api/checkout, json: {email: '{{ faker.email() }}', name: x}}]")
-    path = scenario(tmp_path, demo_shop, stages="[{duration: 1s, target: 4}, "
-                    "{duration: 3s, target: 4}]", steps=steps,
+    steps = [
+        {"request": "GET /api/products", "capture": {"pid": "json:$.items[0].id"}},
+        {"request": "GET /api/products/{{ pid }}", "name": "GET /api/products/{id}"},
+        {"request": "POST /api/cart/items", "json": {"product_id": "{{ pid }}", "quantity": 1}},
+        {"request": "POST /api/checkout",
+         "json": {"email": "{{ faker.email() }}", "name": "x"}},
+    ]
+    path = scenario(tmp_path, demo_shop, stages=[(1, 4), (3, 4)], steps=steps,
                     budgets=["error_rate < 1%", "p99 < 5s"])
     out = tmp_path / "run"
     result = cli("run", str(path), "--out", str(out))
@@ -60,7 +66,7 @@ def test_a_short_run_on_the_demo_shop_writes_every_output(tmp_path, demo_shop):
 
 def test_the_summary_counts_what_the_server_received(tmp_path, counting_server):
     path = scenario(tmp_path, counting_server.url,
-                    stages="[{duration: 0s, target: 5}, {duration: 4s, target: 5}]")
+                    stages=[(0, 5), (4, 5)])
     out = tmp_path / "run"
     result = cli("run", str(path), "--out", str(out))
     assert result.returncode == 0, result.stderr
@@ -72,7 +78,7 @@ def test_the_summary_counts_what_the_server_received(tmp_path, counting_server):
 
 def test_percentiles_match_a_server_with_a_known_delay(tmp_path, slow_server):
     path = scenario(tmp_path, slow_server.url,
-                    stages="[{duration: 0s, target: 4}, {duration: 3s, target: 4}]")
+                    stages=[(0, 4), (3, 4)])
     out = tmp_path / "run"
     assert cli("run", str(path), "--out", str(out)).returncode == 0
     (endpoint,) = summary(out)["endpoints"]
@@ -84,7 +90,7 @@ def test_percentiles_match_a_server_with_a_known_delay(tmp_path, slow_server):
 
 def test_a_broken_budget_exits_1(tmp_path, slow_server):
     path = scenario(tmp_path, slow_server.url, budgets=["p95 < 10ms"],
-                    stages="[{duration: 0s, target: 2}, {duration: 2s, target: 2}]")
+                    stages=[(0, 2), (2, 2)])
     result = cli("run", str(path), "--out", str(tmp_path / "run"))
     assert result.returncode == 1, result.stderr
     s = summary(tmp_path / "run")
@@ -104,7 +110,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path):
 
 def test_a_host_the_scenario_does_not_allow_is_refused_before_any_request(tmp_path,
                                                                          counting_server):
-    path = scenario(tmp_path, "http://127.0.0.1:1", stages="[{duration: 1s, target: 1}]")
+    path = scenario(tmp_path, "http://127.0.0.1:1", stages=[(1, 1)])
     result = cli("run", str(path), "--host", counting_server.url, "--out", str(tmp_path / "r"))
     assert result.returncode == 2
     assert "refusing to send load" in result.stderr and "--allow-host" in result.stderr
@@ -113,7 +119,7 @@ def test_a_host_the_scenario_does_not_allow_is_refused_before_any_request(tmp_pa
 
 def test_allow_host_lets_the_run_go(tmp_path, counting_server):
     path = scenario(tmp_path, "http://127.0.0.1:1",
-                    stages="[{duration: 0s, target: 1}, {duration: 1s, target: 1}]")
+                    stages=[(0, 1), (1, 1)])
     result = cli("run", str(path), "--host", counting_server.url, "--allow-host",
                  counting_server.url, "--out", str(tmp_path / "r"))
     assert result.returncode == 0, result.stderr
@@ -121,7 +127,7 @@ def test_allow_host_lets_the_run_go(tmp_path, counting_server):
 
 
 def test_an_unreachable_target_exits_3_before_the_load(tmp_path):
-    path = scenario(tmp_path, "http://127.0.0.1:9", stages="[{duration: 1s, target: 1}]")
+    path = scenario(tmp_path, "http://127.0.0.1:9", stages=[(1, 1)])
     result = cli("run", str(path), "--out", str(tmp_path / "r"))
     assert result.returncode == 3
     assert "unreachable" in result.stderr and "Traceback" not in result.stderr
@@ -130,7 +136,7 @@ def test_an_unreachable_target_exits_3_before_the_load(tmp_path):
 
 def test_ctrl_c_stops_the_load_and_still_writes_the_report(tmp_path, counting_server):
     path = scenario(tmp_path, counting_server.url,
-                    stages="[{duration: 0s, target: 3}, {duration: 60s, target: 3}]")
+                    stages=[(0, 3), (60, 3)])
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "shop_loadtest", "run", str(path),
                              "--out", str(out)], cwd=ROOT, stdout=subprocess.PIPE,
@@ -150,7 +156,7 @@ def test_ctrl_c_stops_the_load_and_still_writes_the_report(tmp_path, counting_se
 
 def test_the_generated_locustfile_runs_under_plain_locust(tmp_path, counting_server):
     path = scenario(tmp_path, counting_server.url,
-                    stages="[{duration: 0s, target: 2}, {duration: 2s, target: 2}]")
+                    stages=[(0, 2), (2, 2)])
     assert cli("generate", str(path), "-o", str(tmp_path / "lf.py")).returncode == 0
     result = subprocess.run([sys.executable, "-m", "locust", "-f", str(tmp_path / "lf.py"),
                              "--headless", "--only-summary"], capture_output=True, text=True,
@@ -163,8 +169,7 @@ def test_the_generated_locustfile_runs_under_plain_locust(tmp_path, counting_ser
 def test_open_model_arrivals_match_the_target_at_the_server(tmp_path, counting_server):
     # 20/s for 1 s ramp + 40/s for 3 s: 10 + 120 = 130 journeys of one request each
     path = scenario(tmp_path, counting_server.url, model="arrival_rate",
-                    stages="[{duration: 1s, target: 20}, {duration: 0s, target: 40}, "
-                           "{duration: 3s, target: 40}]")
+                    stages=[(1, 20), (0, 40), (3, 40)])
     out = tmp_path / "run"
     result = cli("run", str(path), "--out", str(out))
     assert result.returncode == 0, result.stderr
