@@ -1,0 +1,41 @@
+"""Build every output of a run from its folder: the one place the report stages are chained."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from shop_loadtest.budgets import evaluate, parse_abort, parse_budget
+from shop_loadtest.report.html import render_html
+from shop_loadtest.report.junit import render_junit
+from shop_loadtest.report.markdown import render_markdown
+from shop_loadtest.report.summary import build_summary
+from shop_loadtest.results import load_run
+
+
+def _write(path: Path, text: str) -> None:
+    """Write next to the target, then rename: a reader never sees half a report."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def build_reports(run_dir: Path, *, tolerate_worker_loss: bool = False) -> dict[str, Any]:
+    """Judge the run in `run_dir` and write summary.json, report.html, junit.xml, summary.md.
+
+    Returns the summary (the content of summary.json). Raises ResultsError when the folder
+    or its run.json is missing, BudgetSyntaxError when run.json holds a bad budget.
+    """
+    run_dir = Path(run_dir)
+    run = load_run(run_dir)
+    budgets = [parse_budget(str(expr)) for expr in run.meta.get("budgets") or []]
+    abort_rules = [parse_abort(str(expr)) for expr in run.meta.get("abort") or []]
+    summary = build_summary(run, evaluate(budgets, run), abort_rules,
+                            tolerate_worker_loss=tolerate_worker_loss)
+    _write(run_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    _write(run_dir / "junit.xml", render_junit(summary))
+    _write(run_dir / "summary.md", render_markdown(summary))
+    _write(run_dir / "report.html", render_html(run, summary))
+    return summary

@@ -1,0 +1,275 @@
+"""Plotly figures for report.html, built from a run's dataframes and its summary.
+
+Time series use the per-interval figures the recorder precomputed (one source) or per-interval
+merged histograms; long runs are cut down to MAX_POINTS per trace (rates averaged, latencies
+by their worst value per bin, so a spike never disappears).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+
+from shop_loadtest.results import RunData, build_scope, counts_percentiles_ms, merge_counts
+
+MAX_POINTS = 2000
+MAX_ENDPOINTS = 20
+MAX_KINDS = 6
+MAX_MONITOR_SERIES = 6
+RED = "rgba(214,39,40,{})"
+TEMPLATE = go.layout.Template(layout={
+    "font": {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12},
+    "colorway": ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+                 "#7f7f7f", "#bcbd22", "#17becf"],
+    "plot_bgcolor": "white", "paper_bgcolor": "white",
+    "xaxis": {"gridcolor": "#eee", "zeroline": False},
+    "yaxis": {"gridcolor": "#eee", "zeroline": False, "rangemode": "tozero"},
+})
+
+
+def label(text: Any) -> str:
+    """Plotly renders its own pseudo-HTML in names and annotations: show text as text."""
+    return html.escape(str(text), quote=False)
+
+
+def _bin(t: np.ndarray, columns: Mapping[str, np.ndarray], how: str = "mean"
+         ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """At most MAX_POINTS points: bins of k intervals, stamped with the bin's last t."""
+    if len(t) <= MAX_POINTS:
+        return t, dict(columns)
+    k = math.ceil(len(t) / MAX_POINTS)
+    group = np.arange(len(t)) // k
+    frame = pd.DataFrame(dict(columns)).groupby(group)
+    binned = frame.max() if how == "max" else frame.mean()
+    return pd.Series(t).groupby(group).max().to_numpy(), {
+        c: binned[c].to_numpy() for c in columns}
+
+
+def _figure(title: str, ytitle: str, **layout: Any) -> go.Figure:
+    return go.Figure(layout={
+        "template": TEMPLATE, "title": {"text": label(title), "x": 0.01},
+        "height": 340, "margin": {"l": 60, "r": 20, "t": 50, "b": 45},
+        "xaxis": {"title": {"text": "t (s since start)"}},
+        "yaxis": {"title": {"text": ytitle}},
+        "legend": {"orientation": "h", "y": -0.2}, "hovermode": "x unified", **layout})
+
+
+def _line(fig: go.Figure, t: np.ndarray, y: np.ndarray, name: str, **kw: Any) -> None:
+    fig.add_trace(go.Scatter(x=t, y=y, name=label(name), mode="lines", **kw))
+
+
+def _mark(fig: go.Figure, budgets: list[dict[str, Any]], duration: float) -> None:
+    """Red bands where budgets broke (windows, stages; not a whole-run scope)."""
+    shapes = 0
+    for b in budgets:
+        for start, end in b.get("breaches") or []:
+            if shapes >= 40 or (end - start) >= 0.9 * duration:
+                continue
+            fig.add_vrect(x0=start, x1=end, fillcolor=RED.format(0.12), line_width=0,
+                          layer="below", annotation_text=label(b["expr"]),
+                          annotation_position="top left", annotation_font_size=10)
+            shapes += 1
+
+
+def _per_t(run: RunData) -> pd.DataFrame:
+    """Totals per interval over every source: requests, failures, users, target, arrivals."""
+    grid = run.grid
+    iv = run.intervals.groupby("t")[["n", "fail"]].sum()
+    grouped = run.ticks.groupby("t")
+    tk = grouped[["users", "target", "due", "started", "dropped", "late"]].sum(min_count=1)
+    tk["dt"] = grouped["dt"].max()
+    out = pd.DataFrame(index=pd.Index(grid, name="t"))
+    out = out.join(iv).join(tk)
+    out[["n", "fail"]] = out[["n", "fail"]].fillna(0)
+    out["dt"] = out["dt"].fillna(run.interval_s)
+    return out
+
+
+def throughput(run: RunData, per_t: pd.DataFrame, budgets: list[dict[str, Any]]) -> go.Figure:
+    open_model = run.meta.get("model") == "arrival_rate"
+    cols = {"rps": (per_t["n"] / per_t["dt"]).to_numpy(),
+            "fps": (per_t["fail"] / per_t["dt"]).to_numpy()}
+    if open_model:
+        cols["started"] = (per_t["started"] / per_t["dt"]).to_numpy(float)
+        cols["target"] = per_t["target"].to_numpy(float)
+    t, v = _bin(per_t.index.to_numpy(), cols)
+    fig = _figure("Throughput: achieved vs target", "per second")
+    _line(fig, t, v["rps"], "requests/s")
+    _line(fig, t, v["fps"], "failed requests/s", line={"color": RED.format(1)})
+    if open_model:
+        _line(fig, t, v["started"], "journeys started/s")
+        _line(fig, t, v["target"], "target journeys/s", line={"dash": "dash"})
+    _mark(fig, [b for b in budgets if b["unit"] in ("/s", "count")], run.duration_s)
+    return fig
+
+
+def users(run: RunData, per_t: pd.DataFrame) -> go.Figure:
+    cols = {"users": per_t["users"].to_numpy(float), "target": per_t["target"].to_numpy(float)}
+    t, v = _bin(per_t.index.to_numpy(), cols)
+    fig = _figure("Users over time", "users")
+    _line(fig, t, v["users"], "users running")
+    if run.meta.get("model") != "arrival_rate":
+        _line(fig, t, v["target"], "target users", line={"dash": "dash"})
+    return fig
+
+
+def _global_latency(run: RunData) -> tuple[np.ndarray, np.ndarray]:
+    scope = build_scope(run)
+    slots = scope.counts("hist")
+    values = np.array([counts_percentiles_ms(merge_counts(s), [50.0, 95.0, 99.0])
+                       for s in slots], dtype=float).reshape(len(slots), 3)
+    return scope.t, values
+
+
+def _endpoint_latency(run: RunData, name: str) -> tuple[np.ndarray, np.ndarray]:
+    iv = run.intervals
+    rows = iv[iv["endpoint"] == name]
+    if not rows["t"].duplicated().any():  # one source: the recorder's own figures
+        return rows["t"].to_numpy(float), rows[["p50_ms", "p95_ms", "p99_ms"]].to_numpy(float)
+    ts, values = [], []
+    for t, group in rows.groupby("t"):
+        ts.append(t)
+        merged = run.hists.merged("hist", group.index.to_numpy())
+        values.append(counts_percentiles_ms(merged, [50.0, 95.0, 99.0]))
+    return np.array(ts, dtype=float), np.array(values, dtype=float).reshape(len(ts), 3)
+
+
+def latency(run: RunData, budgets: list[dict[str, Any]]) -> go.Figure:
+    """p50/p95/p99 per interval: all endpoints, and one endpoint at a time from a dropdown."""
+    fig = _figure("Response time percentiles", "ms")
+    series = [("All endpoints", *_global_latency(run))]
+    series += [(name, *_endpoint_latency(run, name)) for name in run.endpoints[:MAX_ENDPOINTS]]
+    for i, (name, t, values) in enumerate(series):
+        tb, v = _bin(t, {q: values[:, k] for k, q in enumerate(("p50", "p95", "p99"))}, "max")
+        for q in ("p50", "p95", "p99"):
+            _line(fig, tb, v[q], q if i == 0 else f"{q} {name}", visible=i == 0)
+    buttons = []
+    for i, (name, _, _) in enumerate(series):
+        visible = [j // 3 == i for j in range(3 * len(series))]
+        buttons.append({"label": label(name), "method": "update", "args": [{"visible": visible}]})
+    if len(series) > 1:
+        fig.update_layout(updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0,
+                                        "xanchor": "right", "y": 1.18, "yanchor": "top"}])
+    latency_budgets = [b for b in budgets if b["unit"] == "ms"]
+    for b in latency_budgets:
+        if b["endpoint"] is None and b["window_s"] is None:
+            fig.add_hline(y=b["limit"], line_dash="dot", line_color=RED.format(0.7),
+                          annotation_text=label(b["expr"]), annotation_font_size=10)
+    _mark(fig, latency_budgets, run.duration_s)
+    return fig
+
+
+def errors(run: RunData, per_t: pd.DataFrame, budgets: list[dict[str, Any]]) -> go.Figure:
+    fig = _figure("Failures over time by kind", "failures/s", barmode="stack")
+    err = run.errors
+    if not err.empty:
+        table = err.groupby(["t", "kind"])["count"].sum().unstack(fill_value=0)
+        order = table.sum().sort_values(ascending=False).index
+        kept = list(order[:MAX_KINDS])
+        if len(order) > MAX_KINDS:
+            table["other"] = table[list(order[MAX_KINDS:])].sum(axis=1)
+            kept.append("other")
+        table = table.reindex(per_t.index, fill_value=0)[kept]
+        rates = {str(k): (table[k] / per_t["dt"]).to_numpy(float) for k in kept}
+        t, v = _bin(per_t.index.to_numpy(), rates)
+        for kind in v:
+            fig.add_trace(go.Bar(x=t, y=v[kind], name=label(kind)))
+    _mark(fig, [b for b in budgets if b["unit"] == "ratio"], run.duration_s)
+    return fig
+
+
+def distribution(run: RunData) -> go.Figure:
+    """Latency by percentile from the merged histograms (the HdrHistogram classic plot)."""
+    nines = np.linspace(0, 5, 101)
+    qs = list(100.0 * (1.0 - 10.0 ** -nines))
+    fig = _figure("Latency distribution (whole run)", "ms", hovermode="closest",
+                  xaxis={"title": {"text": "percentile"}, "tickvals": [0, 1, 2, 3, 4, 5],
+                         "ticktext": ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%"]})
+    iv = run.intervals
+    per_endpoint = [(name, run.hists.merged("hist", np.flatnonzero(
+        (iv["endpoint"] == name).to_numpy()))) for name in run.endpoints[:8]]
+    everything = merge_counts(c for _, c in per_endpoint) if len(run.endpoints) <= 8 else \
+        run.hists.merged("hist", np.arange(len(iv)))
+    for name, counts in [("All endpoints", everything), *per_endpoint]:
+        if counts is not None:
+            _line(fig, nines, np.array(counts_percentiles_ms(counts, qs), dtype=float), name,
+                  customdata=np.round(qs, 4),
+                  hovertemplate="p%{customdata}: %{y:.1f} ms")
+    return fig
+
+
+def generator(run: RunData) -> go.Figure:
+    fig = _figure("Load generator: CPU and event-loop lag", "CPU % of one core",
+                  yaxis2={"title": {"text": "loop lag ms"}, "overlaying": "y", "side": "right",
+                          "rangemode": "tozero", "showgrid": False})
+    for source, rows in run.ticks.groupby("source", sort=True):
+        if rows["cpu_pct"].notna().any():
+            t, v = _bin(rows["t"].to_numpy(float), {
+                "cpu": rows["cpu_pct"].to_numpy(float),
+                "lag": rows["loop_lag_ms"].to_numpy(float)}, "max")
+            _line(fig, t, v["cpu"], f"CPU {source}")
+            _line(fig, t, v["lag"], f"loop lag {source}", yaxis="y2", line={"dash": "dot"})
+    fig.add_hline(y=90, line_dash="dash", line_color=RED.format(0.5))
+    return fig
+
+
+def arrivals(per_t: pd.DataFrame) -> go.Figure:
+    cols = {k: (per_t[k] / per_t["dt"]).to_numpy(float) for k in ("due", "started", "dropped",
+                                                                    "late")}
+    t, v = _bin(per_t.index.to_numpy(), cols)
+    fig = _figure("Arrivals (open model)", "journeys/s")
+    for key, name in (("due", "due"), ("started", "started"), ("late", "late (>100 ms)"),
+                      ("dropped", "dropped")):
+        _line(fig, t, v[key], name)
+    return fig
+
+
+def monitor(run: RunData) -> list[tuple[str, go.Figure]]:
+    """One chart per numeric target metric (the busiest few), one line per label set."""
+    mon = run.monitor.dropna(subset=["name", "value"])
+    if mon.empty:
+        return []
+    mon = mon.assign(series=[",".join(f"{k}={v}" for k, v in sorted(lbl.items()))
+                             if isinstance(lbl, dict) else "" for lbl in mon["labels"]])
+    out = []
+    for name in mon["name"].value_counts().index[:MAX_MONITOR_SERIES]:
+        fig = _figure(f"Target metric: {name}", "value", hovermode="closest")
+        rows = mon[mon["name"] == name]
+        for series in rows["series"].value_counts().index[:8]:
+            part = rows[rows["series"] == series].sort_values("t")
+            t, v = _bin(part["t"].to_numpy(float), {"v": part["value"].to_numpy(float)}, "max")
+            _line(fig, t, v["v"], series or str(name))
+        out.append((str(name), fig))
+    return out
+
+
+def all_figures(run: RunData, summary: dict[str, Any]) -> list[dict[str, str]]:
+    """Every chart as {id, title, json}: JSON safe to place inside a <script> element."""
+    budgets = summary["budgets"]
+    per_t = _per_t(run)
+    figures: list[tuple[str, str, go.Figure]] = [
+        ("throughput", "Throughput", throughput(run, per_t, budgets)),
+        ("users", "Users", users(run, per_t)),
+        ("latency", "Latency", latency(run, budgets)),
+        ("errors", "Failures", errors(run, per_t, budgets)),
+        ("distribution", "Latency distribution", distribution(run)),
+        ("generator", "Generator", generator(run)),
+    ]
+    if per_t["due"].notna().any():
+        figures.append(("arrivals", "Arrivals", arrivals(per_t)))
+    figures += [(f"monitor-{i}", title, fig) for i, (title, fig) in enumerate(monitor(run))]
+    return [{"id": f"chart-{key}", "title": title, "json": script_json(pio.to_json(fig))}
+            for key, title, fig in figures]
+
+
+def script_json(text: str) -> str:
+    """JSON that cannot end a <script> element early: `<`, `>`, `&` become \\u escapes."""
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))

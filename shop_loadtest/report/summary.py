@@ -1,0 +1,135 @@
+"""The summary of a run: the figures behind summary.json (schemas/summary.schema.json) and every
+other output, computed once from the results folder.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shop_loadtest.budgets import AbortRule, BudgetResult, first_hit
+from shop_loadtest.report.verdict import aborted, decide, generator_health, workers_lost
+from shop_loadtest.results import Counts, RunData, counts_percentiles_ms, merge_counts
+
+SCHEMA_VERSION = 1
+LATENCY_QS = {"p50_ms": 50.0, "p90_ms": 90.0, "p95_ms": 95.0, "p99_ms": 99.0,
+              "p99_9_ms": 99.9}
+MAX_ERROR_ROWS = 100
+
+
+def _num(value: Any, digits: int = 3) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
+        return None
+    return round(float(value), digits)
+
+
+def _latency(counts: Counts | None, *, total_ms: float, n: int, lo: Any, hi: Any
+             ) -> dict[str, float | None]:
+    values = counts_percentiles_ms(counts, list(LATENCY_QS.values()))
+    out = {key: _num(v) for key, v in zip(LATENCY_QS, values, strict=True)}
+    out.update(mean_ms=_num(total_ms / n) if n else None, min_ms=_num(lo), max_ms=_num(hi))
+    return out
+
+
+def endpoint_table(run: RunData) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Per-endpoint figures (busiest first) and the run's overall latency.
+
+    Percentiles come from each endpoint's merged histograms; the overall ones from merging
+    those again: exact to the histogram's 0.1%, never an average of percentiles.
+    """
+    iv = run.intervals
+    duration = run.duration_s
+    rows, merged, merged_due = [], [], []
+    for name in run.endpoints:
+        positions = np.flatnonzero((iv["endpoint"] == name).to_numpy())
+        part = iv.iloc[positions]
+        n, fail = int(part["n"].sum()), int(part["fail"].sum())
+        counts = run.hists.merged("hist", positions)
+        due = (run.hists.merged("hist_due", positions) if part["hist_due"].notna().any()
+               else None)
+        merged.append(counts)
+        merged_due.append(due)
+        due_values = counts_percentiles_ms(due, [95.0, 99.0])
+        rows.append({
+            "name": name, "method": str(part["method"].iloc[0]), "requests": n,
+            "failures": fail, "error_rate": _num(fail / n, 6) if n else None,
+            "rps": _num(n / duration) if duration else 0.0,
+            **_latency(counts, total_ms=float(part["sum_ms"].sum()), n=n,
+                       lo=part["min_ms"].min(), hi=part["max_ms"].max()),
+            "p95_due_ms": _num(due_values[0]), "p99_due_ms": _num(due_values[1]),
+            "bytes": int(part["bytes"].sum()),
+        })
+    overall = _latency(merge_counts(merged), total_ms=float(iv["sum_ms"].sum()),
+                       n=int(iv["n"].sum()), lo=iv["min_ms"].min() if len(iv) else None,
+                       hi=iv["max_ms"].max() if len(iv) else None)
+    due_all = merge_counts(merged_due)
+    overall_due = None
+    if due_all is not None:
+        values = counts_percentiles_ms(due_all, list(LATENCY_QS.values()))
+        overall_due = {key: _num(v) for key, v in zip(LATENCY_QS, values, strict=True)}
+    return rows, {"latency": overall, "latency_due": overall_due}
+
+
+def error_table(run: RunData, limit: int = MAX_ERROR_ROWS) -> list[dict[str, Any]]:
+    """Failures grouped by endpoint, kind and message, most frequent first."""
+    errors = run.errors
+    if errors.empty:
+        return []
+    grouped = (errors.groupby(["endpoint", "kind", "message"], sort=False)
+               .agg(count=("count", "sum"), first_t=("t", "min"), last_t=("t", "max"))
+               .reset_index().sort_values("count", ascending=False, kind="stable"))
+    return [{"endpoint": str(r.endpoint), "kind": str(r.kind), "message": str(r.message),
+             "count": int(r.count), "first_t": _num(r.first_t), "last_t": _num(r.last_t)}
+            for r in grouped.head(limit).itertuples(index=False)]
+
+
+def abort_table(rules: list[AbortRule], run: RunData) -> list[dict[str, Any]]:
+    """Each abort rule judged on the whole recorded run: did it (or would it) fire, when."""
+    out = []
+    for rule in rules:
+        hit = first_hit(rule, run)
+        out.append({"expr": rule.expr, "triggered": hit is not None,
+                    "t": hit.t if hit else None,
+                    "observed": _num(hit.observed, 6) if hit else None,
+                    "limit": _num(rule.limit, 6), "unit": rule.unit})
+    return out
+
+
+def build_summary(run: RunData, budgets: list[BudgetResult], abort_rules: list[AbortRule],
+                  *, tolerate_worker_loss: bool = False) -> dict[str, Any]:
+    """summary.json as a dict, verdict included."""
+    meta = run.meta
+    endpoints, overall = endpoint_table(run)
+    requests = int(run.intervals["n"].sum())
+    failures = int(run.intervals["fail"].sum())
+    duration = run.duration_s
+    generator = generator_health(run)
+    arrivals = generator.pop("arrivals")
+    summary: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "scenario": str(meta.get("scenario") or (run.run_dir.name if run.run_dir else "")),
+        "verdict": "inconclusive", "reasons": [],
+        "started_at": meta.get("started_at"), "ended_at": meta.get("ended_at"),
+        "duration_s": round(duration, 3), "exit_reason": meta.get("exit_reason"),
+        "model": meta.get("model"), "host": meta.get("host"),
+        "speedup": _num(meta.get("speedup")),
+        "requests": requests, "failures": failures,
+        "error_rate": _num(failures / requests, 6) if requests else None,
+        "rps": _num(requests / duration) if duration else 0.0,
+        **overall,
+        "endpoints": endpoints,
+        "budgets": [b.to_json() for b in budgets],
+        "abort_rules": abort_table(abort_rules, run),
+        "aborted": aborted(run),
+        "arrivals": arrivals,
+        "generator": generator,
+        "workers_lost": workers_lost(run),
+        "errors": error_table(run),
+        "warnings": list(run.warnings),
+    }
+    summary["verdict"], summary["reasons"] = decide(
+        summary, tolerate_worker_loss=tolerate_worker_loss)
+    return summary

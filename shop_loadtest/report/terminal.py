@@ -1,0 +1,55 @@
+"""The compact plain-text summary printed on the console after a run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from shop_loadtest.budgets import format_value
+
+MAX_ENDPOINTS = 15
+RESULT = {"pass": "PASS", "fail": "FAIL", "no_data": "NO DATA"}
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]
+           ) -> list[str]:
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+
+    return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+
+
+def _cut(text: str, width: int = 48) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def terminal_summary(summary: dict[str, Any]) -> str:
+    """Budgets (observed vs limit, PASS/FAIL), endpoints, and the verdict line."""
+    ms = lambda v: format_value(v, "ms")  # noqa: E731
+    out: list[str] = []
+    if summary["budgets"]:
+        out += _table(["budget", "observed", "limit", "result"], [
+            [_cut(b["expr"], 60), format_value(b["observed"], b["unit"]),
+             f"{b['op']} {format_value(b['limit'], b['unit'])}", RESULT[b["status"]]]
+            for b in summary["budgets"]], right={1, 2})
+        out.append("")
+    endpoints = summary["endpoints"]
+    if endpoints:
+        rows = [[_cut(e["name"]), f"{e['requests']:,}", f"{e['failures']:,}", ms(e["p50_ms"]),
+                 ms(e["p95_ms"]), ms(e["p99_ms"]), ms(e["max_ms"]), f"{e['rps']:.1f}"]
+                for e in endpoints[:MAX_ENDPOINTS]]
+        rows.append(["all endpoints", f"{summary['requests']:,}", f"{summary['failures']:,}",
+                     ms(summary["latency"]["p50_ms"]), ms(summary["latency"]["p95_ms"]),
+                     ms(summary["latency"]["p99_ms"]), ms(summary["latency"]["max_ms"]),
+                     f"{summary['rps']:.1f}"])
+        out += _table(["endpoint", "requests", "failed", "p50", "p95", "p99", "max", "req/s"],
+                      rows, right={1, 2, 3, 4, 5, 6, 7})
+        if len(endpoints) > MAX_ENDPOINTS:
+            out.append(f"... and {len(endpoints) - MAX_ENDPOINTS} more endpoints in report.html")
+        out.append("")
+    out.append(f"verdict: {summary['verdict'].upper()}")
+    out += [f"  - {reason}" for reason in summary["reasons"]]
+    return "\n".join(out)
