@@ -174,12 +174,14 @@ def worker(
         help="Default: fetch the master's generated locustfile.")] = None,
 ) -> None:
     """Run one load worker for a `shop-loadtest master` until the master ends the run."""
-    import subprocess
+    import os
 
     from shop_loadtest.runner import worker_command
 
-    code = subprocess.call(worker_command(master_host, master_port, locustfile))
-    raise typer.Exit(EXIT_OK if code == 0 else EXIT_RUN)
+    # Become the Locust worker (exec, not a child): a signal or a kill aimed at this process
+    # reaches the worker itself, and no orphan keeps sending load.
+    cmd = worker_command(master_host, master_port, locustfile)
+    os.execv(cmd[0], cmd)
 
 
 @app.command()

@@ -194,7 +194,7 @@ def locust_command(locustfile: Path, host: str, run_dir: Path, options: RunOptio
         cmd += ["--slt-seed", str(options.seed)]
     if options.expect_workers:
         cmd += ["--master", "--expect-workers", str(options.expect_workers),
-                "--expect-workers-max-wait", str(options.workers_wait_s),
+                "--expect-workers-max-wait", str(int(options.workers_wait_s)),
                 "--master-bind-host", options.bind_host,
                 "--master-bind-port", str(options.bind_port)]
     elif options.workers > 1:
