@@ -111,6 +111,8 @@ def demo_shop(db_path: Path, log_path: Path, timeout: float = 30.0) -> Iterator[
         [sys.executable, "-u", "-m", "shop_loadtest.demo_shop", "--host", "127.0.0.1",
          "--port", "0", "--db", str(db_path)],
         stdout=subprocess.PIPE, stderr=log, text=True,
+        # Its own session: a Ctrl-C in the terminal must not stop the shop before the load.
+        start_new_session=True,
     )
     try:
         url = _wait_for_url(proc, timeout)
