@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, cli
+from tests.servers import CountingServer
 
 pytestmark = pytest.mark.e2e
 
@@ -176,3 +177,22 @@ def test_open_model_arrivals_match_the_target_at_the_server(tmp_path, counting_s
     assert 127 <= counting_server.count <= 131
     s = summary(out)
     assert s["arrivals"]["dropped"] == 0
+
+
+def test_an_abort_rule_stops_the_run_early_with_a_partial_report(tmp_path):
+    with CountingServer(status=500) as failing:
+        path = scenario(tmp_path, failing.url, stages=[(0, 2), (30, 2)],
+                        abort=["error_rate > 50% for 2s"])
+        out = tmp_path / "run"
+        result = cli("run", str(path), "--out", str(out))
+    assert result.returncode == 1, result.stderr
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["exit_reason"] == "aborted"
+    assert meta["abort_reason"]["rule"] == "error_rate > 50% for 2s"
+    s = summary(out)
+    assert s["verdict"] == "fail"
+    assert s["aborted"]
+    last_t = max(json.loads(x)["t"] for x in (out / "intervals.jsonl").read_text().splitlines())
+    assert last_t < 20  # the recorded load ended long before the 30 s shape would have
+    events = [json.loads(x)["kind"] for x in (out / "events.jsonl").read_text().splitlines()]
+    assert "abort" in events
