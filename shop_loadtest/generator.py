@@ -7,7 +7,10 @@ checked with `compile()` before anyone sees it.
 from __future__ import annotations
 
 import dataclasses
+import os
+import pprint
 import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +18,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from shop_loadtest import __version__
 from shop_loadtest.errors import ShopLoadtestError
-from shop_loadtest.journeys import RequestStep, ThinkStep, to_steps
+from shop_loadtest.journeys import RequestStep, ThinkStep, to_block
 from shop_loadtest.scenario import Scenario
+
+LINE = 99  # longer calls are written one argument per line, long literals wrapped
+STEP_INDENT = 8  # the column steps start at in the template
 
 
 def _literal(value: Any) -> str:
@@ -24,21 +30,94 @@ def _literal(value: Any) -> str:
     return repr(value)
 
 
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
+def _call(func: str, positional: list[str], keywords: list[str], indent: int = 0) -> str:
+    """`func(a, b, k=v)` on one line, or one argument per line (4-space indent) when it
+    would not fit at column `indent`."""
+    one_line = f"{func}({', '.join(positional + keywords)})"
+    if indent + len(one_line) <= LINE and "\n" not in one_line:
+        return one_line
+    lines = [f"    {', '.join(positional)},"] if positional else []
+    lines += ["    " + kw.replace("\n", "\n    ") + "," for kw in keywords]
+    return f"{func}(\n" + "\n".join(lines) + "\n)"
+
+
+def _keyword(name: str, value: Any, indent: int) -> str:
+    """`name=<literal>`, the literal wrapped (pprint, still a Python literal) when long."""
+    text = f"{name}={value!r}"
+    if indent + len(text) < LINE:
+        return text
+    width = max(LINE - indent - len(name) - 2, 40)
+    literal = pprint.pformat(value, width=width, sort_dicts=False)
+    return f"{name}=" + literal.replace("\n", "\n" + " " * (len(name) + 1))
+
+
+def _dataclass_source(obj: Any, positional: tuple[str, ...], indent: int = STEP_INDENT) -> str:
+    """Constructor call for a dataclass: positional fields, then keywords that differ from
+    their defaults; every value written as a Python literal."""
+    args = [repr(getattr(obj, name)) for name in positional]
+    keywords = [_keyword(f.name, getattr(obj, f.name), indent + 4)
+                for f in dataclasses.fields(obj)
+                if f.name not in positional and getattr(obj, f.name) != _default(f)]
+    return _call(type(obj).__name__, args, keywords, indent)
+
+
 def _step_source(step: RequestStep | ThinkStep) -> str:
     if isinstance(step, ThinkStep):
-        return f"ThinkStep({step.low!r}, {step.high!r})"
-    defaults = {f.name: f.default if f.default is not dataclasses.MISSING else None
-                for f in dataclasses.fields(RequestStep)}
-    defaults["headers"] = {}
-    defaults["capture"] = {}
-    args = [f"{step.method!r}", f"{step.path!r}", f"name={step.name!r}"]
-    for f in dataclasses.fields(step):
-        if f.name in ("method", "path", "name"):
-            continue
-        value = getattr(step, f.name)
-        if value != defaults[f.name]:
-            args.append(f"{f.name}={value!r}")
-    return f"RequestStep({', '.join(args)})"
+        return _dataclass_source(step, ("low", "high"))
+    return _dataclass_source(step, ("method", "path"))
+
+
+def _relative(file: str, source: str, output: str) -> str:
+    """`file` (relative to the scenario file) as a path relative to the generated file's
+    folder, so the locustfile finds it wherever the checkout lives."""
+    if os.path.isabs(file):
+        return Path(file).as_posix()
+    target = os.path.join(os.path.dirname(source), file)
+    out_dir = os.path.dirname(output) or "."
+    if os.path.isabs(target) != os.path.isabs(out_dir):
+        target, out_dir = os.path.abspath(target), os.path.abspath(out_dir)
+    return Path(os.path.relpath(target, out_dir)).as_posix()
+
+
+def _settings_args(scenario: Scenario, source: str, output: str) -> list[str]:
+    args = []
+    if scenario.variables:
+        args.append(_keyword("variables", dict(scenario.variables), 4))
+    if scenario.target.headers:
+        args.append(_keyword("headers", dict(scenario.target.headers), 4))
+    if scenario.data:
+        sources = []
+        for name, data in scenario.data.items():
+            keywords = [f"{k}={getattr(data, k)!r}" for k in ("mode", "per")
+                        if getattr(data, k) != type(data).model_fields[k].default]
+            path = _relative(data.file, source, output)
+            sources.append("    " + _call("DataSource", [repr(name), f"HERE / {path!r}"],
+                                          keywords, 8).replace("\n", "\n    ") + ",")
+        args.append("data=[\n" + "\n".join(sources) + "\n]")
+    if scenario.faker.locale is not None:
+        args.append(f"locale={scenario.faker.locale!r}")
+    if scenario.faker.seed is not None:
+        args.append(f"seed={scenario.faker.seed!r}")
+    return args
+
+
+def _docstring(scenario: Scenario) -> str:
+    """The module docstring's text: name and description, wrapped, safe in triple quotes."""
+    description = " ".join(scenario.description.split())
+    text = f"{scenario.name}: {description}" if description else scenario.name
+    text = text.replace("\\", "\\\\").replace('"""', "'''")
+    lines = textwrap.wrap(text, width=96, break_long_words=False, break_on_hyphens=False)
+    if lines[-1].endswith('"'):  # a quote next to the closing ones would end the string
+        lines[-1] += " "
+    return "\n".join(lines)
 
 
 def _class_name(journey_name: str) -> str:
@@ -64,28 +143,43 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
     env.filters["py"] = _literal
     classes = set()
     journeys = []
+    reserved = {"Shape", "Arrivals", "Journey", "Settings", "DataSource", "RequestStep",
+                "ThinkStep", "CampaignShape", "JourneyUser", "ArrivalUser", "Path"}
     for journey in scenario.journeys:
         cls = _class_name(journey.name)
-        while cls in classes or cls in {"Shape", "Arrivals", "Journey"}:
+        while cls in classes or cls in reserved:
             cls += "_"
         classes.add(cls)
-        journeys.append({
+        entry: dict[str, Any] = {
             "name": journey.name,
             "weight": journey.weight,
             "cls": cls,
             "const": f"{_const_name(journey.name)}_JOURNEY",
-            "steps": [_step_source(s) for s in to_steps(journey)],
-        })
+            "custom": None,
+        }
+        if journey.class_ is not None:
+            file, _, class_name = journey.class_.rpartition(":")
+            entry["custom"] = _call("user_class", [f"HERE / {_relative(file, source, output)!r}",
+                                                   repr(class_name)],
+                                    [f"alias={cls!r}", f"weight={journey.weight!r}",
+                                     "host=HOST"])
+        else:
+            entry.update(
+                on_start=[_step_source(s) for s in to_block(journey.on_start)],
+                steps=[_step_source(s) for s in to_block(journey.steps)],
+                on_stop=[_step_source(s) for s in to_block(journey.on_stop)],
+            )
+        journeys.append(entry)
     load = scenario.load
     source_text = env.get_template("locustfile.py.j2").render(
         source=source,
         output=output,
         version=__version__,
         name=scenario.name,
-        description=scenario.description.strip().replace("\n", " "),
+        docstring=_docstring(scenario),
         host=scenario.target.host,
-        variables=dict(scenario.variables),
-        headers=dict(scenario.target.headers),
+        settings=_settings_args(scenario, source, output),
+        needs_here=bool(scenario.data) or any(j["custom"] for j in journeys),
         stages=[(n, d, t) for n, d, t in scenario.stage_specs(base)],
         journeys=journeys,
         model=load.model,
@@ -95,6 +189,7 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
         max_lateness=load.max_lateness,
         spawn_rate=load.spawn_rate,
     )
+    source_text = re.sub(r"\n{4,}", "\n\n\n", source_text)  # at most two blank lines
     try:
         compile(source_text, output, "exec")
     except SyntaxError as exc:  # a bug in our template, never the user's input

@@ -14,14 +14,16 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     WithJsonSchema,
     field_validator,
@@ -38,7 +40,9 @@ _DURATION_SCHEMA = {"anyOf": [{"type": "number", "minimum": 0},
                     "description": "seconds, or a duration such as 90s, 1m30s, 400ms"}
 Seconds = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+OnFail = Literal["continue", "end_journey"]
 
 
 class Model(BaseModel):
@@ -193,26 +197,128 @@ class Load(Model):
         return self
 
 
-class Expect(Model):
-    status: list[int] | None = None
+def _one_or_list(value: Any) -> Any:
+    return value if isinstance(value, list) else [value]
 
-    @field_validator("status", mode="before")
-    @classmethod
-    def _one_status(cls, value: Any) -> Any:
-        return [value] if isinstance(value, int) else value
+
+StatusList = Annotated[
+    list[int], BeforeValidator(_one_or_list),
+    WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}}],
+                    "description": "a status code or a list of them"}),
+]
+
+
+class Expect(Model):
+    status: StatusList | None = None
+
+
+class CaptureSpec(Model):
+    """The long form of a capture: `{from: "css:a.product@href", pick: random}`."""
+
+    from_: str = Field(alias="from", description="kind:expression, as in the short form")
+    pick: Literal["first", "random", "all"] = Field(
+        default="first", description="first match, a random match, or all matches (a list)")
+    default: Any = Field(default=None, description="value when nothing matches (no failure)")
+    on_fail: OnFail | None = Field(default=None, description="default: the step's on_fail")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+_CAPTURE_SCHEMA = {
+    "type": "string", "pattern": "^(json|regex|header|cookie|css|form):",
+    "description": "json:$.path, regex:pattern, header:Name, cookie:name, "
+                   "css:selector[@attribute], form:field_name",
+}
+
+
+def _capture_tag(value: Any) -> str:
+    return "<capture spec>" if isinstance(value, dict | CaptureSpec) else "<capture text>"
+
+
+CaptureValue = Annotated[
+    Union[Annotated[str, Tag("<capture text>"), WithJsonSchema(_CAPTURE_SCHEMA)],  # noqa: UP007
+          Annotated[CaptureSpec, Tag("<capture spec>")]],
+    Discriminator(_capture_tag),
+]
+
+
+class Check(Model):
+    """One check of a response: `{status: 200}`, `{json: $.state, equals: paid}`,
+    `{json: $.id, exists: true}` or `{body_contains: "Order #"}`."""
+
+    status: StatusList | None = None
+    json_path: str | None = Field(default=None, alias="json")
+    equals: Any = None
+    exists: bool | None = None
+    body_contains: str | None = None
+    on_fail: OnFail | None = Field(default=None, description="default: the step's on_fail")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Check:
+        kinds = [k for k, v in (("status", self.status), ("json", self.json_path),
+                                ("body_contains", self.body_contains)) if v is not None]
+        if len(kinds) != 1:
+            raise ValueError("a check is one of {status: 200}, {json: $.path, equals: value}, "
+                             "{json: $.path, exists: true} or {body_contains: text}")
+        has_equals = "equals" in self.model_fields_set
+        if self.json_path is not None and has_equals == (self.exists is not None):
+            raise ValueError("a json check takes exactly one of equals: or exists:")
+        if self.json_path is None and (has_equals or self.exists is not None):
+            raise ValueError("equals: and exists: go with json: $.path")
+        return self
+
+
+class ThinkDistribution(Model):
+    """A random pause: `{exponential: 2s}` (mean 2 s) or `{normal: 2s, sd: 500ms}`,
+    kept within `min` (default 0) and `max`."""
+
+    exponential: Seconds | None = None
+    normal: Seconds | None = None
+    sd: Seconds | None = None
+    min: Seconds = 0.0
+    max: Seconds | None = None
+
+    @model_validator(mode="after")
+    def _one_distribution(self) -> ThinkDistribution:
+        if (self.exponential is None) == (self.normal is None):
+            raise ValueError("give one of exponential: MEAN or normal: MEAN (with sd:)")
+        if self.normal is not None and self.sd is None:
+            raise ValueError("a normal think time needs sd: (its standard deviation)")
+        if self.exponential is not None and self.sd is not None:
+            raise ValueError("sd: goes with normal:, not exponential:")
+        if self.max is not None and self.max < self.min:
+            raise ValueError(f"max ({self.max:g}s) is below min ({self.min:g}s)")
+        return self
+
+
+def _think_tag(value: Any) -> str:
+    return "<think distribution>" if isinstance(value, dict | ThinkDistribution) else (
+        "<think text>")
+
+
+ThinkValue = Annotated[
+    Union[Annotated[str | float, Tag("<think text>")],  # noqa: UP007
+          Annotated[ThinkDistribution, Tag("<think distribution>")]],
+    Discriminator(_think_tag),
+]
 
 
 class Step(Model):
     request: str | None = None
     name: str | None = None
+    query: dict[str, Any] | None = None
     json_body: Any = Field(default=None, alias="json")
     form: dict[str, Any] | None = None
     body: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
-    capture: dict[str, str] = Field(default_factory=dict)
+    capture: dict[str, CaptureValue] = Field(default_factory=dict)
+    check: list[Check] = Field(default_factory=list)
     expect: Expect | None = None
     follow_redirects: bool = True
-    think: str | float | None = None
+    on_fail: OnFail = "end_journey"
+    think: ThinkValue | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -233,30 +339,16 @@ class Step(Model):
     @field_validator("think")
     @classmethod
     def _think(cls, value: Any) -> Any:
-        if value is not None:
+        if isinstance(value, str | int | float):
             parse_think(value)
-        return value
-
-    @field_validator("capture")
-    @classmethod
-    def _capture(cls, value: dict[str, str]) -> dict[str, str]:
-        for var, spec in value.items():
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
-                raise ValueError(f"capture name {var!r} is not a valid variable name")
-            kind = spec.split(":", 1)[0]
-            if ":" not in spec or kind not in CAPTURE_KINDS:
-                raise ValueError(
-                    f"capture {var!r}: expected one of {', '.join(k + ':' for k in CAPTURE_KINDS)}"
-                    f" followed by the expression, got {spec!r}"
-                )
         return value
 
     @model_validator(mode="after")
     def _one_kind(self) -> Step:
         if (self.request is None) == (self.think is None):
             raise ValueError("a step is either a request (request: GET /path) or a think time")
-        if self.think is not None and (self.name or self.capture or self.expect):
-            raise ValueError("a think step takes no name, capture or expect")
+        if self.think is not None and (self.name or self.capture or self.expect or self.check):
+            raise ValueError("a think step takes no name, capture, check or expect")
         bodies = [b for b in (self.json_body, self.form, self.body) if b is not None]
         if len(bodies) > 1:
             raise ValueError("give at most one of json, form and body")
@@ -278,7 +370,7 @@ class Step(Model):
         return self.name or f"{self.method} {self.path.split('?', 1)[0]}"
 
 
-CAPTURE_KINDS = ("json", "regex", "header")
+CAPTURE_KINDS = ("json", "regex", "header", "cookie", "css", "form")
 
 
 def parse_think(value: str | float) -> tuple[float, float]:
@@ -295,7 +387,17 @@ def parse_think(value: str | float) -> tuple[float, float]:
 class Journey(Model):
     name: str
     weight: float = Field(default=1.0, gt=0)
-    steps: list[Step] = Field(min_length=1)
+    class_: str | None = Field(
+        default=None, alias="class",
+        description="a hand-written Locust user class, path.py:ClassName (relative to the "
+                    "scenario file), run beside the generated ones; closed model only")
+    on_start: list[Step] = Field(default_factory=list,
+                                 description="steps run once per user, before its first journey")
+    steps: list[Step] = Field(default_factory=list)
+    on_stop: list[Step] = Field(default_factory=list,
+                                description="steps run once per user, when it stops")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @field_validator("name")
     @classmethod
@@ -304,6 +406,41 @@ class Journey(Model):
             raise ValueError(f"journey names use letters, digits, _ . -; got {value!r}")
         return value
 
+    @field_validator("class_")
+    @classmethod
+    def _class(cls, value: str | None) -> str | None:
+        if value is not None:
+            path, _, name = value.rpartition(":")
+            if not path.endswith(".py") or not IDENT_RE.match(name):
+                raise ValueError(f"expected path/to/file.py:ClassName, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _steps_or_class(self) -> Journey:
+        if self.class_ is not None:
+            if self.steps or self.on_start or self.on_stop:
+                raise ValueError("a journey with class: takes no steps, on_start or on_stop "
+                                 "(the class brings its own tasks)")
+        elif not self.steps:
+            raise ValueError("a journey needs steps (or class: path.py:ClassName)")
+        return self
+
+
+class DataSource(Model):
+    """Rows of a CSV file (with a header), one row per journey run or per user."""
+
+    file: str = Field(description="CSV file with a header row, relative to the scenario file")
+    mode: Literal["random", "sequential", "unique"] = Field(
+        default="random", description="unique: a row is never handed out twice in a process")
+    per: Literal["journey", "user"] = Field(
+        default="journey", description="draw a row for each journey run, or once per user")
+
+
+class FakerOptions(Model):
+    locale: str | list[str] | None = Field(default=None, description="e.g. de_DE, or a list")
+    seed: int | None = Field(
+        default=None, description="seeds faker and the random helpers (--seed overrides)")
+
 
 class Scenario(Model):
     name: str
@@ -311,6 +448,8 @@ class Scenario(Model):
     target: Target = Field(default_factory=Target)
     load: Load
     variables: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, DataSource] = Field(default_factory=dict)
+    faker: FakerOptions = Field(default_factory=FakerOptions)
     journeys: list[Journey] = Field(min_length=1)
     budgets: list[str] = Field(default_factory=list)
     abort: list[str] = Field(default_factory=list)
@@ -375,26 +514,44 @@ def _locate(marks: dict[Loc, tuple[int, int]], loc: Loc, key: bool) -> tuple[int
 
 def _model_at(loc: Loc) -> type[BaseModel] | None:
     """The model class whose fields live at `loc` (for 'did you mean' on unknown fields)."""
-    model: Any = Scenario
+    annotation: Any = Scenario
     for part in loc:
-        if isinstance(part, int) or model is None:
-            continue
-        fields = getattr(model, "model_fields", {})
-        by_alias = {f.alias or n: f for n, f in fields.items()}
-        field = by_alias.get(part) or fields.get(part)
-        if field is None:
+        annotation = _step_into(annotation, part)
+        if annotation is None:
             return None
-        model = _first_model(field.annotation)
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+    return _first_model(annotation)
+
+
+def _flatten(annotation: Any) -> list[Any]:
+    """Annotated[X, ...] -> [X]; X | Y -> [X, Y]; anything else -> [it]."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _flatten(get_args(annotation)[0])
+    if origin is Union or type(annotation).__name__ == "UnionType":
+        return [a for arg in get_args(annotation) for a in _flatten(arg)]
+    return [annotation]
+
+
+def _step_into(annotation: Any, part: str | int) -> Any:
+    for cand in _flatten(annotation):
+        origin = get_origin(cand)
+        if isinstance(part, int) and origin is list:
+            return get_args(cand)[0]
+        if isinstance(part, str) and origin is dict:
+            return get_args(cand)[1]
+        if isinstance(part, str) and isinstance(cand, type) and issubclass(cand, BaseModel):
+            fields = cand.model_fields
+            by_alias = {f.alias or n: f for n, f in fields.items()}
+            field = by_alias.get(part) or fields.get(part)
+            if field is not None:
+                return field.annotation
+    return None
 
 
 def _first_model(annotation: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _first_model(arg)
-        if found is not None:
-            return found
+    for cand in _flatten(annotation):
+        if isinstance(cand, type) and issubclass(cand, BaseModel):
+            return cand
     return None
 
 
@@ -414,11 +571,24 @@ def _clean_message(error: dict[str, Any]) -> str:
     return msg
 
 
+def _pick_error(errors: list[Any]) -> Any:
+    """The first error, except that an unknown key beats a missing one beside it (a typo in a
+    required key gives both, and the typo is what to show)."""
+    first = errors[0]
+    if first["type"] == "missing":
+        for other in errors[1:]:
+            if other["type"] == "extra_forbidden" and other["loc"][:-1] == first["loc"][:-1]:
+                return other
+    return first
+
+
 def _first_error(exc: ValidationError, file: str,
                  marks: dict[Loc, tuple[int, int]]) -> ScenarioError:
-    error = exc.errors()[0]
-    # Drop pydantic's discriminator tags (e.g. 'flash_sale') so the path is the YAML's own.
-    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p in _TEMPLATE_KINDS))
+    error = _pick_error(exc.errors())
+    # Drop pydantic's union tags (e.g. 'flash_sale', '<capture spec>') so the path is the YAML's.
+    raw = error["loc"]
+    loc = tuple(p for i, p in enumerate(raw) if not (isinstance(p, str) and (
+        p.startswith("<") or (p in _TEMPLATE_KINDS and i > 0 and raw[i - 1] == "template"))))
     msg = _clean_message(error)
     if error["type"] == "extra_forbidden":
         parent = _model_at(loc[:-1])
@@ -499,7 +669,7 @@ def _check_semantics(scenario: Scenario, file: str, marks: dict[Loc, tuple[int, 
         scenario.stage_specs(base)
     except (OSError, ValueError) as exc:
         raise fail(str(exc), ("load", "template")) from None
-    for problem in journeys.check_journeys(scenario):
+    for problem in journeys.check_journeys(scenario, base):
         raise fail(problem.message, problem.loc)
 
 

@@ -1,12 +1,14 @@
 """The generated locustfile: readable, compiles, stable, and the committed ones are current."""
 
 import ast
+import os
 from pathlib import Path
 
 import pytest
 import yaml
 
 from shop_loadtest.generator import render_locustfile
+from shop_loadtest.journeys import RequestStep, ThinkStep, to_block
 from shop_loadtest.scenario import load_scenario, load_scenario_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,10 +47,10 @@ def test_header_names_the_source_and_classes_follow_journeys():
     assert "class Shape(CampaignShape):" in source
 
 
-def test_rendering_is_deterministic():
-    scenario = load_scenario(SCENARIOS[0])
-    a = render_locustfile(scenario, source="s.yaml", output="o.py")
-    b = render_locustfile(load_scenario(SCENARIOS[0]), source="s.yaml", output="o.py")
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)
+def test_rendering_is_deterministic(path):
+    a = render_locustfile(load_scenario(path), source="s.yaml", output="o.py", base=path.parent)
+    b = render_locustfile(load_scenario(path), source="s.yaml", output="o.py", base=path.parent)
     assert a == b
 
 
@@ -63,3 +65,73 @@ def test_committed_locustfiles_are_current(path):
     committed = ROOT / out
     assert committed.exists(), f"run: shop-loadtest generate {rel}"
     assert committed.read_text() == expected, f"stale: run `make generate` ({rel})"
+
+
+def _steps_in(source: str) -> list[RequestStep | ThinkStep]:
+    """The RequestStep/ThinkStep calls of a generated file, rebuilt from their literals."""
+    kinds = {"RequestStep": RequestStep, "ThinkStep": ThinkStep}
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") in kinds:
+            args = [ast.literal_eval(a) for a in node.args]
+            kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
+            out.append(kinds[node.func.id](*args, **kwargs))
+    return sorted(out, key=repr)
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)
+def test_generated_steps_are_exactly_the_scenario_steps(path):
+    """Wrapped long literals still say the same thing: every step round-trips."""
+    scenario = load_scenario(path)
+    source = render_locustfile(scenario, source="s.yaml", output="o.py", base=path.parent)
+    expected = [s for j in scenario.journeys if j.class_ is None
+                for block in (j.on_start, j.steps, j.on_stop) for s in to_block(block)]
+    assert _steps_in(source) == sorted(expected, key=repr)
+    assert max(len(line) for line in source.splitlines()[7:]) <= 100
+
+
+STOREFRONT = """
+name: store
+target: {host: http://127.0.0.1:1, headers: {Authorization: "Bearer {{ env.SHOP_TOKEN }}"}}
+load: {model: users, stages: [{duration: 5s, target: 2}]}
+variables: {token: "{{ env.SHOP_TOKEN }}"}
+data:
+  coupons: {file: data/coupons.csv, mode: unique, per: user}
+faker: {locale: de_DE, seed: 3}
+journeys:
+  - name: buy
+    on_start: [{request: POST /login, capture: {t: json:$.t}}]
+    steps: [{request: "GET /c/{{ coupons.code }}?t={{ token }}"}]
+    on_stop: [{request: POST /logout}]
+  - {name: vip, class: ../locustfiles/custom.py:VipBuyer, weight: 3}
+"""
+
+
+def test_data_files_and_user_classes_are_found_from_the_generated_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOP_TOKEN", "tok-do-not-write-me")
+    (tmp_path / "scenarios" / "data").mkdir(parents=True)
+    (tmp_path / "scenarios" / "data" / "coupons.csv").write_text("code\nA\n")
+    (tmp_path / "locustfiles").mkdir()
+    (tmp_path / "locustfiles" / "custom.py").write_text("class VipBuyer:\n    pass\n")
+    scenario = load_scenario_text(STOREFRONT, base=tmp_path / "scenarios")
+    source = render_locustfile(scenario, source="scenarios/store.yaml",
+                               output="locustfiles/store.py", base=tmp_path / "scenarios")
+    assert "HERE = Path(__file__).resolve().parent" in source
+    assert "DataSource('coupons', HERE / '../scenarios/data/coupons.csv', mode='unique', " \
+           "per='user')" in source
+    assert "Vip = user_class(HERE / 'custom.py', 'VipBuyer', alias='Vip', weight=3.0, " \
+           "host=HOST)" in source
+    assert "user_classes = [Buy, Vip]" in source
+    assert "locale='de_DE'" in source and "seed=3" in source
+    assert "on_start=[" in source and "on_stop=[" in source
+    assert "tok-do-not-write-me" not in source  # templates are rendered at run time only
+    elsewhere = render_locustfile(scenario, source="scenarios/store.yaml",
+                                  output="/tmp/runs/x/locustfile.py", base=tmp_path)
+    target = (Path.cwd() / "scenarios/data/coupons.csv").resolve()
+    assert f"HERE / {Path(os.path.relpath(target, '/tmp/runs/x')).as_posix()!r}" in elsewhere
+
+
+def test_a_docstring_survives_quotes_and_backslashes():
+    scenario = load_scenario_text(HOSTILE)
+    tree = ast.parse(render_locustfile(scenario, source="h.yaml", output="x.py"))
+    assert ast.get_docstring(tree).startswith('hostile: ends with triple quotes \'\'\' and a')

@@ -1,0 +1,81 @@
+# Generated from scenarios/flash-sale.yaml by shop-loadtest 0.1.0. Do not edit: change the scenario
+# and run `shop-loadtest generate scenarios/flash-sale.yaml` again.
+#
+# Runs under plain Locust as well as under `shop-loadtest run`:
+#   locust -f locustfiles/flash-sale.py --headless
+# Options added by the runtime: --slt-speedup N (play the shape N times faster) and
+# --slt-results DIR (record results there; off by default).
+"""flash-sale: Newsletter lands at midnight; traffic jumps 8x in two minutes, then decays."""
+
+import locust  # noqa: F401  first import: it patches the process with gevent
+
+from shop_loadtest.journeys import Journey, RequestStep, Settings, ThinkStep
+from shop_loadtest.runtime import ArrivalUser, CampaignShape, install
+
+SCENARIO = 'flash-sale'
+HOST = None
+SETTINGS = Settings()
+
+# (stage name, duration in campaign seconds, target journeys/s at its end)
+STAGES = [
+    ('baseline', 60.0, 5.0),
+    ('blast', 120.0, 40.0),
+    ('peak', 300.0, 40.0),
+    ('decay', 300.0, 10.0),
+]
+
+BROWSE_JOURNEY = Journey(
+    name='browse',
+    weight=70.0,
+    steps=[
+        RequestStep(
+            'GET', '/api/products?page={{ random_int(1, 5) }}',
+            name='GET /api/products',
+            capture={'product_id': 'json:$.items[0].id'},
+        ),
+        ThinkStep(1.0, 3.0),
+        RequestStep('GET', '/api/products/{{ product_id }}', name='GET /api/products/{id}'),
+    ],
+)
+
+BUY_JOURNEY = Journey(
+    name='buy',
+    weight=30.0,
+    steps=[
+        RequestStep(
+            'POST', '/api/cart/items',
+            name='POST /api/cart/items',
+            json={'product_id': '{{ random_int(1, 300) }}', 'quantity': 1},
+            status=(200, 201),
+        ),
+        ThinkStep(0.5, 1.0),
+        RequestStep(
+            'POST', '/api/checkout',
+            name='POST /api/checkout',
+            json={'email': '{{ faker.email() }}', 'name': '{{ faker.name() }}'},
+            status=(200, 201),
+        ),
+    ],
+)
+
+
+class Arrivals(ArrivalUser):
+    """A pool of users that start journeys at the shape's arrival rate."""
+
+    host = HOST
+    journeys = [BROWSE_JOURNEY, BUY_JOURNEY]
+    settings = SETTINGS
+
+
+class Shape(CampaignShape):
+    model = 'arrival_rate'
+    stages = STAGES
+    time_scale = 1.0
+    user_classes = [Arrivals]
+    max_users = 2000
+    arrivals = 'even'
+    max_lateness = 1.0
+    spawn_rate = None
+
+
+install(locust.events, scenario=SCENARIO)
