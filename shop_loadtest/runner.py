@@ -222,10 +222,14 @@ def run(options: RunOptions, *, progress: Progress | None = None) -> RunOutcome:
     started = datetime.now(UTC)
     run_dir = options.out or run_folder(options.reports_root, scenario.name, started)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if host is None:
-        with demo_shop(run_dir / "demo-shop.sqlite", run_dir / "demo-shop.log") as shop_url:
-            return _run_against(scenario, shop_url, run_dir, options, progress)
-    return _run_against(scenario, host, run_dir, options, progress)
+    try:
+        if host is None:
+            with demo_shop(run_dir / "demo-shop.sqlite", run_dir / "demo-shop.log") as shop_url:
+                return _run_against(scenario, shop_url, run_dir, options, progress)
+        return _run_against(scenario, host, run_dir, options, progress)
+    except OSError as exc:  # a full disk or a read-only folder, named in one line
+        raise ResultsError(
+            f"cannot write the run folder {run_dir}: {exc.strerror or exc}") from None
 
 
 def _run_against(scenario: Scenario, host: str, run_dir: Path, options: RunOptions,

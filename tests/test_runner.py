@@ -196,3 +196,27 @@ def test_an_abort_rule_stops_the_run_early_with_a_partial_report(tmp_path):
     assert last_t < 20  # the recorded load ended long before the 30 s shape would have
     events = [json.loads(x)["kind"] for x in (out / "events.jsonl").read_text().splitlines()]
     assert "abort" in events
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 96 KiB filesystem that a run fills: the full disk of the original outage, in small."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(mount)],
+                          capture_output=True)
+    if done.returncode != 0:
+        pytest.skip("needs root to mount a tiny tmpfs")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_gives_one_line_and_exit_3(tmp_path, tiny_disk, counting_server):
+    path = scenario(tmp_path, counting_server.url, stages=[(0, 20), (4, 20)],
+                    steps=[{"request": "GET /a"}, {"request": "GET /b"}, {"request": "GET /c"}])
+    result = cli("run", str(path), "--out", str(tiny_disk / "run"))
+    assert result.returncode == 3, result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "No space left on device" in lines[0]
+    assert str(tiny_disk / "run") in lines[0]
+    assert "Traceback" not in result.stderr

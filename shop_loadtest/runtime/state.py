@@ -11,6 +11,7 @@ Files are written only when `--slt-results DIR` is given, so plain `locust -f` r
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from pathlib import Path
@@ -20,15 +21,18 @@ import gevent
 import psutil
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
-from shop_loadtest.journeys import Journey, make_environment
+from shop_loadtest.journeys import make_environment
 from shop_loadtest.runtime.arrivals import ArrivalScheduler
 from shop_loadtest.runtime.recorder import Recorder, describe_failure
+
+logger = logging.getLogger(__name__)
 
 INTERVAL_S = 1.0
 DOORS_OPEN_DELAY_S = 1.0
 # A worker that has sent no interval for this long is lost: its one-second reports make this
 # faster than Locust's own heartbeat timeout, and it also catches a worker that quit cleanly.
 WORKER_SILENT_S = 3.5
+MAX_PENDING_LINES = 100_000
 MSG_PLAN = "slt_plan"
 MSG_INTERVAL = "slt_interval"
 MSG_EVENT = "slt_event"
@@ -77,9 +81,10 @@ class RuntimeState:
         self.scheduler: ArrivalScheduler | None = None
         self.target_now: float | None = None
         self.doors_open: float | None = None
-        self._compiled: dict[str, Any] = {}
         self._journey_s: float | None = None
         self._files: dict[str, IO[str]] = {}
+        self._pending: dict[str, list[str]] = {}
+        self._write_failed = False
         self._workers: dict[str, dict[str, Any]] = {}  # master: client id -> last report
         self._plan_count = 0
         self._index = 0
@@ -121,14 +126,6 @@ class RuntimeState:
         self.recorder.record(request_type, name, response_time or 0.0, response_length or 0,
                              describe_failure(exception, response), late)
 
-    def compiled_steps(self, journey: Journey) -> Any:
-        steps = self._compiled.get(journey.name)
-        if steps is None:
-            from shop_loadtest.runtime.users import _Steps
-
-            steps = self._compiled[journey.name] = _Steps(self, journey)
-        return steps
-
     def journey_seconds(self) -> float:
         """Mean journey duration: measured when known, else estimated from the steps."""
         if self._journey_s is not None:
@@ -146,14 +143,27 @@ class RuntimeState:
 
     # --- files ---------------------------------------------------------------------------
     def _write(self, name: str, record: dict[str, Any]) -> None:
+        """Append one line; on a full disk, keep lines in memory and retry every second, so
+        the run goes on and nothing recorded is lost once space comes back."""
         if self.results_dir is None:
             return
-        handle = self._files.get(name)
-        if handle is None:
-            self.results_dir.mkdir(parents=True, exist_ok=True)
-            handle = self._files[name] = (self.results_dir / name).open("a", encoding="utf-8")
-        handle.write(json.dumps(record, separators=(",", ":")) + "\n")
-        handle.flush()
+        pending = self._pending.setdefault(name, [])
+        pending.append(json.dumps(record, separators=(",", ":")) + "\n")
+        try:
+            handle = self._files.get(name)
+            if handle is None:
+                self.results_dir.mkdir(parents=True, exist_ok=True)
+                handle = self._files[name] = (self.results_dir / name).open("a", encoding="utf-8")
+            handle.write("".join(pending))
+            handle.flush()
+            pending.clear()
+        except OSError as exc:
+            if not self._write_failed:
+                logger.error("shop-loadtest: cannot write %s (%s); keeping results in memory",
+                             self.results_dir / name, exc.strerror or exc)
+            self._write_failed = True
+            self._files.pop(name, None)
+            del pending[:-MAX_PENDING_LINES]
 
     def campaign_time(self) -> float:
         """Seconds since the doors opened (negative before)."""
@@ -223,7 +233,10 @@ class RuntimeState:
         self._start_process(index=int(msg.data["index"]), count=int(msg.data["count"]))
 
     def _start_process(self, *, index: int, count: int) -> None:
+        from shop_loadtest.runtime.users import set_data_share
+
         self._index = index
+        set_data_share(self.environment, index, count)
         self._health = Health()
         shape = self.shape
         if shape is not None and shape.model == "arrival_rate" and self.profile is not None:
