@@ -20,6 +20,9 @@ from shop_loadtest.runtime.users import user_class
 
 SCENARIO = 'black-friday-week'
 HOST = None
+# Judged by `shop-loadtest report` on the results folder (--slt-results), also for plain Locust runs.
+BUDGETS = ['p95 < 800ms', 'error_rate < 1%']
+ABORT = []
 HERE = Path(__file__).resolve().parent  # data files and user classes are found from here
 SETTINGS = Settings(
     data=[
@@ -347,4 +350,4 @@ class Shape(CampaignShape):
     spawn_rate = None
 
 
-install(locust.events, scenario=SCENARIO)
+install(locust.events, scenario=SCENARIO, budgets=BUDGETS, abort=ABORT)

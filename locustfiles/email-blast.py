@@ -18,6 +18,9 @@ from shop_loadtest.runtime import ArrivalUser, CampaignShape, install
 
 SCENARIO = 'email-blast'
 HOST = None
+# Judged by `shop-loadtest report` on the results folder (--slt-results), also for plain Locust runs.
+BUDGETS = ['p95 < 500ms', 'p99 < 1s', 'error_rate < 1%', 'p95 of POST /api/checkout < 800ms']
+ABORT = []
 HERE = Path(__file__).resolve().parent  # data files and user classes are found from here
 SETTINGS = Settings(
     variables={'campaign': 'spring-newsletter',
@@ -147,4 +150,4 @@ class Shape(CampaignShape):
     spawn_rate = None
 
 
-install(locust.events, scenario=SCENARIO)
+install(locust.events, scenario=SCENARIO, budgets=BUDGETS, abort=ABORT)

@@ -14,6 +14,9 @@ from shop_loadtest.runtime import ArrivalUser, CampaignShape, install
 
 SCENARIO = 'flash-sale'
 HOST = None
+# Judged by `shop-loadtest report` on the results folder (--slt-results), also for plain Locust runs.
+BUDGETS = ['p95 < 500ms', 'p99 < 1s', 'error_rate < 1%', 'throughput > 10/s', 'p95 of POST /api/checkout < 800ms']
+ABORT = []
 SETTINGS = Settings()
 
 # (stage name, duration in campaign seconds, target journeys/s at its end)
@@ -78,4 +81,4 @@ class Shape(CampaignShape):
     spawn_rate = None
 
 
-install(locust.events, scenario=SCENARIO)
+install(locust.events, scenario=SCENARIO, budgets=BUDGETS, abort=ABORT)

@@ -18,6 +18,9 @@ from shop_loadtest.runtime import CampaignShape, JourneyUser, install
 
 SCENARIO = 'html-storefront'
 HOST = None
+# Judged by `shop-loadtest report` on the results folder (--slt-results), also for plain Locust runs.
+BUDGETS = ['error_rate < 1%', 'p95 < 1s']
+ABORT = []
 HERE = Path(__file__).resolve().parent  # data files and user classes are found from here
 SETTINGS = Settings(
     variables={'password': "{{ env.get('SHOP_PASSWORD', 'secret') }}"},
@@ -186,4 +189,4 @@ class Shape(CampaignShape):
     spawn_rate = None
 
 
-install(locust.events, scenario=SCENARIO)
+install(locust.events, scenario=SCENARIO, budgets=BUDGETS, abort=ABORT)

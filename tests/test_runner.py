@@ -220,3 +220,21 @@ def test_a_full_disk_gives_one_line_and_exit_3(tmp_path, tiny_disk, counting_ser
     assert len(lines) == 1 and "No space left on device" in lines[0]
     assert str(tiny_disk / "run") in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_a_plain_locust_run_with_results_can_be_judged_later(tmp_path, slow_server):
+    path = scenario(tmp_path, slow_server.url, stages=[(0, 2), (2, 2)],
+                    budgets=["p95 < 10ms", "error_rate < 1%"])
+    assert cli("generate", str(path), "-o", str(tmp_path / "lf.py")).returncode == 0
+    results = tmp_path / "results"
+    done = subprocess.run([sys.executable, "-m", "locust", "-f", str(tmp_path / "lf.py"),
+                           "--headless", "--only-summary", "--slt-results", str(results)],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    meta = json.loads((results / "run.json").read_text())
+    assert meta["budgets"] == ["p95 < 10ms", "error_rate < 1%"]
+    assert meta["exit_reason"] == "completed"
+    report = cli("report", str(results))
+    assert report.returncode == 1, report.stderr  # the 50 ms server breaks p95 < 10ms
+    s = summary(results)
+    assert [b["passed"] for b in s["budgets"]] == [False, True]

@@ -68,10 +68,13 @@ class Health:
 
 
 class RuntimeState:
-    def __init__(self, environment: Any, scenario: str) -> None:
+    def __init__(self, environment: Any, scenario: str, budgets: list[str] | None = None,
+                 abort: list[str] | None = None) -> None:
         options = environment.parsed_options
         self.environment = environment
         self.scenario = scenario
+        self.budgets = list(budgets or [])
+        self.abort = list(abort or [])
         self.speedup = float(getattr(options, "slt_speedup", 1.0) or 1.0)
         results = getattr(options, "slt_results", None)
         self.results_dir = Path(results) if results else None
@@ -85,6 +88,7 @@ class RuntimeState:
         self._files: dict[str, IO[str]] = {}
         self._pending: dict[str, list[str]] = {}
         self._write_failed = False
+        self._own_meta = False
         self._workers: dict[str, dict[str, Any]] = {}  # master: client id -> last report
         self._plan_count = 0
         self._index = 0
@@ -219,17 +223,61 @@ class RuntimeState:
             self._plan_count = len(workers)
             for index, client_id in enumerate(workers):
                 self._workers[client_id] = {"source": f"worker-{index}", "seen": self.doors_open}
-                runner.send_message(MSG_PLAN, {"doors_open": self.doors_open, "index": index,
-                                               "count": len(workers)}, client_id=client_id)
+                # Speedup and seed travel with the plan: a remote worker's own options are
+                # defaults, and the master's reach it only with the first spawn message.
+                runner.send_message(MSG_PLAN, {
+                    "doors_open": self.doors_open, "index": index, "count": len(workers),
+                    "speedup": self.speedup,
+                    "seed": getattr(environment.parsed_options, "slt_seed", None),
+                }, client_id=client_id)
+            self._write_run_meta()
             self.event("start", {"workers": len(workers), "role": "master"}, ts=self.doors_open)
             self._flusher = gevent.spawn(self._flush_loop)
             return
         self.doors_open = now
+        self._write_run_meta()
         self.event("start", {"workers": 1, "role": "local"})
         self._start_process(index=0, count=1)
 
+    def _write_run_meta(self, **update: Any) -> None:
+        """A plain `locust --slt-results DIR` run gets the run.json that `shop-loadtest run`
+        would have written, so `shop-loadtest report DIR` can judge it. Left alone when the
+        runner wrote one."""
+        if self.results_dir is None:
+            return
+        path = self.results_dir / "run.json"
+        if not update and path.exists():
+            return
+        if update and not self._own_meta:
+            return
+        try:
+            meta = json.loads(path.read_text()) if update else {
+                "schema_version": 1, "scenario": self.scenario,
+                "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "ended_at": None, "host": self.environment.host,
+                "model": getattr(self.shape, "model", None), "speedup": self.speedup,
+                "command": ["locust"], "processes": max(self._plan_count, 1),
+                "stages": self.profile.stages() if self.profile else [],
+                "budgets": self.budgets, "abort": self.abort, "exit_reason": None,
+                "abort_reason": None, "locust_exit_code": None, "written_by": "runtime",
+            }
+            meta.update(update)
+            self.results_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(meta, indent=2) + "\n")
+            self._own_meta = True
+        except OSError as exc:
+            logger.error("shop-loadtest: cannot write %s (%s)", path, exc.strerror or exc)
+
     def _on_plan(self, environment: Any, msg: Any, **_: Any) -> None:
         self.doors_open = float(msg.data["doors_open"])
+        self.speedup = float(msg.data.get("speedup") or 1.0)
+        options = environment.parsed_options
+        if options is not None:
+            options.slt_speedup = self.speedup
+            if msg.data.get("seed") is not None:
+                options.slt_seed = msg.data["seed"]
+        if self.shape is not None:
+            self.profile = self.shape.profile(self.speedup)
         self._start_process(index=int(msg.data["index"]), count=int(msg.data["count"]))
 
     def _start_process(self, *, index: int, count: int) -> None:
@@ -299,13 +347,19 @@ class RuntimeState:
             self.flush()
             if self.role != "worker":
                 self.event("stop", {"reason": "completed"})
+                played = self.profile is not None and (
+                    self.campaign_time() >= self.profile.duration - INTERVAL_S)
+                self._write_run_meta(
+                    ended_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    exit_reason="completed" if played else "interrupted")
         if self._health is not None:
             self._health.stop()
         for handle in self._files.values():
             handle.flush()
 
 
-def install(events: Any, *, scenario: str) -> None:
+def install(events: Any, *, scenario: str, budgets: list[str] | None = None,
+            abort: list[str] | None = None) -> None:
     """Hook the runtime into Locust: options, and a RuntimeState per process at init."""
 
     @events.init_command_line_parser.add_listener
@@ -319,6 +373,6 @@ def install(events: Any, *, scenario: str) -> None:
 
     @events.init.add_listener
     def _init(environment: Any, **_: Any) -> None:
-        state = RuntimeState(environment, scenario)
+        state = RuntimeState(environment, scenario, budgets, abort)
         environment.shop_loadtest = state
         state.attach()
