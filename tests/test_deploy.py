@@ -9,7 +9,6 @@ the real generator.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import posixpath
@@ -458,36 +457,3 @@ def test_data_files_resolve_in_the_helm_layout(scenario_file):
         # user-class files (.py) go in the locustfile's own ConfigMap, data in the data one
         mounts = {base} if resolved.endswith(".py") else data_mounts
         assert posixpath.dirname(resolved) in mounts, resolved
-
-
-def test_run_json_makes_a_plain_locust_results_folder_reportable(tmp_path):
-    from shop_loadtest.report import build_reports
-
-    spec = importlib.util.spec_from_file_location("run_json", DEPLOY / "helm" / "run_json.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    run = tmp_path / "run"
-    run.mkdir()
-    endpoint = {"method": "GET", "n": 50, "fail": 0, "sum_ms": 500.0, "min_ms": 5.0,
-                "max_ms": 20.0, "bytes": 5000, "p50_ms": 9.0, "p95_ms": 18.0, "p99_ms": 20.0,
-                "hist": None, "hist_due": None}
-    lines = [{"t": float(t), "ts": 1764189000.0 + t, "dt": 1.0, "source": f"worker-{w}",
-              "users": 5, "target": None, "endpoints": {"GET /api/products": endpoint},
-              "errors": [], "arrivals": None, "health": None, "journeys": None}
-             for t in range(1, 4) for w in range(2)]
-    (run / "intervals.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
-    events = [{"t": 0.0, "ts": 1764189000.0, "kind": "start", "detail": {}},
-              {"t": 3.0, "ts": 1764189003.0, "kind": "stop", "detail": {"reason": "completed"}}]
-    (run / "events.jsonl").write_text("".join(json.dumps(x) + "\n" for x in events))
-    scenario = ROOT / "scenarios" / "flash-sale.yaml"
-    assert module.main([str(scenario), str(run), "--host", "http://shop.test"]) == 0
-    meta = json.loads((run / "run.json").read_text())
-    assert meta["exit_reason"] == "completed" and meta["processes"] == 2
-    assert meta["budgets"] == yaml.safe_load(scenario.read_text())["budgets"]
-    assert (run / "scenario.yaml").read_text() == scenario.read_text()
-    summary = build_reports(run)
-    assert summary["scenario"] == "flash-sale"
-    assert len(summary["budgets"]) == len(meta["budgets"])
-    assert summary["requests"] == 300
-    assert module.main([str(scenario), str(tmp_path / "empty")]) == 2
