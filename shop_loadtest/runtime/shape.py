@@ -38,7 +38,10 @@ class CampaignShape(LoadTestShape):
         return Profile.from_stages(self.stages).scaled(self.time_scale * speedup)
 
     def tick(self) -> tuple[int, float, list[Any]] | None:
-        state = self.runner.environment.shop_loadtest
+        runner = self.runner
+        state: Any = getattr(runner.environment, "shop_loadtest", None) if runner else None
+        if state is None or state.profile is None:
+            return None
         profile = state.profile
         # The campaign clock starts when the doors open (the master opens them a moment after
         # it starts, so that every worker begins together), not when the shape started.

@@ -21,7 +21,7 @@ import gevent
 import psutil
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
-from shop_loadtest.journeys import make_environment
+from shop_loadtest.journeys import SecretEnv, make_environment
 from shop_loadtest.runtime.arrivals import ArrivalScheduler
 from shop_loadtest.runtime.recorder import Recorder, describe_failure
 
@@ -80,7 +80,8 @@ class RuntimeState:
         self.results_dir = Path(results) if results else None
         seed = getattr(options, "slt_seed", None)
         self.templates = make_environment(seed=seed)
-        self.recorder = Recorder(redact=self.templates.globals["env"].used)
+        secrets: SecretEnv = self.templates.globals["env"]  # type: ignore[assignment]
+        self.recorder = Recorder(redact=secrets.used)
         self.scheduler: ArrivalScheduler | None = None
         self.target_now: float | None = None
         self.doors_open: float | None = None
