@@ -1,0 +1,85 @@
+"""Journeys as plain objects: templated request steps, captures, checks, think times and data.
+
+Nothing here does I/O on the network or imports locust, so the same code validates a scenario
+in the CLI process and runs it inside Locust (the runtime only adds the HTTP call). Templates
+run in a sandboxed Jinja2 environment with `faker`, `random_int`, `random_choice`,
+`random_float`, `uuid`, `env` and the scenario's `vars`; a value that is exactly one
+`{{ expression }}` keeps its Python type, so `product_id: "{{ product_id }}"` sends a number
+when the capture was a number. A string without `{{` is never rendered: constants are free.
+
+One module per idea, re-exported here (generated locustfiles import from this package):
+`templates` (the sandboxed environment, secrets, compiled values), `captures` (responses,
+captures and checks), `data` (CSV data pools), `steps` (steps, journeys and compiled
+requests) and `validation` (`check_journeys`).
+
+    >>> env = make_environment(seed=1)
+    >>> compile_value(env, {"id": "{{ pid }}", "q": 1})({"pid": 7})
+    {'id': 7, 'q': 1}
+    >>> view = ResponseView(200, text='<input name="csrf_token" value="t0k">')
+    >>> Capture.parse("csrf", "form:csrf_token").extract(view)
+    't0k'
+"""
+
+from shop_loadtest.journeys.captures import CAPTURE_KINDS, Capture, CompiledCheck, ResponseView
+from shop_loadtest.journeys.data import DataExhausted, DataPool, DataSource, Row, read_csv
+from shop_loadtest.journeys.steps import (
+    FORM_CONTENT_TYPE,
+    Block,
+    CompiledRequest,
+    Journey,
+    RequestStep,
+    Settings,
+    ThinkStep,
+    compile_request,
+    step_template_texts,
+    to_block,
+)
+from shop_loadtest.journeys.templates import (
+    GLOBAL_NAMES,
+    Loc,
+    MissingSecret,
+    Renderer,
+    SecretEnv,
+    TemplateError,
+    compile_value,
+    constant,
+    is_template,
+    make_environment,
+    names_used,
+)
+from shop_loadtest.journeys.validation import Problem, check_journeys
+
+__all__ = [
+    "CAPTURE_KINDS",
+    "FORM_CONTENT_TYPE",
+    "GLOBAL_NAMES",
+    "Block",
+    "Capture",
+    "CompiledCheck",
+    "CompiledRequest",
+    "DataExhausted",
+    "DataPool",
+    "DataSource",
+    "Journey",
+    "Loc",
+    "MissingSecret",
+    "Problem",
+    "Renderer",
+    "RequestStep",
+    "ResponseView",
+    "Row",
+    "SecretEnv",
+    "Settings",
+    "TemplateError",
+    "ThinkStep",
+    "check_journeys",
+    "compile_request",
+    "compile_value",
+    "constant",
+    "is_template",
+    "make_environment",
+    "names_used",
+    "read_csv",
+    "step_template_texts",
+    "to_block",
+]

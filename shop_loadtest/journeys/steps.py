@@ -1,0 +1,232 @@
+"""Steps and journeys as generated locustfiles declare them, and requests compiled from them."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2.sandbox import SandboxedEnvironment
+
+from shop_loadtest.journeys.captures import Capture, CompiledCheck
+from shop_loadtest.journeys.data import DataSource
+from shop_loadtest.journeys.templates import (
+    Renderer,
+    compile_value,
+    constant,
+    is_constant,
+    walk_strings,
+)
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+
+@dataclass(frozen=True)
+class RequestStep:
+    method: str
+    path: str
+    name: str
+    query: dict[str, Any] | None = None
+    json: Any = None
+    form: dict[str, Any] | None = None
+    body: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    capture: dict[str, Any] = field(default_factory=dict)
+    check: list[dict[str, Any]] = field(default_factory=list)
+    status: tuple[int, ...] | None = None
+    follow_redirects: bool = True
+    on_fail: str = "end_journey"
+
+
+@dataclass(frozen=True)
+class ThinkStep:
+    """A pause: `low..high` uniform (fixed when equal), or `dist` exponential / normal with
+    `mean` (and `sd`), kept within `low` and `high` (None: no upper bound)."""
+
+    low: float
+    high: float | None
+    dist: str = "uniform"
+    mean: float = 0.0
+    sd: float = 0.0
+
+    def draw(self, rng: random.Random) -> float:
+        if self.dist == "uniform":
+            assert self.high is not None
+            return self.low if self.low == self.high else rng.uniform(self.low, self.high)
+        if self.dist == "exponential":
+            value = rng.expovariate(1.0 / self.mean) if self.mean > 0 else 0.0
+        else:
+            value = rng.gauss(self.mean, self.sd)
+        value = max(value, self.low)
+        return value if self.high is None else min(value, self.high)
+
+    def expected(self) -> float:
+        if self.dist == "uniform":
+            return (self.low + (self.high if self.high is not None else self.low)) / 2
+        return self.mean
+
+
+@dataclass
+class CompiledRequest:
+    """A request step with its templates compiled once per load process."""
+
+    step: RequestStep
+    url: Renderer
+    headers: Renderer
+    payload: Renderer | None  # JSON data for `json`, a str for `form` and `body`
+    is_json: bool
+    captures: list[Capture]
+    checks: list[CompiledCheck]
+    statuses: frozenset[int] | None
+    status_on_fail: str
+
+    def expected(self, status: int) -> bool:
+        if self.statuses is None:
+            return 0 < status < 400
+        return status in self.statuses
+
+
+def _with_query(path: str, query: Mapping[str, Any]) -> str:
+    pairs = [(k, v) for k, v in query.items() if v is not None]
+    if not pairs:
+        return path
+    return f"{path}{'&' if '?' in path else '?'}{urlencode(pairs, doseq=True)}"
+
+
+def _merge_headers(*layers: Mapping[str, Any]) -> dict[str, Any]:
+    """Later layers win, whatever the case of the header names."""
+    merged: dict[str, tuple[str, Any]] = {}
+    for layer in layers:
+        for name, value in layer.items():
+            merged[name.lower()] = (name, value)
+    return dict(merged.values())
+
+
+def compile_request(env: SandboxedEnvironment, step: RequestStep,
+                    default_headers: Mapping[str, str] | None = None) -> CompiledRequest:
+    path = compile_value(env, step.path)
+    if step.query:
+        query = compile_value(env, step.query)
+        if is_constant(step.path) and is_constant(step.query):
+            url: Renderer = constant(_with_query(step.path, step.query))
+        else:
+            url = lambda ctx: _with_query(str(path(ctx)), query(ctx))  # noqa: E731
+    else:
+        url = path if is_constant(step.path) else (lambda ctx: str(path(ctx)))
+    extra: dict[str, str] = {}
+    payload: Renderer | None = None
+    if step.json is not None:
+        payload = compile_value(env, step.json)
+    elif step.form is not None:
+        extra = {"Content-Type": FORM_CONTENT_TYPE}
+        form = compile_value(env, step.form)
+        payload = (constant(urlencode(step.form, doseq=True)) if is_constant(step.form) else
+                   lambda ctx: urlencode(form(ctx), doseq=True))
+    elif step.body is not None:
+        body = compile_value(env, step.body)
+        payload = body if is_constant(step.body) else (lambda ctx: str(body(ctx)))
+    merged = _merge_headers(default_headers or {}, extra, step.headers)
+    headers = compile_value(env, merged)
+    if not is_constant(merged):
+        render_headers = headers
+        headers = lambda ctx: {k: str(v) for k, v in render_headers(ctx).items()}  # noqa: E731
+    statuses = set(step.status) if step.status else set()
+    status_on_fail = step.on_fail
+    checks: list[CompiledCheck] = []
+    for spec in step.check:
+        on_fail = spec.get("on_fail") or step.on_fail
+        if spec.get("status") is not None:
+            codes = spec["status"]
+            statuses.update([codes] if isinstance(codes, int) else codes)
+            status_on_fail = on_fail
+        elif spec.get("json") is not None:
+            from jsonpath_ng.ext import parse as jsonpath
+
+            checks.append(CompiledCheck(
+                "json", on_fail, path=spec["json"], jsonpath=jsonpath(spec["json"]),
+                equals=compile_value(env, spec["equals"]) if "equals" in spec else None,
+                exists=spec.get("exists")))
+        else:
+            checks.append(CompiledCheck("body", on_fail,
+                                        contains=compile_value(env, spec["body_contains"])))
+    return CompiledRequest(
+        step=step, url=url, headers=headers, payload=payload,
+        is_json=step.json is not None,
+        captures=[Capture.parse(var, spec) for var, spec in step.capture.items()],
+        checks=checks, statuses=frozenset(statuses) or None, status_on_fail=status_on_fail,
+    )
+
+
+Block = list[RequestStep | ThinkStep]
+
+
+@dataclass(frozen=True)
+class Journey:
+    """A named, weighted list of steps, with steps run once per user before and after."""
+
+    name: str
+    weight: float
+    steps: Block
+    on_start: Block = field(default_factory=list)
+    on_stop: Block = field(default_factory=list)
+
+    def estimated_seconds(self) -> float:
+        """A first guess of one run's duration, before any has been measured."""
+        think = sum(s.expected() for s in self.steps if isinstance(s, ThinkStep))
+        requests = sum(1 for s in self.steps if isinstance(s, RequestStep))
+        return think + 0.05 * requests
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every journey of a scenario shares, declared once in the generated locustfile."""
+
+    variables: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    data: list[DataSource] = field(default_factory=list)
+    locale: str | list[str] | None = None
+    seed: int | None = None
+
+
+def step_template_texts(step: RequestStep) -> Iterator[str]:
+    """Every templated string of a runtime step (to find the data sources it uses)."""
+    yield step.path
+    for value in (step.query, step.json, step.form, step.body, step.headers,
+                  [c.get("equals") for c in step.check],
+                  [c.get("body_contains") for c in step.check]):
+        for _, text in walk_strings(value, ()):
+            yield text
+
+
+def to_block(steps: Iterable[Any]) -> Block:
+    """Scenario steps -> plain step objects, as the generator writes them out."""
+    from shop_loadtest.scenario import parse_think
+
+    out: Block = []
+    for step in steps:
+        if step.think is not None:
+            if isinstance(step.think, str | int | float):
+                low, high = parse_think(step.think)
+                out.append(ThinkStep(low, high))
+            else:
+                d = step.think
+                dist = "exponential" if d.exponential is not None else "normal"
+                mean = d.exponential if d.exponential is not None else d.normal
+                out.append(ThinkStep(d.min, d.max, dist=dist, mean=mean,
+                                     sd=d.sd if d.sd is not None else 0.0))
+            continue
+        capture = {var: spec if isinstance(spec, str) else
+                   spec.model_dump(by_alias=True, exclude_unset=True)
+                   for var, spec in step.capture.items()}
+        out.append(RequestStep(
+            method=step.method, path=step.path, name=step.label,
+            query=dict(step.query) if step.query is not None else None,
+            json=step.json_body, form=step.form, body=step.body, headers=dict(step.headers),
+            capture=capture,
+            check=[c.model_dump(by_alias=True, exclude_unset=True) for c in step.check],
+            status=tuple(step.expect.status) if step.expect and step.expect.status else None,
+            follow_redirects=step.follow_redirects, on_fail=step.on_fail,
+        ))
+    return out

@@ -1,0 +1,258 @@
+"""Checks of a scenario's journeys that its models cannot make on their own."""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import TemplateSyntaxError, meta, nodes
+from jinja2.sandbox import SandboxedEnvironment
+
+from shop_loadtest.journeys.captures import Capture
+from shop_loadtest.journeys.data import read_csv
+from shop_loadtest.journeys.templates import GLOBAL_NAMES, Loc, is_template, walk_strings
+
+if TYPE_CHECKING:
+    from shop_loadtest.scenario import Scenario
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    message: str
+    loc: tuple[str | int, ...]
+
+
+def _templated_fields(step: Any) -> Iterator[tuple[Loc, str]]:
+    """(location inside the step, text) for every string of a scenario step that is sent;
+    check values come last (they may use the step's own captures)."""
+    if step.request:
+        yield ("request",), step.request
+    yield from walk_strings(step.query, ("query",))
+    yield from walk_strings(step.json_body, ("json",))
+    yield from walk_strings(step.form, ("form",))
+    yield from walk_strings(step.body, ("body",))
+    yield from walk_strings(step.headers, ("headers",))
+
+
+def _check_fields(step: Any) -> Iterator[tuple[Loc, str]]:
+    for i, check in enumerate(step.check):
+        yield from walk_strings(check.equals, ("check", i, "equals"))
+        yield from walk_strings(check.body_contains, ("check", i, "body_contains"))
+
+
+def _faker_attributes(ast: nodes.Template) -> Iterator[str]:
+    for node in ast.find_all(nodes.Getattr):
+        if isinstance(node.node, nodes.Name) and node.node.name == "faker":
+            yield node.attr
+
+
+def _column_uses(ast: nodes.Template, data: Mapping[str, list[str]]) -> Iterator[tuple[str, str]]:
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        target = getattr(node, "node", None)
+        if not (isinstance(target, nodes.Name) and target.name in data):
+            continue
+        if isinstance(node, nodes.Getattr):
+            yield target.name, node.attr
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and \
+                isinstance(node.arg.value, str):
+            yield target.name, node.arg.value
+
+
+def _hint(word: str, options: Iterable[str], prefix: str = "") -> str:
+    close = difflib.get_close_matches(word, sorted(options), n=1)
+    return f" (did you mean {prefix}{close[0]}?)" if close else ""
+
+
+class _Checker:
+    """Template checks for one scenario: names, Faker providers and data columns."""
+
+    def __init__(self, scenario: Scenario, base: Path) -> None:
+        from faker import Faker
+
+        self.env = SandboxedEnvironment()
+        self.base = base
+        self.problems: list[Problem] = []
+        locale = scenario.faker.locale
+        try:
+            self.fake = Faker(locale) if locale else Faker()
+        except AttributeError:
+            self.fake = Faker()
+        self.columns: dict[str, list[str]] = {}
+
+    def template(self, text: str, loc: Loc, known: set[str],
+                 later: Mapping[str, str]) -> None:
+        """Check one string; `later` maps names captured after this point to where."""
+        if not is_template(text):
+            return
+        try:
+            ast = self.env.parse(text)
+        except TemplateSyntaxError as exc:
+            self.problems.append(Problem(f"template does not parse: {exc.message}", loc))
+            return
+        for name in sorted(meta.find_undeclared_variables(ast)):
+            if name in known:
+                continue
+            if name in later:
+                self.problems.append(Problem(f"{name!r} is used before {later[name]}", loc))
+            else:
+                self.problems.append(Problem(f"unknown variable {name!r}{_hint(name, known)}",
+                                             loc))
+        for attr in _faker_attributes(ast):
+            if not hasattr(self.fake, attr):
+                options = [a for a in dir(self.fake) if not a.startswith("_")]
+                self.problems.append(Problem(
+                    f"unknown Faker provider faker.{attr}{_hint(attr, options, 'faker.')}", loc))
+        for source, column in _column_uses(ast, self.columns):
+            if column not in self.columns[source]:
+                columns = self.columns[source]
+                self.problems.append(Problem(
+                    f"data {source!r} has no column {column!r}{_hint(column, columns)} "
+                    f"(columns: {', '.join(columns)})", loc))
+
+    def captures(self, step: Any, base: Loc) -> None:
+        for var, spec in step.capture.items():
+            loc: Loc = (*base, "capture", var)
+            if not _IDENT.match(var) or var in GLOBAL_NAMES:
+                self.problems.append(Problem(
+                    f"capture name {var!r} must be a plain name (letters, digits, _) other "
+                    f"than {', '.join(GLOBAL_NAMES)}", loc))
+                continue
+            text = spec if isinstance(spec, str) else spec.from_
+            try:
+                Capture.parse(var, text)
+            except ValueError as exc:
+                where = loc if isinstance(spec, str) else (*loc, "from")
+                self.problems.append(Problem(f"capture {var!r}: {exc}", where))
+
+    def checks(self, step: Any, base: Loc) -> None:
+        from jsonpath_ng.ext import parse as jsonpath
+
+        for i, check in enumerate(step.check):
+            if check.json_path is not None:
+                try:
+                    jsonpath(check.json_path)
+                except Exception as exc:
+                    self.problems.append(Problem(
+                        f"JSON path {check.json_path!r} does not parse: {exc}",
+                        (*base, "check", i, "json")))
+
+    def block(self, steps: list[Any], base: Loc, known: set[str],
+              later_blocks: Mapping[str, str]) -> set[str]:
+        """Check a list of steps; returns the names it captures."""
+        captured_at: dict[str, int] = {}
+        for s, step in enumerate(steps):
+            for var in step.capture:
+                captured_at.setdefault(var, s)
+        known = set(known)
+        block_name = base[-1]
+        for s, step in enumerate(steps):
+            loc: Loc = (*base, s)
+            later = {**later_blocks, **{
+                n: f"the step that captures it ({block_name} step {i + 1})"
+                if block_name != "steps" else f"the step that captures it (step {i + 1})"
+                for n, i in captured_at.items() if i >= s and n not in known}}
+            self.captures(step, loc)
+            self.checks(step, loc)
+            for field_loc, text in _templated_fields(step):
+                self.template(text, (*loc, *field_loc), known, later)
+            known |= set(step.capture)
+            for field_loc, text in _check_fields(step):
+                self.template(text, (*loc, *field_loc), known, later)
+        return set(captured_at)
+
+
+def _has_class(path: Path, name: str) -> bool:
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return any(isinstance(node, ast.ClassDef) and node.name == name for node in tree.body)
+
+
+def check_journeys(scenario: Scenario, base: Path = Path(".")) -> Iterator[Problem]:
+    """Problems the models cannot see: templates (syntax, unknown names, captures used too
+    early, Faker typos, data columns), capture expressions, data files and user classes."""
+    checker = _Checker(scenario, base)
+    problems = checker.problems
+    if scenario.faker.locale:
+        from faker.config import AVAILABLE_LOCALES
+
+        locales = ([scenario.faker.locale] if isinstance(scenario.faker.locale, str)
+                   else scenario.faker.locale)
+        for locale in locales:
+            if locale not in AVAILABLE_LOCALES:
+                yield Problem(f"unknown Faker locale {locale!r}"
+                              f"{_hint(locale, AVAILABLE_LOCALES)}", ("faker", "locale"))
+    reserved = set(GLOBAL_NAMES)
+    for name in scenario.variables:
+        if not _IDENT.match(name) or name in reserved:
+            yield Problem(f"variable name {name!r} must be a plain name (letters, digits, _) "
+                          f"other than {', '.join(GLOBAL_NAMES)}", ("variables", name))
+    for name, source in scenario.data.items():
+        if not _IDENT.match(name) or name in reserved or name in scenario.variables:
+            yield Problem(f"data name {name!r} must be a plain name (letters, digits, _), "
+                          f"not a variable nor one of {', '.join(GLOBAL_NAMES)}", ("data", name))
+            continue
+        try:
+            columns, _ = read_csv(base / source.file)
+        except FileNotFoundError:
+            yield Problem(f"no such file {source.file!r} (paths are relative to the scenario "
+                          f"file's folder, {base.as_posix() or '.'})", ("data", name, "file"))
+            continue
+        except (OSError, ValueError, UnicodeDecodeError, csv.Error) as exc:
+            yield Problem(f"cannot read {source.file!r}: {exc}", ("data", name, "file"))
+            continue
+        checker.columns[name] = columns
+    globals_known = set(GLOBAL_NAMES)
+    for name, value in scenario.variables.items():
+        for loc, text in walk_strings(value, ("variables", name)):
+            checker.template(text, loc, globals_known, {})
+    known = globals_known | set(scenario.variables) | set(checker.columns)
+    for name, text in scenario.target.headers.items():
+        checker.template(text, ("target", "headers", name), globals_known | set(
+            scenario.variables), {})
+    for j, journey in enumerate(scenario.journeys):
+        if journey.class_ is not None:
+            problem = _check_class(journey.class_, base, ("journeys", j, "class"))
+            if scenario.load.model != "users":
+                problem = Problem("a journey with class: runs in the closed model only "
+                                  "(load.model: users): Locust user classes cannot take "
+                                  "arrivals", ("journeys", j, "class"))
+            if problem is not None:
+                problems.append(problem)
+            continue
+        step_caps = {n: "the journey's steps, which run after on_start"
+                     for step in journey.steps for n in step.capture}
+        started = checker.block(journey.on_start, ("journeys", j, "on_start"), known, step_caps)
+        stop_caps = {n: "on_stop, which runs last" for step in journey.on_stop
+                     for n in step.capture}
+        ran = checker.block(journey.steps, ("journeys", j, "steps"), known | started,
+                            {n: w for n, w in stop_caps.items() if n not in started})
+        checker.block(journey.on_stop, ("journeys", j, "on_stop"), known | started | ran, {})
+    yield from problems
+
+
+def _check_class(spec: str, base: Path, loc: Loc) -> Problem | None:
+    file, _, name = spec.rpartition(":")
+    path = base / file
+    if not path.is_file():
+        hint = ""
+        if Path(file).is_file():
+            rel = os.path.relpath(Path(file).resolve(), base.resolve())
+            hint = f"; from the current folder it is {Path(rel).as_posix()}:{name}"
+        return Problem(f"no such file {file!r} (relative to the scenario file's folder, "
+                       f"{base.as_posix() or '.'}){hint}", loc)
+    try:
+        found = _has_class(path, name)
+    except (SyntaxError, UnicodeDecodeError, OSError) as exc:
+        return Problem(f"cannot read {file}: {exc}", loc)
+    if not found:
+        return Problem(f"{file} defines no class {name} at its top level", loc)
+    return None
