@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from shop_loadtest import monitor, runway
 from shop_loadtest.errors import BudgetSyntaxError
 from shop_loadtest.units import parse_duration
 
@@ -241,6 +242,18 @@ STATS: dict[str, Stat] = {
                        "requests per second over the scope"),
     "count": Stat("count", _counted("n"), "number of requests"),
     "failures": Stat("count", _counted("fail"), "number of failed requests"),
+    # Target metrics scraped by the monitor (docs/monitoring.md, docs/capacity.md).
+    "used": Stat("ratio", monitor.stat_used, "highest used/limit of a resource: used(storage)",
+                 parse_arg=monitor.parse_resource, no_data=monitor.NO_SAMPLES),
+    "gauge_max": Stat("count", monitor.stat_gauge_max, "highest value of a gauge: "
+                      "gauge_max(shop_open_connections)", parse_arg=monitor.parse_selector,
+                      no_data=monitor.NO_SAMPLES),
+    "rate": Stat("rate", monitor.stat_rate, "increase per second of a counter: "
+                 "rate(shop_orders_total)", parse_arg=monitor.parse_selector,
+                 no_data=monitor.NO_SAMPLES),
+    "runway": Stat("ratio", runway.stat_runway, "time until a resource is full at the "
+                   "forecast, as a share of the campaign: runway(storage) > 100%",
+                   parse_arg=monitor.parse_resource, no_data=runway.RUNWAY_NO_DATA),
 }
 
 

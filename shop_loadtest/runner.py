@@ -34,6 +34,7 @@ from shop_loadtest.errors import (
     TargetUnreachable,
 )
 from shop_loadtest.generator import render_locustfile
+from shop_loadtest.monitor import run_meta, start_monitor
 from shop_loadtest.scenario import Scenario, load_scenario
 
 GRACE_S = 30.0  # beyond the shape's end, before we stop a Locust that does not stop itself
@@ -104,12 +105,14 @@ def check_reachable(host: str, path: str = "/", timeout: float = 5.0) -> None:
 
 
 @contextmanager
-def demo_shop(db_path: Path, log_path: Path, timeout: float = 30.0) -> Iterator[str]:
+def demo_shop(db_path: Path, log_path: Path, timeout: float = 30.0,
+              storage_limit_mb: float | None = None) -> Iterator[str]:
     """Start the bundled demo shop on a free loopback port; yields its URL; stops it after."""
     log = log_path.open("w")
+    cap = ["--storage-limit-mb", str(storage_limit_mb)] if storage_limit_mb else []
     proc = subprocess.Popen(
         [sys.executable, "-u", "-m", "shop_loadtest.demo_shop", "--host", "127.0.0.1",
-         "--port", "0", "--db", str(db_path)],
+         "--port", "0", "--db", str(db_path), *cap],
         stdout=subprocess.PIPE, stderr=log, text=True,
         # Its own session: a Ctrl-C in the terminal must not stop the shop before the load.
         start_new_session=True,
@@ -224,7 +227,8 @@ def run(options: RunOptions, *, progress: Progress | None = None) -> RunOutcome:
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
         if host is None:
-            with demo_shop(run_dir / "demo-shop.sqlite", run_dir / "demo-shop.log") as shop_url:
+            with demo_shop(run_dir / "demo-shop.sqlite", run_dir / "demo-shop.log",
+                       storage_limit_mb=scenario.target.demo_shop.storage_limit_mb) as shop_url:
                 return _run_against(scenario, shop_url, run_dir, options, progress)
         return _run_against(scenario, host, run_dir, options, progress)
     except OSError as exc:  # a full disk or a read-only folder, named in one line
@@ -251,12 +255,18 @@ def _run_against(scenario: Scenario, host: str, run_dir: Path, options: RunOptio
         "stages": profile.stages(), "budgets": list(scenario.budgets),
         "abort": list(scenario.abort), "exit_reason": None, "abort_reason": None,
         "locust_exit_code": None,
+        **run_meta(scenario, demo_shop=(options.host or scenario.target.host) is None),
     }
     _write_json(run_dir / "run.json", meta)
-    exit_reason, abort_reason, code = _drive(
-        locust_command(locustfile, host, run_dir, options), run_dir, scenario,
-        profile.duration, progress,
-        wait_s=options.workers_wait_s if options.expect_workers else 0.0)
+    watch = start_monitor(meta, host, run_dir, origin=lambda: _started_ts(run_dir))
+    try:
+        exit_reason, abort_reason, code = _drive(
+            locust_command(locustfile, host, run_dir, options), run_dir, scenario,
+            profile.duration, progress,
+            wait_s=options.workers_wait_s if options.expect_workers else 0.0)
+    finally:
+        if watch is not None:
+            watch.stop()
     meta.update(
         ended_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         exit_reason=exit_reason, abort_reason=abort_reason, locust_exit_code=code,

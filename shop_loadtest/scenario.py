@@ -32,6 +32,9 @@ from pydantic import (
 
 from shop_loadtest import shapes
 from shop_loadtest.errors import BudgetSyntaxError, ScenarioError
+from shop_loadtest.monitor import MonitorConfig
+from shop_loadtest.plan import PlanConfig
+from shop_loadtest.runway import Forecast
 from shop_loadtest.units import parse_duration
 
 # Friendly units are validated by our parsers; the JSON Schema says what editors should accept.
@@ -49,11 +52,19 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class DemoShopOptions(Model):
+    storage_limit_mb: float | None = Field(
+        default=None, gt=0, description="cap its database (MB = 10^6 bytes): checkout then "
+                                        "fails as on a full disk")
+
+
 class Target(Model):
     host: str | None = None
     allowed_hosts: list[str] = Field(default_factory=list)
     health_path: str = "/"
     headers: dict[str, str] = Field(default_factory=dict)
+    demo_shop: DemoShopOptions = Field(default_factory=DemoShopOptions,
+                                       description="the demo shop started when no host is given")
 
     @field_validator("host", "allowed_hosts")
     @classmethod
@@ -453,6 +464,9 @@ class Scenario(Model):
     journeys: list[Journey] = Field(min_length=1)
     budgets: list[str] = Field(default_factory=list)
     abort: list[str] = Field(default_factory=list)
+    monitor: MonitorConfig | None = None
+    forecast: Forecast | None = None
+    plan: PlanConfig | None = None
 
     @field_validator("name")
     @classmethod

@@ -82,7 +82,7 @@ def _msg(expr, text):
         ("eror_rate(5xx) < 1%", "unknown statistic 'eror_rate(5xx)'; did you mean error_rate?"),
         ("latency < 1s", "unknown statistic 'latency'; expected one of p50, p90, p95, p99, "
                          "p99.9, p95_due, p99_due, mean, max, min, error_rate, throughput, "
-                         "count, failures"),
+                         "count, failures, used, gauge_max, rate, runway"),
         ("p95 < 5%", "p95 is a latency: write the limit as a duration such as 500ms or 1.5s, "
                      "not '5%'"),
         ("p95 < 500mss", "p95 is a latency: write the limit as a duration such as 500ms or "

@@ -22,6 +22,16 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _capacity(run_dir: Path, run: Any) -> dict[str, Any] | None:
+    """Write capacity.json (resource runway at the forecast) and return its headlines."""
+    from shop_loadtest.runway import write_capacity
+
+    data = write_capacity(run_dir, run)
+    if data is None:
+        return None
+    return {"headlines": list(data.get("headlines") or []), "file": "capacity.json"}
+
+
 def build_reports(run_dir: Path, *, tolerate_worker_loss: bool = False) -> dict[str, Any]:
     """Judge the run in `run_dir` and write summary.json, report.html, junit.xml, summary.md.
 
@@ -34,6 +44,7 @@ def build_reports(run_dir: Path, *, tolerate_worker_loss: bool = False) -> dict[
     abort_rules = [parse_abort(str(expr)) for expr in run.meta.get("abort") or []]
     summary = build_summary(run, evaluate(budgets, run), abort_rules,
                             tolerate_worker_loss=tolerate_worker_loss)
+    summary["capacity"] = _capacity(run_dir, run)
     _write(run_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
     _write(run_dir / "junit.xml", render_junit(summary))
     _write(run_dir / "summary.md", render_markdown(summary))

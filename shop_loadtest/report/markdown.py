@@ -26,6 +26,10 @@ def render_markdown(summary: dict[str, Any]) -> str:
               f"({format_value(summary['error_rate'], 'ratio')}), {summary['rps']:.1f} req/s "
               f"over {summary['duration_s']:g} s; p95 {ms(summary['latency']['p95_ms'])}, "
               f"p99 {ms(summary['latency']['p99_ms'])}.", ""]
+    capacity = summary.get("capacity") or {}
+    if capacity.get("headlines"):
+        lines += ["**Capacity at the forecast**", ""]
+        lines += [f"- {md(line)}" for line in capacity["headlines"]] + [""]
     if summary["budgets"]:
         lines += ["| Budget | Observed | Limit | Result |", "| --- | ---: | ---: | --- |"]
         for b in summary["budgets"]:

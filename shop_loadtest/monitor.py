@@ -1,0 +1,474 @@
+"""Watch the target during a run: scrape its Prometheus metrics into monitor.jsonl, and judge
+budgets over those series (`used(storage) < 80%`, `gauge_max(...)`, `rate(...)`).
+
+The scraper is a thread of the runner process (never of a Locust process): every `interval`
+it fetches each endpoint, parses the text with prometheus-client's own parser and appends one
+line per endpoint to monitor.jsonl, flushed at once. A failed scrape is a line with
+`ok: false` and the error, never an exception. See docs/monitoring.md.
+
+>>> Selector.parse('shop_db_rows{table="orders"}')
+Selector(name='shop_db_rows', labels=(('table', 'orders'),))
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
+
+from shop_loadtest.units import parse_duration
+
+if TYPE_CHECKING:  # pandas and numpy are for judging a finished run, not for loading a scenario
+    import numpy as np
+    import pandas as pd
+
+    from shop_loadtest.results import Scope
+
+    SeriesMap = dict[tuple[tuple[str, str], ...], tuple[np.ndarray, np.ndarray]]
+
+_DURATION_SCHEMA = {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}],
+                    "description": "seconds, or a duration such as 2s, 500ms"}
+Seconds = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
+_SELECTOR = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?$")
+_LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*(?:"([^"]*)"|([^,"\s]*))\s*(?:,|$)')
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class Selector:
+    """A metric sample name with optional label equalities: `name{label="value",...}`.
+
+    Matching ignores case, because budget expressions are lower-cased when parsed.
+    """
+
+    name: str
+    labels: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> Selector:
+        m = _SELECTOR.match(text.strip())
+        if not m:
+            raise ValueError(f"expected a metric such as shop_db_size_bytes or "
+                             f'shop_db_rows{{table="orders"}}, got {text!r}')
+        labels, rest = [], (m.group(2) or "").strip()
+        while rest:
+            lm = _LABEL.match(rest)
+            if not lm:
+                raise ValueError(f"cannot read the labels of {text!r}; write "
+                                 'name{label="value"}')
+            labels.append((lm.group(1), lm.group(2) if lm.group(2) is not None else lm.group(3)))
+            rest = rest[lm.end():].strip()
+        return cls(m.group(1), tuple(labels))
+
+    def matches(self, name: str, labels: dict[str, Any]) -> bool:
+        if name.lower() != self.name.lower():
+            return False
+        return all(str(labels.get(k, "")).lower() == v.lower() for k, v in self.labels)
+
+    def __str__(self) -> str:
+        inner = ",".join(f'{k}="{v}"' for k, v in self.labels)
+        return f"{self.name}{{{inner}}}" if inner else self.name
+
+
+def _selector_text(value: str) -> str:
+    Selector.parse(value)
+    return value
+
+
+class Resource(_Model):
+    """A resource to watch and project: `used` grows with the `per` counter (work done)."""
+
+    name: str = Field(description="what budgets name it by: used(storage), runway(storage)")
+    used: str = Field(description="gauge of what is used, e.g. shop_db_size_bytes")
+    limit: str | float | None = Field(
+        default=None, description="gauge of the limit (shop_db_storage_limit_bytes), or a "
+                                  "fixed number in the same unit; none: growth only")
+    per: str = Field(default="shop_orders_total",
+                     description="counter of the work that makes it grow (orders)")
+    unit: str = Field(default="", description="unit of `used`, for the report (bytes, rows)")
+
+    @field_validator("used", "per")
+    @classmethod
+    def _selector(cls, value: str) -> str:
+        return _selector_text(value)
+
+    @field_validator("limit", mode="before")
+    @classmethod
+    def _limit(cls, value: Any) -> Any:
+        if isinstance(value, str) and value[:1].isdigit():
+            from shop_loadtest.units import parse_size
+
+            return parse_size(value)
+        if isinstance(value, str):
+            return _selector_text(value)
+        return value
+
+
+DEFAULT_RESOURCES = (
+    Resource(name="storage", used="shop_db_size_bytes", limit="shop_db_storage_limit_bytes",
+             unit="bytes"),
+    Resource(name="rows", used="shop_db_rows", unit="rows"),
+)
+
+
+class MonitorConfig(_Model):
+    """The `monitor:` section: what to scrape, how often, and which resources to project."""
+
+    endpoints: list[str] = Field(
+        default_factory=lambda: ["/metrics"],
+        description="URLs, or paths on the target host (default: the target's /metrics)")
+    interval: Seconds = Field(default=2.0, gt=0, description="seconds between scrapes "
+                                                             "(wall time, not scaled by --speedup)")
+    timeout: Seconds = Field(default=2.0, gt=0, description="per scrape")
+    include: list[str] = Field(default_factory=lambda: ["*"],
+                               description="sample names kept (globs)")
+    exclude: list[str] = Field(default_factory=lambda: ["*_bucket", "*_created"],
+                               description="sample names dropped (globs); histogram buckets "
+                                           "are dropped by default")
+    resources: list[Resource] = Field(
+        default_factory=lambda: list(DEFAULT_RESOURCES),
+        description="resources to project; default: the demo shop's storage and rows")
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoints(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not (url.startswith("/") or re.match(r"^https?://[^/\s]+", url)):
+                raise ValueError(f"expected a URL or a path such as /metrics, got {url!r}")
+        return value
+
+    def urls(self, host: str) -> list[str]:
+        return [u if u.startswith("http") else host.rstrip("/") + u for u in self.endpoints]
+
+    def keeps(self, name: str) -> bool:
+        return (any(fnmatch.fnmatchcase(name, p) for p in self.include)
+                and not any(fnmatch.fnmatchcase(name, p) for p in self.exclude))
+
+
+# --- scraping --------------------------------------------------------------------------------
+Fetch = Callable[[str, float], str]
+
+
+def fetch_text(url: str, timeout: float) -> str:
+    """GET a metrics page; raises OSError/ValueError subclasses on failure."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return str(response.read().decode("utf-8", errors="replace"))
+
+
+def parse_samples(text: str, keep: Callable[[str], bool] = lambda _: True
+                  ) -> list[dict[str, Any]]:
+    """Prometheus text -> [{name, labels, value}], with prometheus-client's parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = []
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if keep(sample.name):
+                value = float(sample.value)
+                out.append({"name": sample.name, "labels": dict(sample.labels),
+                            "value": value if math.isfinite(value) else None})
+    return out
+
+
+def scrape(url: str, *, timeout: float, keep: Callable[[str], bool] = lambda _: True,
+           fetch: Fetch = fetch_text) -> dict[str, Any]:
+    """One scrape as a monitor.jsonl record without times: {endpoint, ok, error, samples}."""
+    try:
+        samples = parse_samples(fetch(url, timeout), keep)
+    except urllib.error.HTTPError as exc:
+        return {"endpoint": url, "ok": False, "error": f"HTTP {exc.code} {exc.reason}",
+                "samples": []}
+    except Exception as exc:  # noqa: BLE001 - any failure is recorded, never fatal
+        reason = getattr(exc, "reason", None) or exc
+        return {"endpoint": url, "ok": False,
+                "error": f"{type(exc).__name__}: {reason}"[:300], "samples": []}
+    return {"endpoint": url, "ok": True, "error": None, "samples": samples}
+
+
+class Monitor:
+    """Scrapes `urls` every `interval_s` in a thread, appending to `path` until `stop()`.
+
+    Lines carry `t`, seconds since the load started; `origin()` gives that instant (the
+    runtime's start event) once known. Scrapes taken before it is known are held back, then
+    written with negative `t` (the state before the load).
+    """
+
+    def __init__(self, urls: list[str], path: Path, *, interval_s: float, timeout_s: float,
+                 origin: Callable[[], float | None], keep: Callable[[str], bool] = lambda _: True,
+                 fetch: Fetch = fetch_text, clock: Callable[[], float] = time.time) -> None:
+        self.urls, self.path, self.interval_s, self.timeout_s = urls, path, interval_s, timeout_s
+        self.origin, self.keep, self.fetch, self.clock = origin, keep, fetch, clock
+        self.scrapes = self.failures = 0
+        self._held: list[dict[str, Any]] = []
+        self._t0: float | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._handle: IO[str] | None = None
+
+    def start(self) -> Monitor:
+        self._handle = self.path.open("a", encoding="utf-8")
+        self._thread = threading.Thread(target=self._loop, name="shop-loadtest-monitor",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the thread, take one last scrape (the state after the load), close the file."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join(timeout=self.timeout_s * len(self.urls) + 5.0)
+        self._thread = None
+        self.scrape_once(final=True)
+        assert self._handle is not None
+        self._handle.close()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            began = time.monotonic()
+            self.scrape_once()
+            self._stop.wait(max(self.interval_s - (time.monotonic() - began), 0.05))
+
+    def scrape_once(self, *, final: bool = False) -> None:
+        for url in self.urls:
+            ts = self.clock()
+            record = {"t": None, "ts": round(ts, 3),
+                      **scrape(url, timeout=self.timeout_s, keep=self.keep, fetch=self.fetch)}
+            self.scrapes += 1
+            self.failures += not record["ok"]
+            self._held.append(record)
+        if self._t0 is None:
+            self._t0 = self.origin()
+            if self._t0 is None and final and self._held:
+                self._t0 = self._held[0]["ts"]  # the load never started: time from the 1st
+        if self._t0 is not None:
+            self._flush()
+
+    def _flush(self) -> None:
+        assert self._handle is not None and self._t0 is not None
+        for record in self._held:
+            record["t"] = round(record["ts"] - self._t0, 3)
+            self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._held = []
+        self._handle.flush()
+
+
+def run_meta(scenario: Any, *, demo_shop: bool) -> dict[str, Any]:
+    """run.json keys `monitor` (the effective config, or null) and `forecast`.
+
+    Monitoring is on when the scenario has a `monitor:` section, or when the runner started
+    the demo shop itself (it is known to export /metrics).
+    """
+    config = scenario.monitor or (MonitorConfig() if demo_shop else None)
+    forecast = scenario.forecast
+    return {"monitor": config.model_dump(mode="json") if config else None,
+            "forecast": forecast.model_dump(mode="json") if forecast else None}
+
+
+def config_of(meta: dict[str, Any]) -> MonitorConfig | None:
+    raw = meta.get("monitor")
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return MonitorConfig.model_validate(raw)
+    except ValueError:
+        return None
+
+
+def start_monitor(meta: dict[str, Any], host: str, run_dir: Path,
+                  origin: Callable[[], float | None]) -> Monitor | None:
+    """The runner's hook: start scraping when run.json asks for it."""
+    config = config_of(meta)
+    if config is None:
+        return None
+    return Monitor(config.urls(host), run_dir / "monitor.jsonl", interval_s=config.interval,
+                   timeout_s=config.timeout, origin=origin, keep=config.keeps).start()
+
+
+# --- series and budgets over them -------------------------------------------------------------
+def series(monitor: pd.DataFrame, selector: Selector) -> SeriesMap:
+    """Matching samples of successful scrapes, per label set: (t, value), sorted by t."""
+    import numpy as np
+
+    out: SeriesMap = {}
+    if monitor.empty:
+        return out
+    rows = monitor[(monitor["name"].astype(str).str.lower() == selector.name.lower())
+                   & monitor["value"].notna() & monitor["t"].notna()]
+    groups: dict[tuple[tuple[str, str], ...], list[tuple[float, float]]] = {}
+    for t, labels, value in zip(rows["t"], rows["labels"], rows["value"], strict=True):
+        labels = labels if isinstance(labels, dict) else {}
+        if selector.matches(selector.name, labels):
+            key = tuple(sorted((str(k), str(v)) for k, v in labels.items()))
+            groups.setdefault(key, []).append((float(t), float(value)))
+    for key, points in groups.items():
+        points.sort()
+        out[key] = (np.array([p[0] for p in points]), np.array([p[1] for p in points]))
+    return out
+
+
+def resources_of(meta: dict[str, Any]) -> list[Resource]:
+    config = config_of(meta)
+    return list(config.resources) if config else list(DEFAULT_RESOURCES)
+
+
+def resource_named(meta: dict[str, Any], name: str | None) -> Resource | None:
+    wanted = (name or "storage").lower()
+    return next((r for r in resources_of(meta) if r.name.lower() == wanted), None)
+
+
+def used_ratio(monitor: pd.DataFrame, resource: Resource
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(t, used / limit) of a resource across its label sets; empty without a known limit."""
+    import numpy as np
+
+    used = series(monitor, Selector.parse(resource.used))
+    limits: SeriesMap
+    if isinstance(resource.limit, int | float):
+        limits = {(): (np.array([-math.inf]), np.array([float(resource.limit)]))}
+    elif resource.limit is not None:
+        limits = series(monitor, Selector.parse(resource.limit))
+    else:
+        limits = {}
+    ts, ratios = [], []
+    for key, (t, v) in used.items():
+        limit = limits.get(key) or (next(iter(limits.values())) if len(limits) == 1 else None)
+        if limit is None:
+            continue
+        lt, lv = limit
+        at = np.clip(np.searchsorted(lt, t, side="right") - 1, 0, len(lt) - 1)
+        cap = lv[at]
+        ok = cap > 0  # 0 means "no limit" (the demo shop without --storage-limit-mb)
+        ts.append(t[ok])
+        ratios.append(v[ok] / cap[ok])
+    if not ts:
+        return np.empty(0), np.empty(0)
+    t_all, r_all = np.concatenate(ts), np.concatenate(ratios)
+    order = np.argsort(t_all, kind="stable")
+    return t_all[order], r_all[order]
+
+
+def window_ranges(scope: Scope, starts: np.ndarray, ends: np.ndarray, *, stretch: bool = True
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Each window of a budget's scope as a time range (lo, hi] of monitor `t`.
+
+    With `stretch`, a scope covering the whole run stretches its first and last windows to
+    the scrapes taken before the load started and after it stopped (the state before and
+    after matters for a level; not for a rate).
+    """
+    import numpy as np
+
+    t, dt = scope.t, scope.dt
+    lo, hi = t[starts] - dt[starts], t[ends - 1].astype(float)
+    if stretch and len(t) == len(scope.run.grid):
+        lo = np.where(starts == 0, -math.inf, lo)
+        hi = np.where(ends == len(t), math.inf, hi)
+    return lo, hi
+
+
+def _per_window(t: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                reduce: Callable[[slice], float]) -> np.ndarray:
+    import numpy as np
+
+    a = np.searchsorted(t, lo, side="right")
+    b = np.searchsorted(t, hi, side="right")
+    return np.array([reduce(slice(i, j)) if j > i else math.nan
+                     for i, j in zip(a.tolist(), b.tolist(), strict=True)], dtype=float)
+
+
+def stat_used(scope: Scope, starts: np.ndarray, ends: np.ndarray, arg: Any) -> np.ndarray:
+    """`used(storage)`: the highest used/limit seen in each window (a ratio)."""
+    import numpy as np
+
+    resource = resource_named(scope.run.meta, arg)
+    if resource is None:
+        return np.full(len(starts), np.nan)
+    t, ratio = used_ratio(scope.run.monitor, resource)
+    lo, hi = window_ranges(scope, starts, ends)
+    return _per_window(t, lo, hi, lambda s: float(ratio[s].max()))
+
+
+def stat_gauge_max(scope: Scope, starts: np.ndarray, ends: np.ndarray,
+                   arg: Selector) -> np.ndarray:
+    """`gauge_max(shop_open_connections)`: the highest value of any matching series."""
+    import numpy as np
+
+    parts = list(series(scope.run.monitor, arg).values()) if arg is not None else []
+    if not parts:
+        return np.full(len(starts), np.nan)
+    t = np.concatenate([p[0] for p in parts])
+    v = np.concatenate([p[1] for p in parts])
+    order = np.argsort(t, kind="stable")
+    t, v = t[order], v[order]
+    lo, hi = window_ranges(scope, starts, ends)
+    return _per_window(t, lo, hi, lambda s: float(v[s].max()))
+
+
+def increase(values: np.ndarray) -> float:
+    """What a counter gained over consecutive samples; a drop is a restart (from zero)."""
+    import numpy as np
+
+    deltas = np.diff(values)
+    return float(np.where(deltas >= 0, deltas, values[1:]).sum())
+
+
+def stat_rate(scope: Scope, starts: np.ndarray, ends: np.ndarray, arg: Selector) -> np.ndarray:
+    """`rate(shop_orders_total)`: counter increase per second, summed over matching series."""
+    import numpy as np
+
+    parts = list(series(scope.run.monitor, arg).values()) if arg is not None else []
+    lo, hi = window_ranges(scope, starts, ends, stretch=False)
+    out = np.full(len(starts), np.nan)
+    for i in range(len(starts)):
+        gained, span = 0.0, 0.0
+        for t, v in parts:
+            keep = (t > lo[i]) & (t <= hi[i])
+            if keep.sum() >= 2:
+                gained += increase(v[keep])
+                span = max(span, float(t[keep][-1] - t[keep][0]))
+        if span > 0:
+            out[i] = gained / span
+    return out
+
+
+def parse_resource(raw: str) -> str:
+    if not re.fullmatch(r"[a-z0-9_.-]+", raw or ""):
+        raise ValueError(f"expected a resource name such as storage, got {raw!r}")
+    return raw
+
+
+def parse_selector(raw: str) -> Selector:
+    if not raw:
+        raise ValueError("name the metric, e.g. gauge_max(shop_open_connections)")
+    return Selector.parse(raw)
+
+
+NO_SAMPLES = ("no target metrics for it: does it name a metric (gauge_max(name)), is the "
+              "monitor on (a monitor: section, or the auto-started demo shop), and does the "
+              "target export the metric? (docs/monitoring.md)")
+
+
+def scrape_health(monitor: pd.DataFrame) -> dict[str, Any]:
+    """How many scrapes there were, how many failed, and the last error."""
+    if monitor.empty:
+        return {"scrapes": 0, "failed": 0, "last_error": None}
+    per_scrape = monitor.drop_duplicates(subset=["ts", "endpoint"])
+    failed = per_scrape[per_scrape["ok"] != True]  # noqa: E712 - None counts as failed too
+    errors: Iterable[Any] = failed["error"].dropna()
+    last = list(errors)[-1] if len(failed) else None
+    return {"scrapes": int(len(per_scrape)), "failed": int(len(failed)),
+            "last_error": str(last) if last is not None else None}

@@ -1,0 +1,236 @@
+"""The monitor: selectors, scraping with prometheus-client's parser, monitor.jsonl written as
+it goes, and budgets over the scraped series."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from shop_loadtest.budgets import evaluate, parse_budget
+from shop_loadtest.errors import ScenarioError
+from shop_loadtest.monitor import (
+    Monitor,
+    MonitorConfig,
+    Selector,
+    increase,
+    parse_samples,
+    run_meta,
+    scrape,
+)
+from shop_loadtest.results import load_run
+from shop_loadtest.scenario import load_scenario_text
+from tests.runfolder import PRODUCTS, RunFolder
+
+METRICS = """\
+# HELP shop_orders Orders stored.
+# TYPE shop_orders counter
+shop_orders_total 42.0
+shop_orders_created 1.7e9
+# HELP shop_db_rows Rows per table.
+# TYPE shop_db_rows gauge
+shop_db_rows{table="orders"} 42.0
+shop_db_rows{table="products"} 300.0
+# HELP shop_http_request_duration_seconds Time to answer.
+# TYPE shop_http_request_duration_seconds histogram
+shop_http_request_duration_seconds_bucket{le="0.1",method="GET"} 3.0
+shop_http_request_duration_seconds_bucket{le="+Inf",method="GET"} 4.0
+shop_http_request_duration_seconds_count{method="GET"} 4.0
+shop_http_request_duration_seconds_sum{method="GET"} 0.5
+"""
+
+
+def monitored_run(path: Path, *, seconds: int = 10, orders_per_s: float = 10.0,
+                  bytes_per_order: float = 600.0, used0: float = 100_000.0,
+                  limit: float = 1_000_000.0, budgets: tuple[str, ...] = (),
+                  forecast: dict | None = None, failed_at: tuple[float, ...] = ()) -> RunFolder:
+    """A run whose storage grows exactly `bytes_per_order` per order, scraped every second
+    (and once before the load, at t=-1)."""
+    run = RunFolder(path, budgets=budgets, model="arrival_rate")
+    run.meta.update(monitor=MonitorConfig().model_dump(mode="json"), forecast=forecast)
+    for t in range(-1, seconds + 1):
+        if t >= 1:
+            run.interval(float(t), {PRODUCTS: [10.0] * 10})
+        if t in failed_at:
+            run.monitor(float(t) + 0.5, [], ok=False, error="URLError: connection refused")
+            continue
+        orders = orders_per_s * max(t, 0)
+        run.monitor(float(t) + 0.5, [
+            ("shop_orders_total", {}, orders),
+            ("shop_db_size_bytes", {}, used0 + bytes_per_order * orders),
+            ("shop_db_storage_limit_bytes", {}, limit),
+            ("shop_db_rows", {"table": "orders"}, orders),
+            ("shop_open_connections", {}, 2.0 + (t == 4)),
+        ])
+    run.finish(t=float(seconds))
+    return run
+
+
+@pytest.mark.parametrize("text, name, labels", [
+    ("shop_db_size_bytes", "shop_db_size_bytes", ()),
+    ('shop_db_rows{table="orders"}', "shop_db_rows", (("table", "orders"),)),
+    ("x{a=1, b=\"two words\"}", "x", (("a", "1"), ("b", "two words"))),
+    ("x{}", "x", ()),
+])
+def test_selectors_parse(text, name, labels):
+    assert Selector.parse(text) == Selector(name, labels)
+
+
+@pytest.mark.parametrize("text", ["", "1abc", "x{table}", 'x{a="1"', "a b"])
+def test_bad_selectors_are_refused(text):
+    with pytest.raises(ValueError, match="metric|labels"):
+        Selector.parse(text)
+
+
+def test_selectors_match_labels_ignoring_case():
+    sel = Selector.parse('shop_http_requests_total{method="post"}')
+    assert sel.matches("shop_http_requests_total", {"method": "POST", "status": "201"})
+    assert not sel.matches("shop_http_requests_total", {"method": "GET"})
+    assert not sel.matches("other", {"method": "POST"})
+
+
+def test_samples_come_from_prometheus_clients_parser_minus_buckets_and_created():
+    samples = parse_samples(METRICS, MonitorConfig().keeps)
+    names = [(s["name"], s["labels"]) for s in samples]
+    assert ("shop_orders_total", {}) in names
+    assert ("shop_db_rows", {"table": "products"}) in names
+    assert ("shop_http_request_duration_seconds_count", {"method": "GET"}) in names
+    assert not any(n.endswith(("_bucket", "_created")) for n, _ in names)
+    assert len(parse_samples(METRICS)) == len(samples) + 3
+
+
+def test_a_failed_scrape_is_a_record_not_an_exception():
+    record = scrape("http://127.0.0.1:9/metrics", timeout=1.0)
+    assert record["ok"] is False and record["samples"] == []
+    assert "refused" in record["error"].lower() or "error" in record["error"].lower()
+
+
+def test_garbage_metrics_are_a_failed_scrape():
+    record = scrape("x", timeout=1.0, fetch=lambda url, timeout: "not { prometheus")
+    assert record["ok"] is False and record["error"]
+
+
+def test_the_monitor_writes_each_scrape_as_it_comes(tmp_path, demo_shop):
+    out = tmp_path / "monitor.jsonl"
+    origin: dict[str, float | None] = {"t0": None}
+    monitor = Monitor([demo_shop + "/metrics", "http://127.0.0.1:9/metrics"], out,
+                      interval_s=0.1, timeout_s=1.0, origin=lambda: origin["t0"],
+                      keep=MonitorConfig().keeps).start()
+    time.sleep(0.35)
+    assert not out.exists() or out.read_text() == ""  # held back until the load starts
+    origin["t0"] = time.time()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and out.read_text().count("\n") < 6:
+        time.sleep(0.05)
+    assert out.read_text().count("\n") >= 6  # flushed while running
+    monitor.stop()
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    ok = [r for r in lines if r["ok"]]
+    failed = [r for r in lines if not r["ok"]]
+    assert ok and failed and len(ok) == len(failed)
+    assert ok[0]["t"] < 0 < ok[-1]["t"]  # scrapes before the load keep negative times
+    names = {s["name"] for s in ok[0]["samples"]}
+    assert {"shop_db_size_bytes", "shop_orders_total", "shop_db_rows"} <= names
+    assert all(r["error"] for r in failed)
+
+
+def test_monitoring_is_on_with_a_section_or_an_auto_started_demo_shop():
+    base = "name: x\nload: {stages: [{duration: 1, target: 1}]}\njourneys: [{name: j, " \
+           "steps: [{request: GET /}]}]\n"
+    plain = load_scenario_text(base)
+    assert run_meta(plain, demo_shop=False)["monitor"] is None
+    assert run_meta(plain, demo_shop=True)["monitor"]["endpoints"] == ["/metrics"]
+    watched = load_scenario_text(base + "monitor: {interval: 500ms, endpoints: "
+                                        "[http://127.0.0.1:9100/metrics]}\n")
+    meta = run_meta(watched, demo_shop=False)["monitor"]
+    assert meta["interval"] == 0.5 and meta["endpoints"] == ["http://127.0.0.1:9100/metrics"]
+
+
+@pytest.mark.parametrize("section, message", [
+    ("monitor: {endpoints: [metrics]}", "expected a URL or a path"),
+    ("monitor: {interval: 0}", "greater than 0"),
+    ("monitor: {resources: [{name: s, used: 'a b'}]}", "expected a metric"),
+    ("monitor: {intervall: 1s}", "did you mean interval?"),
+])
+def test_bad_monitor_sections_name_the_field(section, message):
+    text = ("name: x\nload: {stages: [{duration: 1, target: 1}]}\njourneys: [{name: j, "
+            f"steps: [{{request: GET /}}]}}]\n{section}\n")
+    with pytest.raises(ScenarioError, match=message) as err:
+        load_scenario_text(text, file="s.yaml")
+    assert "s.yaml:4" in str(err.value)
+
+
+def test_counter_increase_survives_a_restart():
+    import numpy as np
+
+    assert increase(np.array([5.0, 7.0, 10.0, 2.0, 4.0])) == 5 + 2 + 2
+
+
+@pytest.mark.parametrize("expr, observed, status", [
+    ("used(storage) < 80%", 0.16, "pass"),  # 100 kB + 600 B x 100 orders of 1 MB
+    ("used < 15%", 0.16, "fail"),
+    ("gauge_max(shop_open_connections) < 3", 3.0, "fail"),
+    ("gauge_max(shop_open_connections) <= 3", 3.0, "pass"),
+    ('gauge_max(shop_db_rows{table="orders"}) < 1000', 100.0, "pass"),
+    ("rate(shop_orders_total) > 9/s", 10.0, "pass"),
+    ("rate(shop_orders_total) < 600/m", 10.0, "fail"),
+    ("gauge_max(no_such_metric) < 1", None, "no_data"),
+    ("used(memory) < 80%", None, "no_data"),
+])
+def test_resource_budgets_over_the_monitor_series(tmp_path, expr, observed, status):
+    run = load_run(monitored_run(tmp_path).path)
+    (result,) = evaluate([parse_budget(expr)], run)
+    assert result.status == status, result
+    if observed is None:
+        assert result.observed is None and "monitor" in result.note
+    else:
+        assert result.observed == pytest.approx(observed)
+
+
+def test_a_windowed_storage_budget_says_when_it_first_broke(tmp_path):
+    run = load_run(monitored_run(tmp_path).path)
+    (result,) = evaluate([parse_budget("used(storage) < 13% for 2s")], run)
+    # used crosses 13% between the scrapes at t=4.5 (12.7%) and t=5.5 (13.3%)
+    assert result.status == "fail" and result.first_breach_t == 6.0
+
+
+def test_failed_scrapes_are_skipped_not_fatal(tmp_path):
+    run = load_run(monitored_run(tmp_path, failed_at=(3, 4)).path)
+    (result,) = evaluate([parse_budget("used(storage) < 80%")], run)
+    assert result.status == "pass" and result.observed == pytest.approx(0.16)
+    assert run.monitor["ok"].eq(False).sum() == 2
+
+
+def test_without_monitor_data_a_resource_budget_has_no_data(tmp_path):
+    run = RunFolder(tmp_path)
+    run.interval(1.0, {PRODUCTS: [5.0]})
+    run.finish(t=1.0)
+    (result,) = evaluate([parse_budget("used(storage) < 80%")], load_run(tmp_path))
+    assert result.status == "no_data" and "monitor" in result.note
+
+
+DOC_BASE = """
+name: doc
+load: {model: arrival_rate, stages: [{name: peak, duration: 1m, target: 10}]}
+journeys:
+  - {name: browse, steps: [{request: GET /}]}
+  - {name: cart, steps: [{request: GET /}]}
+  - {name: buy, steps: [{request: GET /}]}
+"""
+
+
+def _doc_blocks() -> list[tuple[str, str]]:
+    import re
+
+    from tests.conftest import ROOT
+
+    return [(name, block) for name in ("monitoring.md", "capacity.md")
+            for block in re.findall(r"```yaml\n(.*?)```", (ROOT / "docs" / name).read_text(),
+                                    flags=re.S)]
+
+
+@pytest.mark.parametrize(("doc", "block"), _doc_blocks(), ids=lambda v: v[:20])
+def test_every_yaml_example_in_the_docs_loads(doc, block):
+    load_scenario_text(DOC_BASE + block, file=f"docs/{doc}")
