@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import click
 import typer
@@ -108,6 +108,7 @@ def run(
         help="A lost worker does not make the run inconclusive.")] = False,
 ) -> None:
     """Run a scenario headless and judge it against its budgets."""
+    from shop_loadtest.live import LiveView
     from shop_loadtest.report import terminal_summary
     from shop_loadtest.runner import RunOptions
     from shop_loadtest.runner import run as run_scenario
@@ -117,22 +118,11 @@ def run(
         allow_hosts=tuple(allow_host or ()), workers=workers, seed=seed,
         tolerate_worker_loss=tolerate_worker_loss, command=tuple(sys.argv),
     )
-    outcome = run_scenario(options, progress=_progress_printer())
+    with LiveView() as progress:
+        outcome = run_scenario(options, progress=progress)
     typer.echo(terminal_summary(outcome.summary))
     typer.echo(f"report: {outcome.run_dir / 'report.html'}")
     raise typer.Exit(VERDICT_EXIT[outcome.summary["verdict"]])
-
-
-def _progress_printer() -> Any:
-    """One plain line every 10 s (the live view replaces this on a terminal)."""
-    state = {"last": -10.0}
-
-    def progress(run_dir: Path, elapsed: float, duration: float) -> None:
-        if elapsed - state["last"] >= 10.0:
-            state["last"] = elapsed
-            _echo_err(f"[{elapsed:5.0f}s / {duration:.0f}s] running... ({run_dir})")
-
-    return progress
 
 
 @app.command()
@@ -150,6 +140,7 @@ def master(
     tolerate_worker_loss: Annotated[bool, typer.Option()] = False,
 ) -> None:
     """Run a scenario as the master of workers on other machines (`shop-loadtest worker`)."""
+    from shop_loadtest.live import LiveView
     from shop_loadtest.report import terminal_summary
     from shop_loadtest.runner import RunOptions
     from shop_loadtest.runner import run as run_scenario
@@ -160,7 +151,8 @@ def master(
         bind_port=port, workers_wait_s=wait, tolerate_worker_loss=tolerate_worker_loss,
         command=tuple(sys.argv),
     )
-    outcome = run_scenario(options, progress=_progress_printer())
+    with LiveView() as progress:
+        outcome = run_scenario(options, progress=progress)
     typer.echo(terminal_summary(outcome.summary))
     typer.echo(f"report: {outcome.run_dir / 'report.html'}")
     raise typer.Exit(VERDICT_EXIT[outcome.summary["verdict"]])
@@ -197,6 +189,90 @@ def report(
     raise typer.Exit(VERDICT_EXIT[summary["verdict"]])
 
 
+@app.command()
+def compare(
+    base_dir: Annotated[Path, typer.Argument(help="The baseline run folder.")],
+    new_dir: Annotated[Path, typer.Argument(help="The run folder to judge against it.")],
+    max_regression: Annotated[str, typer.Option(
+        help="A figure worse by more than this (and significantly) is a regression.")] = "10%",
+    alpha: Annotated[float, typer.Option(help="Significance level of the test.")] = 0.05,
+    out: Annotated[Path | None, typer.Option(
+        help="Where compare.md and compare.html go. Default: NEW_DIR.")] = None,
+) -> None:
+    """Compare a run with a baseline run; exit 1 on a significant regression."""
+    from shop_loadtest.compare import terminal_table, write_comparison
+    from shop_loadtest.units import parse_percent
+
+    try:
+        limit = parse_percent(max_regression)
+    except ValueError as exc:
+        raise InputError(f"--max-regression: {exc}") from None
+    if limit < 0 or not 0 < alpha <= 0.5:
+        raise InputError("--max-regression must be >= 0% and --alpha in (0, 0.5]")
+    comparison = write_comparison(base_dir, new_dir, out, max_regression=limit, alpha=alpha)
+    typer.echo(terminal_table(comparison))
+    typer.echo(f"comparison: {(out or new_dir) / 'compare.html'}")
+    raise typer.Exit({"ok": EXIT_OK, "regression": EXIT_BUDGET,
+                      "inconclusive": EXIT_RUN}[comparison.verdict])
+
+
+@app.command("find-capacity")
+def find_capacity(
+    file: ScenarioArg,
+    step: Annotated[str, typer.Option(help="How long each step holds its rate.")] = "30s",
+    start: Annotated[float | None, typer.Option(
+        min=0.001, help="First rate, journeys/s. Default: the forecast peak.")] = None,
+    max_rate: Annotated[float | None, typer.Option(
+        "--max", min=0.001, help="Never step above this rate. Default: 64x the start.")] = None,
+    precision: Annotated[str, typer.Option(
+        help="Stop when the highest pass and the lowest fail are this close.")] = "10%",
+    max_steps: Annotated[int, typer.Option(min=1, help="At most this many runs.")] = 10,
+    host: Annotated[str | None, typer.Option(help="Target URL; overrides the scenario's.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder the search writes into.")] = None,
+    reports: Annotated[Path, typer.Option(help="Where run folders go.")] = Path("reports"),
+    allow_host: Annotated[list[str] | None, typer.Option(
+        help="Also allow load to this host (repeatable).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for template randomness.")] = None,
+) -> None:
+    """Step the arrival rate until a budget breaks: highest sustainable rate, knee, headroom."""
+    from datetime import UTC, datetime
+
+    from shop_loadtest import capacity
+    from shop_loadtest.runner import run_folder
+    from shop_loadtest.scenario import load_scenario
+    from shop_loadtest.units import parse_duration, parse_percent
+
+    try:
+        hold_s, ratio = parse_duration(step), parse_percent(precision)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    name = load_scenario(file).name
+    out = out or run_folder(reports, f"{name}-capacity", datetime.now(UTC))
+    result = capacity.find_capacity(
+        file, out, hold_s=hold_s, start=start, max_rate=max_rate, precision=ratio,
+        max_steps=max_steps, host=host, allow_hosts=tuple(allow_host or ()), seed=seed,
+        on_step=lambda n, s: _echo_err(capacity.describe_step(n, s)))
+    typer.echo(result["summary"])
+    typer.echo(f"report: {out / 'capacity.html'}")
+    raise typer.Exit(VERDICT_EXIT[capacity.verdict(result)])
+
+
+@app.command()
+def plan(
+    file: ScenarioArg,
+    rps_per_worker: Annotated[float | None, typer.Option(
+        min=1, help="Requests/s one load process sends (default: docs/capacity.md).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """From the scenario's plan: (visitors, funnel): journey weights, rates, users, workers."""
+    from shop_loadtest import plan as planning
+    from shop_loadtest.scenario import load_scenario
+
+    result = planning.plan_scenario(load_scenario(file), file.parent, rps_per_worker)
+    typer.echo(json.dumps(planning.as_json(result), indent=2) if as_json
+               else planning.render(result))
+
+
 @app.command("demo-shop")
 def demo_shop(
     port: Annotated[int, typer.Option(help="0 picks a free port.")] = 8800,
@@ -212,19 +288,35 @@ def demo_shop(
     serve(db, host=host, port=port, storage_limit_mb=storage_limit_mb)
 
 
+def _click_errors() -> tuple[tuple[type[BaseException], ...], ...]:
+    """(exit, usage error, abort) classes: typer >= 0.22 raises its own vendored copies of
+    click's exceptions, older typer raises click's own; catch both."""
+    exits: list[type[BaseException]] = [click.exceptions.Exit, typer.Exit]
+    usage: list[type[BaseException]] = [click.UsageError]
+    aborts: list[type[BaseException]] = [click.exceptions.Abort, typer.Abort]
+    try:
+        from typer._click import exceptions as vendored  # type: ignore[import-not-found]
+
+        usage.append(vendored.UsageError)
+    except ImportError:
+        pass
+    return tuple(exits), tuple(usage), tuple(aborts)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one line on stderr and the right exit code for every failure."""
+    exits, usage, aborts = _click_errors()
     try:
         result = app(args=argv, standalone_mode=False)
     except ShopLoadtestError as exc:
         _echo_err(f"error: {exc}")
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.UsageError as exc:
-        exc.show()
+    except exits as exc:
+        sys.exit(getattr(exc, "exit_code", EXIT_OK))
+    except usage as exc:
+        exc.show()  # type: ignore[attr-defined]
         sys.exit(EXIT_INPUT)
-    except click.exceptions.Abort:
+    except aborts:
         _echo_err("error: interrupted")
         sys.exit(EXIT_RUN)
     except OSError as exc:  # a full disk, a read-only folder: name it, keep the exit code
