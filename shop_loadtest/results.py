@@ -363,8 +363,34 @@ def _intervals(records: list[dict[str, Any]], warnings: list[str]
                                "endpoint": str(err.get("endpoint")),
                                "kind": str(err.get("kind")), "message": str(err.get("message")),
                                "count": _num(err.get("count"))})
-    return (_frame(rows, INTERVAL_COLUMNS), _frame(ticks, TICK_COLUMNS),
+    return (_frame(rows, INTERVAL_COLUMNS), _frame(_merge_ticks(ticks), TICK_COLUMNS),
             _frame(errors, ERROR_COLUMNS))
+
+
+_TICK_SUM = ("due", "started", "dropped", "late", "journeys")
+_TICK_MAX = ("late_max_ms", "cpu_pct", "loop_lag_ms", "rss_mb")
+
+
+def _merge_ticks(ticks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One tick per source and slot. The last flush at stop is a partial interval that lands
+    on the slot of the one before it: its counts add up, but users and target are levels,
+    so the later value stands instead of being counted twice."""
+    merged: dict[tuple[float, str], dict[str, Any]] = {}
+    for tick in ticks:
+        key = (tick["t"], tick["source"])
+        seen = merged.get(key)
+        if seen is None:
+            merged[key] = dict(tick)
+            continue
+        for k in _TICK_SUM:
+            seen[k] = np.nansum([seen[k], tick[k]]) if not (
+                math.isnan(seen[k]) and math.isnan(tick[k])) else math.nan
+        for k in _TICK_MAX:
+            seen[k] = max(seen[k], tick[k]) if not math.isnan(seen[k]) else tick[k]
+        for k in ("users", "target", "ts"):
+            if not math.isnan(tick[k]):
+                seen[k] = tick[k]
+    return list(merged.values())
 
 
 def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:

@@ -238,3 +238,13 @@ def test_a_plain_locust_run_with_results_can_be_judged_later(tmp_path, slow_serv
     assert report.returncode == 1, report.stderr  # the 50 ms server breaks p95 < 10ms
     s = summary(results)
     assert [b["passed"] for b in s["budgets"]] == [False, True]
+
+
+@pytest.mark.parametrize("args", [("run", "scenarios/flash-sale.yaml", "--speedup", "0"),
+                                  ("run", "scenarios/flash-sale.yaml", "--bogus"),
+                                  ("compare",)])
+def test_bad_flags_exit_2_without_a_traceback(args):
+    result = cli(*args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "Error" in result.stderr or "error" in result.stderr

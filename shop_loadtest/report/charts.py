@@ -55,10 +55,10 @@ def _bin(t: np.ndarray, columns: Mapping[str, np.ndarray], how: str = "mean"
 def _figure(title: str, ytitle: str, **layout: Any) -> go.Figure:
     return go.Figure(layout={
         "template": TEMPLATE, "title": {"text": label(title), "x": 0.01},
-        "height": 340, "margin": {"l": 60, "r": 20, "t": 50, "b": 45},
+        "height": 340, "margin": {"l": 60, "r": 20, "t": 50, "b": 60},
         "xaxis": {"title": {"text": "t (s since start)"}},
         "yaxis": {"title": {"text": ytitle}},
-        "legend": {"orientation": "h", "y": -0.2}, "hovermode": "x unified", **layout})
+        "legend": {"orientation": "h", "y": -0.28}, "hovermode": "x unified", **layout})
 
 
 def _line(fig: go.Figure, t: np.ndarray, y: np.ndarray, name: str, **kw: Any) -> None:
@@ -105,7 +105,7 @@ def throughput(run: RunData, per_t: pd.DataFrame, budgets: list[dict[str, Any]])
     _line(fig, t, v["fps"], "failed requests/s", line={"color": RED.format(1)})
     if open_model:
         _line(fig, t, v["started"], "journeys started/s")
-        _line(fig, t, v["target"], "target journeys/s", line={"dash": "dash"})
+        _line(fig, t, v["target"], "target journeys/s", line={"dash": "dash", "color": "#555"})
     _mark(fig, [b for b in budgets if b["unit"] in ("/s", "count")], run.duration_s)
     return fig
 
@@ -213,6 +213,7 @@ def distribution(run: RunData) -> go.Figure:
 
 def generator(run: RunData) -> go.Figure:
     fig = _figure("Load generator: CPU and event-loop lag", "CPU % of one core",
+                  margin={"l": 60, "r": 70, "t": 50, "b": 60},
                   yaxis2={"title": {"text": "loop lag ms"}, "overlaying": "y", "side": "right",
                           "rangemode": "tozero", "showgrid": False})
     for source, rows in run.ticks.groupby("source", sort=True):
