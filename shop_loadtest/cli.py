@@ -75,6 +75,27 @@ def schema(
 
 
 @app.command()
+def preview(
+    file: ScenarioArg,
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output", help="Image to write (.svg or .png). Default: <name>-shape.svg")] = None,
+    speedup: Annotated[float, typer.Option(min=0.001, help="Show wall time at this speedup.")] = 1.0,
+) -> None:
+    """Draw the scenario's traffic shape (terminal and an image) without sending traffic."""
+    from shop_loadtest.preview import stage_table, terminal_chart, write_image
+    from shop_loadtest.scenario import load_scenario
+
+    scenario = load_scenario(file)
+    output = output or Path(f"{scenario.name}-shape.svg")
+    if output.suffix.lower() not in (".svg", ".png"):
+        raise InputError(f"--output {output}: use a .svg or .png file name")
+    typer.echo(terminal_chart(scenario, file.parent))
+    for line in stage_table(scenario, file.parent, speedup):
+        typer.echo(line)
+    typer.echo(f"wrote {write_image(scenario, file.parent, output)}")
+
+
+@app.command()
 def generate(
     file: ScenarioArg,
     output: Annotated[Path | None, typer.Option("-o", "--output",

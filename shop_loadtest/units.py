@@ -77,6 +77,8 @@ def parse_size(value: str | int | float) -> float:
 
 def format_duration(seconds: float) -> str:
     """`5400` -> `1h30m`; `90` -> `1m30s`; `0.4` -> `400ms`."""
+    if seconds == 0:
+        return "0s"
     if seconds < 1:
         return f"{seconds * 1000:.0f}ms"
     total = round(seconds)
