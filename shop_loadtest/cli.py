@@ -79,7 +79,8 @@ def preview(
     file: ScenarioArg,
     output: Annotated[Path | None, typer.Option(
         "-o", "--output", help="Image to write (.svg or .png). Default: <name>-shape.svg")] = None,
-    speedup: Annotated[float, typer.Option(min=0.001, help="Show wall time at this speedup.")] = 1.0,
+    speedup: Annotated[float, typer.Option(
+        min=0.001, help="Show wall time at this speedup.")] = 1.0,
 ) -> None:
     """Draw the scenario's traffic shape (terminal and an image) without sending traffic."""
     from shop_loadtest.preview import stage_table, terminal_chart, write_image

@@ -49,8 +49,9 @@ def stage_table(scenario: Scenario, base: Path, speedup: float) -> list[str]:
     for seg, fast in zip(campaign.segments, wall.segments, strict=True):
         if seg.duration <= 0:
             continue
+        wall_time = format_duration(fast.duration)
         lines.append(f"{seg.name:<16} {format_duration(seg.start):>8} "
-                     f"+{format_duration(seg.duration):<8} wall +{format_duration(fast.duration):<8}"
+                     f"+{format_duration(seg.duration):<8} wall +{wall_time:<8}"
                      f" {seg.start_value:g} -> {seg.end_value:g} {_unit(scenario)}")
     lines.append(f"total: {format_duration(campaign.duration)} of campaign, "
                  f"{format_duration(wall.duration)} of wall time; peak {campaign.peak():g} "
