@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import click
 import typer
@@ -130,16 +130,22 @@ def run(
         help="A lost worker does not make the run inconclusive.")] = False,
 ) -> None:
     """Run a scenario headless and judge it against its budgets."""
-    from shop_loadtest.live import LiveView
-    from shop_loadtest.report import terminal_summary
     from shop_loadtest.runner import RunOptions
-    from shop_loadtest.runner import run as run_scenario
 
     options = RunOptions(
         scenario_path=file, host=host, speedup=speedup, out=out, reports_root=reports,
         allow_hosts=tuple(allow_host or ()), workers=workers, seed=seed,
         tolerate_worker_loss=tolerate_worker_loss, command=tuple(sys.argv),
     )
+    _run_and_judge(options)
+
+
+def _run_and_judge(options: Any) -> None:
+    """Run with the live view, print the judgement, exit with the verdict's code."""
+    from shop_loadtest.live import LiveView
+    from shop_loadtest.report import terminal_summary
+    from shop_loadtest.runner import run as run_scenario
+
     with LiveView() as progress:
         outcome = run_scenario(options, progress=progress)
     typer.echo(terminal_summary(outcome.summary))
@@ -162,10 +168,7 @@ def master(
     tolerate_worker_loss: Annotated[bool, typer.Option()] = False,
 ) -> None:
     """Run a scenario as the master of workers on other machines (`shop-loadtest worker`)."""
-    from shop_loadtest.live import LiveView
-    from shop_loadtest.report import terminal_summary
     from shop_loadtest.runner import RunOptions
-    from shop_loadtest.runner import run as run_scenario
 
     options = RunOptions(
         scenario_path=file, host=host, speedup=speedup, out=out, reports_root=reports,
@@ -173,11 +176,7 @@ def master(
         bind_port=port, workers_wait_s=wait, tolerate_worker_loss=tolerate_worker_loss,
         command=tuple(sys.argv),
     )
-    with LiveView() as progress:
-        outcome = run_scenario(options, progress=progress)
-    typer.echo(terminal_summary(outcome.summary))
-    typer.echo(f"report: {outcome.run_dir / 'report.html'}")
-    raise typer.Exit(VERDICT_EXIT[outcome.summary["verdict"]])
+    _run_and_judge(options)
 
 
 @app.command()
