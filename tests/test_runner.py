@@ -181,7 +181,9 @@ def test_open_model_arrivals_match_the_target_at_the_server(tmp_path, counting_s
 
 def test_an_abort_rule_stops_the_run_early_with_a_partial_report(tmp_path):
     with CountingServer(status=500) as failing:
+        # A think time keeps the generator far from saturation (which would be inconclusive).
         path = scenario(tmp_path, failing.url, stages=[(0, 2), (30, 2)],
+                        steps=[{"think": "100ms"}, {"request": "GET /api/products"}],
                         abort=["error_rate > 50% for 2s"])
         out = tmp_path / "run"
         result = cli("run", str(path), "--out", str(out))

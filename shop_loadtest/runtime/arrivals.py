@@ -5,29 +5,84 @@ shape (evenly spaced or Poisson), for this process's share of the rate. A pool o
 tickets; an arrival that finds no free user waits in the queue and counts as late, and one
 that waited longer than `max_lateness` is dropped and counted: a slow target can no longer
 lower the arrival rate without it showing (coordinated omission).
+
+Every ticket ends as exactly one of `started` or `dropped` (tickets still queued when the load
+stops are dropped), so over a run `due == started + dropped`.
 """
 
 from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import gevent
 from gevent.queue import Empty, Queue
 
-from shop_loadtest.shapes import Profile, arrival_times
+from shop_loadtest.shapes import Profile
 
 LATE_S = 0.1
 
 
+def due_times(profile: Profile, *, index: int, count: int, mode: str,
+              rng: random.Random) -> Iterator[float]:
+    """The instants of `shapes.arrival_times`, walked segment by segment: O(1) per arrival
+    whatever the number of stages (`Profile.time_at` scans every segment for each arrival,
+    which a week-long replay of 168 stages cannot afford at thousands of arrivals a second).
+
+    Evenly spaced: the global arrivals fall where the cumulative rate reaches 1, 2, 3, ...;
+    process `index` of `count` takes every `count`-th one, so the total stays evenly spaced.
+    Poisson: each process runs its own process at 1/count of the rate.
+    """
+    if mode == "poisson":
+        def targets() -> Iterator[float]:
+            area = 0.0
+            while True:
+                area += rng.expovariate(1.0) * count
+                yield area
+    else:
+        def targets() -> Iterator[float]:
+            k = index + 1
+            while True:
+                yield float(k)
+                k += count
+    wanted = targets()
+    target = next(wanted)
+    done = 0.0
+    for seg in profile.segments:
+        if seg.duration <= 0:
+            continue
+        seg_area = seg.area(seg.end)
+        # the same comparison, in the same floating-point order, as Profile.time_at
+        while seg_area > 0 and done + seg_area >= target:
+            yield seg.time_at_area(target - done)
+            target = next(wanted)
+        done += seg_area
+
+
 @dataclass
 class ArrivalCounts:
+    """One interval's arrivals: due (released), started, dropped, late (> LATE_S)."""
+
     due: int = 0
     started: int = 0
     dropped: int = 0
     late: int = 0
     late_max_ms: float = 0.0
+
+    def start(self, lateness: float, max_lateness: float) -> bool:
+        """Account for a ticket a user picked up `lateness` seconds after it was due; False
+        when it is too late to start (dropped)."""
+        if lateness > max_lateness:
+            self.dropped += 1
+            return False
+        self.started += 1
+        if lateness > LATE_S:
+            self.late += 1
+        if lateness * 1000.0 > self.late_max_ms:
+            self.late_max_ms = lateness * 1000.0
+        return True
 
     def take(self) -> dict[str, float]:
         out = {"due": self.due, "started": self.started, "dropped": self.dropped,
@@ -38,6 +93,14 @@ class ArrivalCounts:
 
 
 class ArrivalScheduler:
+    """Releases this process's arrival tickets on time; users `take()` them.
+
+    >>> scheduler = ArrivalScheduler(profile, index=0, count=2, mode="even",
+    ...                              max_lateness=1.0, doors_open=time.time())
+    >>> scheduler.start()                    # in a load process (gevent)
+    >>> lateness = scheduler.take(timeout=0.5)   # in a user: seconds late, or None
+    """
+
     def __init__(self, profile: Profile, *, index: int, count: int, mode: str,
                  max_lateness: float, doors_open: float, seed: int | None = None) -> None:
         self.profile = profile
@@ -45,8 +108,10 @@ class ArrivalScheduler:
         self.doors_open = doors_open
         self.counts = ArrivalCounts()
         self._queue: Queue[float] = Queue()
-        self._times = arrival_times(profile, index=index, count=count, mode=mode,
-                                    rng=random.Random(seed))
+        # With a seed, each process still draws its own Poisson stream: the same stream in
+        # every worker would make all of them arrive at the same instants.
+        rng = random.Random(None if seed is None else f"{seed}/{index}/{count}")
+        self._times = due_times(profile, index=index, count=count, mode=mode, rng=rng)
         self._greenlet: gevent.Greenlet | None = None
         self.finished = False
 
@@ -54,22 +119,27 @@ class ArrivalScheduler:
         self._greenlet = gevent.spawn(self._run)
 
     def stop(self) -> None:
+        """Stop releasing tickets; the ones still waiting were never started: dropped."""
         if self._greenlet is not None:
             self._greenlet.kill(block=False)
+        while not self._queue.empty():
+            self._queue.get_nowait()
+            self.counts.dropped += 1
 
     def _run(self) -> None:
         # Release every ticket that is due, then sleep until the next one: at thousands of
         # arrivals per second the loop wakes about once a millisecond, not once per arrival.
+        doors_open = self.doors_open
         pending = next(self._times, None)
         while pending is not None:
             now = time.time()
-            due_abs = self.doors_open + pending
+            due_abs = doors_open + pending
             if due_abs > now:
                 gevent.sleep(min(due_abs - now, 0.5))
                 continue
             self._drop_stale(now)
-            while pending is not None and self.doors_open + pending <= now:
-                self._queue.put(self.doors_open + pending)
+            while pending is not None and doors_open + pending <= now:
+                self._queue.put(doors_open + pending)
                 self.counts.due += 1
                 pending = next(self._times, None)
         self.finished = True
@@ -93,12 +163,6 @@ class ArrivalScheduler:
         except Empty:
             return None
         lateness = time.time() - due
-        if lateness > self.max_lateness:
-            self.counts.dropped += 1
+        if not self.counts.start(lateness, self.max_lateness):
             return None
-        self.counts.started += 1
-        if lateness > LATE_S:
-            self.counts.late += 1
-        if lateness * 1000.0 > self.counts.late_max_ms:
-            self.counts.late_max_ms = lateness * 1000.0
         return max(lateness, 0.0)

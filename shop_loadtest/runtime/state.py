@@ -23,7 +23,7 @@ from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from shop_loadtest.journeys import SecretEnv, make_environment
 from shop_loadtest.runtime.arrivals import ArrivalScheduler
-from shop_loadtest.runtime.recorder import Recorder, describe_failure
+from shop_loadtest.runtime.recorder import Recorder
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class RuntimeState:
         events.test_start.add_listener(self._on_test_start)
         events.test_stop.add_listener(self._on_test_stop)
         if self.role != "master":
-            events.request.add_listener(self._on_request)
+            events.request.add_listener(self.recorder.on_request)
         if self.role == "master":
             runner.register_message(MSG_INTERVAL, self._on_worker_interval)
             runner.register_message(MSG_EVENT, self._on_worker_event)
@@ -123,14 +123,6 @@ class RuntimeState:
             runner.register_message(MSG_PLAN, self._on_plan)
 
     # --- recording -----------------------------------------------------------------------
-    def _on_request(self, request_type: str, name: str, response_time: float,
-                    response_length: int, exception: BaseException | None = None,
-                    context: dict[str, Any] | None = None, response: Any = None,
-                    **_: Any) -> None:
-        late = context.get("late_ms") if context else None
-        self.recorder.record(request_type, name, response_time or 0.0, response_length or 0,
-                             describe_failure(exception, response), late)
-
     def journey_seconds(self) -> float:
         """Mean journey duration: measured when known, else estimated from the steps."""
         if self._journey_s is not None:
