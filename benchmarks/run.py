@@ -291,6 +291,27 @@ def bench_fidelity(work: Path, workers: int = 1) -> dict[str, Any]:
                           for k in ("cpu_max_pct", "cpu_mean_pct", "loop_lag_max_ms")}}
 
 
+# --- (d) scaling: 1 vs 2 load processes ----------------------------------------------------
+
+SCALE_USERS, SCALE_HOLD_S = 40, 8.0
+
+
+def bench_scaling(work: Path) -> dict[str, Any]:
+    """Closed model, no think time: as many requests as the processes can make. Efficiency is
+    rps(2 processes) / (2 x rps(1 process)); on a 2-core machine the target shares the cores."""
+    out: dict[str, Any] = {}
+    with target() as tgt:
+        path = scenario(work, "scaling", tgt.url, model="users",
+                        stages=[("hold", 0, SCALE_USERS), ("hold", SCALE_HOLD_S, SCALE_USERS)])
+        for workers in (1, 2):
+            code, summary = shop_loadtest_run(path, tgt.url, work / f"scaling-{workers}",
+                                              "--workers", str(workers))
+            out[str(workers)] = {"rps": summary["rps"], "requests": summary["requests"],
+                                 "verdict": summary["verdict"], "exit_code": code}
+    out["efficiency"] = round(out["2"]["rps"] / (2 * out["1"]["rps"]), 3)
+    return out
+
+
 # --- (c) percentile accuracy -----------------------------------------------------------------
 
 DELAY_MS = (10.0, 50.0)
@@ -360,12 +381,22 @@ def show(results: dict[str, Any]) -> None:
                   f"diff {r['diff_ms']:+.3f} ms ({r['diff_pct']:+.2f}%)")
 
 
+def show_scaling(results: dict[str, Any]) -> None:
+    if "scaling" not in results:
+        return
+    r = results["scaling"]
+    print(f"\n(d) scaling, closed model {SCALE_USERS} users, no think time")
+    for w in ("1", "2"):
+        print(f"  --workers {w}: {r[w]['rps']:8.0f} req/s (verdict {r[w]['verdict']})")
+    print(f"  scaling efficiency rps(2)/(2 x rps(1)): {r['efficiency']:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["a", "b", "c"], action="append")
+    parser.add_argument("--only", choices=["a", "b", "c", "d"], action="append")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     args = parser.parse_args()
-    only = set(args.only or ["a", "b", "c"])
+    only = set(args.only or ["a", "b", "c", "d"])
     results: dict[str, Any] = {"machine": machine()}
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="slt-bench-") as tmp:
@@ -377,8 +408,11 @@ def main() -> None:
             results["fidelity_2"] = bench_fidelity(work, workers=2)
         if "c" in only:
             results["percentiles"] = bench_percentiles(work)
+        if "d" in only:
+            results["scaling"] = bench_scaling(work)
     results["elapsed_s"] = round(time.monotonic() - began, 1)
     show(results)
+    show_scaling(results)
     print(f"\n({results['elapsed_s']:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
