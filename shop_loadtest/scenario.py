@@ -673,16 +673,23 @@ def _check_semantics(scenario: Scenario, file: str, marks: dict[Loc, tuple[int, 
         line, col = _locate(marks, loc, key=False) or (None, None)
         return ScenarioError(msg, file=file, line=line, col=col, path=_dotted(loc))
 
+    parsed = []
     for field, parse in (("budgets", budgets.parse_budget), ("abort", budgets.parse_abort)):
         for i, expr in enumerate(getattr(scenario, field)):
             try:
-                parse(expr)
+                parsed.append(((field, i), parse(expr)))
             except BudgetSyntaxError as exc:
                 raise fail(str(exc), (field, i)) from None
     try:
-        scenario.stage_specs(base)
+        stage_names = sorted({name for name, _, _ in scenario.stage_specs(base)})
     except (OSError, ValueError) as exc:
         raise fail(str(exc), ("load", "template")) from None
+    # A budget `during` a stage that does not exist would only show at report time, as no data.
+    for loc, rule in parsed:
+        stage = getattr(rule, "stage", None)
+        if stage is not None and stage not in stage_names:
+            raise fail(f"no stage named {stage!r}{_suggest(stage, stage_names)}; stages: "
+                       f"{', '.join(stage_names)}", loc)
     for problem in journeys.check_journeys(scenario, base):
         raise fail(problem.message, problem.loc)
 

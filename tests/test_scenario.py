@@ -437,3 +437,13 @@ def test_the_json_schema_accepts_the_storefront_language(text):
     if text.startswith("# shop-loadtest")], ids=lambda v: f"line {v}" if isinstance(v, int) else "")
 def test_the_migration_guide_translations_load(line, text):
     load_scenario_text("\n" * (line - 1) + text, file="docs/migration.md")
+
+
+def test_a_budget_during_an_unknown_stage_is_caught_at_validate_time():
+    text = GOOD.replace("    - {duration: 10s, target: 5}",
+                        "    - {name: peak, duration: 10s, target: 5}")
+    text = text.replace('budgets: ["p95 < 500ms"]', 'budgets: ["p95 < 500ms during paek"]')
+    with pytest.raises(ScenarioError) as info:
+        load_scenario_text(text, file="bad.yaml")
+    assert str(info.value) == ("bad.yaml:14:11: budgets.0: no stage named 'paek' "
+                               "(did you mean peak?); stages: peak")
