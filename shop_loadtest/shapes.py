@@ -145,25 +145,36 @@ def arrival_times(profile: Profile, *, index: int, count: int, mode: str,
                   rng: random.Random) -> Iterator[float]:
     """Due instants (seconds from doors open) of this process's share of the arrivals.
 
-    Evenly spaced: the global arrivals fall at `time_at(k)`, k = 1, 2, ...; process `index` of
-    `count` takes every `count`-th one, so the total stays evenly spaced. Poisson: each process
-    runs its own process at 1/count of the rate (the sum of Poisson processes is Poisson).
+    Evenly spaced: the global arrivals fall where the cumulative rate reaches 1, 2, 3, ...
+    (`time_at(k)`); process `index` of `count` takes every `count`-th one, so the total stays
+    evenly spaced. Poisson: each process runs its own process at 1/count of the rate (the sum
+    of Poisson processes is Poisson). The walk goes segment by segment, O(1) per arrival
+    whatever the number of stages: a week-long replay has hundreds.
     """
     if mode == "poisson":
-        area = 0.0
-        while True:
-            area += rng.expovariate(1.0) * count
-            t = profile.time_at(area)
-            if t is None:
-                return
-            yield t
-    k = index + 1
-    while True:
-        t = profile.time_at(float(k))
-        if t is None:
-            return
-        yield t
-        k += count
+        def targets() -> Iterator[float]:
+            area = 0.0
+            while True:
+                area += rng.expovariate(1.0) * count
+                yield area
+    else:
+        def targets() -> Iterator[float]:
+            k = index + 1
+            while True:
+                yield float(k)
+                k += count
+    wanted = targets()
+    target = next(wanted)
+    done = 0.0
+    for seg in profile.segments:
+        if seg.duration <= 0:
+            continue
+        seg_area = seg.area(seg.end)
+        # the same comparison, in the same floating-point order, as Profile.time_at
+        while seg_area > 0 and done + seg_area >= target:
+            yield seg.time_at_area(target - done)
+            target = next(wanted)
+        done += seg_area
 
 
 # --- Campaign templates: each returns plain stages -------------------------------------------

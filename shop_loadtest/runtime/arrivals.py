@@ -14,51 +14,14 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import gevent
 from gevent.queue import Empty, Queue
 
-from shop_loadtest.shapes import Profile
+from shop_loadtest.shapes import Profile, arrival_times
 
 LATE_S = 0.1
-
-
-def due_times(profile: Profile, *, index: int, count: int, mode: str,
-              rng: random.Random) -> Iterator[float]:
-    """The instants of `shapes.arrival_times`, walked segment by segment: O(1) per arrival
-    whatever the number of stages (`Profile.time_at` scans every segment for each arrival,
-    which a week-long replay of 168 stages cannot afford at thousands of arrivals a second).
-
-    Evenly spaced: the global arrivals fall where the cumulative rate reaches 1, 2, 3, ...;
-    process `index` of `count` takes every `count`-th one, so the total stays evenly spaced.
-    Poisson: each process runs its own process at 1/count of the rate.
-    """
-    if mode == "poisson":
-        def targets() -> Iterator[float]:
-            area = 0.0
-            while True:
-                area += rng.expovariate(1.0) * count
-                yield area
-    else:
-        def targets() -> Iterator[float]:
-            k = index + 1
-            while True:
-                yield float(k)
-                k += count
-    wanted = targets()
-    target = next(wanted)
-    done = 0.0
-    for seg in profile.segments:
-        if seg.duration <= 0:
-            continue
-        seg_area = seg.area(seg.end)
-        # the same comparison, in the same floating-point order, as Profile.time_at
-        while seg_area > 0 and done + seg_area >= target:
-            yield seg.time_at_area(target - done)
-            target = next(wanted)
-        done += seg_area
 
 
 @dataclass
@@ -111,7 +74,7 @@ class ArrivalScheduler:
         # With a seed, each process still draws its own Poisson stream: the same stream in
         # every worker would make all of them arrive at the same instants.
         rng = random.Random(None if seed is None else f"{seed}/{index}/{count}")
-        self._times = due_times(profile, index=index, count=count, mode=mode, rng=rng)
+        self._times = arrival_times(profile, index=index, count=count, mode=mode, rng=rng)
         self._greenlet: gevent.Greenlet | None = None
         self.finished = False
 
