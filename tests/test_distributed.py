@@ -24,6 +24,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    """Until the master listens: a worker fetching its locustfile (`-f -`) from a master that
+    is not up yet gives up, and a loaded machine can take seconds to start the master."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"the master never listened on port {port}")
+
+
 def start(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "shop_loadtest", *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -34,9 +46,13 @@ def run_distributed(path: Path, out: Path, *, workers: int = 2, kill_one_after: 
     port = free_port()
     master = start("master", str(path), "--expect-workers", str(workers), "--bind", "127.0.0.1",
                    "--port", str(port), "--wait", "30", "--out", str(out), *extra)
-    time.sleep(1.0)
-    procs = [start("worker", "--master-host", "127.0.0.1", "--master-port", str(port))
-             for _ in range(workers)]
+    wait_for_port(port)
+    # Worker output goes to files: an unread pipe that fills up would stall a worker.
+    logs = [(out.parent / f"worker-{i}.log").open("w") for i in range(workers)]
+    procs = [subprocess.Popen([sys.executable, "-m", "shop_loadtest", "worker", "--master-host",
+                               "127.0.0.1", "--master-port", str(port)], cwd=ROOT,
+                              stdout=log, stderr=subprocess.STDOUT, text=True)
+             for log in logs]
     try:
         if kill_one_after is not None:
             deadline = time.monotonic() + 30
@@ -51,6 +67,11 @@ def run_distributed(path: Path, out: Path, *, workers: int = 2, kill_one_after: 
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 p.kill()
+        for log in logs:
+            log.close()
+    if not (out / "summary.json").exists():
+        tails = [(out.parent / f"worker-{i}.log").read_text()[-1500:] for i in range(workers)]
+        raise AssertionError(f"no summary; master: {stderr[-1500:]}; workers: {tails}")
     return master.returncode, stderr
 
 
