@@ -2,14 +2,15 @@
 
 (a) generator efficiency: requests per CPU-second of a generated locustfile (one GET journey,
     recording on) against a hand-written FastHttpUser locustfile (plain_locustfile.py) doing
-    the same request, same fast target, measured over the same steady window;
+    the same request, same fast target, measured over the same steady window; a third side
+    (plain_lean_locustfile.py) is the hand-written file with the runtime's cookie jar;
 (b) rate fidelity: an open-model run at 100, 1000 and 3000 journeys/s, counted by the server
     per stage and per second;
 (c) percentile accuracy: p50/p95/p99 of a run against a server that answers after a uniform
     10..50 ms delay, compared with the delays the server actually served.
 
 Load goes only to 127.0.0.1; every run is bounded in time. Not part of the test suite.
-Run: `make bench` (or `.venv/bin/python benchmarks/run.py [--only a|b|c] [--json FILE]`).
+Run: `make bench` (or `.venv/bin/python benchmarks/run.py [--only a|b|c|d] [--json FILE]`).
 """
 
 from __future__ import annotations
@@ -168,8 +169,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _pin(locusts: list[psutil.Process], servers: list[psutil.Process]) -> bool:
-    """Both Locust processes share core 0 and the servers core 1 (when there are two cores
-    and the platform allows it), so the two sides see the same machine."""
+    """The Locust processes share core 0 and the servers core 1 (when there are two cores
+    and the platform allows it), so all sides see the same machine."""
     try:
         if len(os.sched_getaffinity(0)) < 2:
             return False
@@ -187,12 +188,12 @@ def bench_efficiency(work: Path) -> dict[str, Any]:
     """Requests each server counted per CPU-second of its Locust process tree, over the same
     steady window (after warm-up, so imports and spawning are not counted).
 
-    Both locustfiles run at the same time, each against its own server, the two Locust
-    processes pinned to one core: whatever else the machine does during the window weighs on
-    both alike (run one after the other, background load made the ratio swing by +-15%).
+    The locustfiles run at the same time, each against its own server, the Locust processes
+    pinned to one core: whatever else the machine does during the window weighs on all
+    alike (run one after the other, background load made the ratio swing by +-15%).
     """
     duration = EFF_WARMUP_S + EFF_WINDOW_S + 10.0
-    with target() as gen_target, target() as plain_target:
+    with target() as gen_target, target() as plain_target, target() as lean_target:
         path = scenario(work, "efficiency", gen_target.url, model="users",
                         stages=[("hold", 0, EFF_USERS), ("hold", duration, EFF_USERS)])
         generated = work / "efficiency_locustfile.py"
@@ -206,6 +207,9 @@ def bench_efficiency(work: Path) -> dict[str, Any]:
             "plain": ([PY, "-m", "locust", "-f", str(HERE / "plain_locustfile.py"), *common,
                        "--host", plain_target.url, "-u", str(EFF_USERS),
                        "-r", str(EFF_USERS * 10), "-t", f"{duration:.0f}s"], plain_target),
+            "plain-lean": ([PY, "-m", "locust", "-f", str(HERE / "plain_lean_locustfile.py"),
+                            *common, "--host", lean_target.url, "-u", str(EFF_USERS),
+                            "-r", str(EFF_USERS * 10), "-t", f"{duration:.0f}s"], lean_target),
         }
         procs: dict[str, subprocess.Popen[bytes]] = {}
         logs = []
@@ -242,6 +246,8 @@ def bench_efficiency(work: Path) -> dict[str, Any]:
                      "requests_per_cpu_s": round(n / cpu, 1)}
     out["ratio"] = round(out["generated"]["requests_per_cpu_s"]
                          / out["plain"]["requests_per_cpu_s"], 3)
+    out["ratio_lean"] = round(out["generated"]["requests_per_cpu_s"]
+                              / out["plain-lean"]["requests_per_cpu_s"], 3)
     return out
 
 
@@ -350,12 +356,14 @@ def show(results: dict[str, Any]) -> None:
     if "efficiency" in results:
         e = results["efficiency"]
         print("\n(a) generator efficiency: requests per CPU-second of the Locust process")
-        for name in ("plain", "generated"):
+        for name in ("plain", "plain-lean", "generated"):
             r = e[name]
-            print(f"  {name:9} {r['requests_per_cpu_s']:8.0f} req/CPU-s  ({r['rps']:.0f} req/s, "
+            print(f"  {name:10} {r['requests_per_cpu_s']:7.0f} req/CPU-s  ({r['rps']:.0f} req/s, "
                   f"Locust CPU {r['locust_cpu_pct']:.0f}%, server CPU "
                   f"{r['server_cpu_pct']:.0f}%)")
         print(f"  ratio generated/plain: {e['ratio']:.3f}  (target >= 0.95)")
+        print(f"  ratio generated/plain-lean: {e['ratio_lean']:.3f}  (the same cookie jar on "
+              "both sides: what the journey layer and the recording cost)")
     for key in ("fidelity", "fidelity_2"):
         if key not in results:
             continue

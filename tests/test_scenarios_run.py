@@ -187,6 +187,7 @@ def test_the_language_reaches_the_server_as_written(echo, tmp_path):
 
     logins = echo.on("/login")
     assert len(logins) == 1 and json.loads(logins[0]["body"])["user"]  # once per user
+    assert "cookie" not in logins[0]["headers"]  # the jar was empty before the login
     assert len(echo.on("/logout")) == 1  # on_stop at the end
     search = echo.on("/search")[0]
     assert search["query"]["q"] == ["café & tea"] and search["query"]["tags"] == ["a", "b"]

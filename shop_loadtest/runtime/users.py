@@ -40,6 +40,7 @@ from shop_loadtest.journeys import (
     names_used,
     step_template_texts,
 )
+from shop_loadtest.runtime.cookies import use_lean_cookie_jar
 
 _NO_CONTEXT: Any = MappingProxyType({})
 # After a failure that sent no request (no data row left, a template that cannot render), the
@@ -153,6 +154,10 @@ class _JourneyMixin:
 
     environment: Any
     client: Any
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        use_lean_cookie_jar(self.client)
 
     def _setup_session(self) -> None:
         proc = self._proc = _process(self.environment, self.settings)
