@@ -1,4 +1,5 @@
 import json
+import math
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -9,7 +10,8 @@ import pytest
 
 from shop_loadtest.budgets import evaluate, parse_abort, parse_budget
 from shop_loadtest.errors import ResultsError
-from shop_loadtest.report import build_reports, terminal_summary
+from shop_loadtest.report import build_reports, charts, terminal_summary
+from shop_loadtest.report.charts import log_ticks
 from shop_loadtest.report.summary import build_summary
 from shop_loadtest.results import load_run
 from tests.runfolder import CHECKOUT, RunFolder, known_run
@@ -206,6 +208,35 @@ def test_report_html_shows_the_verdict_budgets_and_run(built):
     assert "Service Unavailable" in html
     assert "Scenario as run" in html and "name: demo" in html
     assert "Target metric: shop_db_bytes" in html
+
+
+def test_log_ticks_are_labelled_in_full_and_cover_the_values():
+    ticks, labels = log_ticks([2.1, 8.3, 480.0, 1000.0])
+    assert ticks[0] == 2 and ticks[-1] == 1000
+    assert labels == ["2", "5", "10", "20", "50", "100", "200", "500", "1 s"]
+    assert log_ticks([0.3, 0.0, float("nan")])[1] == ["0.2", "0.5"]
+    assert log_ticks([]) == ([], [])
+
+
+def test_the_latency_chart_labels_its_budget_lines_in_full(built):
+    path, summary = built
+    run = load_run(path)
+    fig = charts.latency(run, summary["budgets"])
+    labels = {a.text: a.y for a in fig.layout.annotations}
+    # on a log axis, the label sits at log10 of the limit (500 ms -> 2.7), beside its line
+    assert labels["p95 &lt; 500ms"] == pytest.approx(math.log10(500.0))
+    assert [s.y0 for s in fig.layout.shapes if s.y0 == s.y1] == [500.0]
+    assert "500" in fig.layout.yaxis.ticktext and fig.layout.updatemenus[0].x == 0.0
+
+
+def test_the_failures_chart_names_a_lone_kind(tmp_path):
+    run = RunFolder(tmp_path)
+    for t in (1.0, 2.0):
+        run.interval(t, {"GET /a": [10.0] * 4}, errors={"GET /a": [("HTTP 503", "busy", 1)]})
+    run.finish(t=2.0)
+    data = load_run(tmp_path)
+    fig = charts.errors(data, charts._per_t(data), [])
+    assert [t.name for t in fig.data] == ["HTTP 503"] and fig.layout.showlegend
 
 
 def test_report_escapes_hostile_names(tmp_path):

@@ -141,13 +141,34 @@ def _endpoint_latency(run: RunData, name: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array(ts, dtype=float), np.array(values, dtype=float).reshape(len(ts), 3)
 
 
+def log_ticks(values: list[float]) -> tuple[list[float], list[str]]:
+    """Ticks at 1, 2, 5 x 10^k covering the values, each labelled in full: plotly's own
+    minor labels on a log axis read "2" and "5" where they mean 20 and 500 ms."""
+    positive = [v for v in values if v > 0 and math.isfinite(v)]
+    if not positive:
+        return [], []
+    lo = math.floor(math.log10(min(positive))) - 1
+    hi = math.ceil(math.log10(max(positive))) + 1
+    ticks = [m * 10.0 ** k for k in range(lo, hi) for m in (1, 2, 5)]
+    # Keep one tick beyond each end, so that the data never sits outside the labelled span.
+    below = [t for t in ticks if t <= min(positive)][-1:]
+    above = [t for t in ticks if t >= max(positive)][:1]
+    kept = below + [t for t in ticks if min(positive) < t < max(positive)] + above
+    return kept, [f"{t:g}" if t < 1000 else f"{t / 1000:g} s" for t in kept]
+
+
 def latency(run: RunData, budgets: list[dict[str, Any]]) -> go.Figure:
     """p50/p95/p99 per interval: all endpoints, and one endpoint at a time from a dropdown."""
     # A log axis keeps both a 5 ms p50 and a 1 s budget line readable on one chart.
-    fig = _figure("Response time percentiles", "ms (log scale)")
-    fig.update_yaxes(type="log", rangemode="normal")
+    fig = _figure("Response time percentiles", "ms (log scale)",
+                  margin={"l": 60, "r": 20, "t": 80, "b": 60})
     series = [("All endpoints", *_global_latency(run))]
     series += [(name, *_endpoint_latency(run, name)) for name in run.endpoints[:MAX_ENDPOINTS]]
+    latency_budgets = [b for b in budgets if b["unit"] == "ms"]
+    lines = [b for b in latency_budgets if b["endpoint"] is None and b["window_s"] is None]
+    shown = [float(v) for _, _, values in series for v in values.ravel()]
+    tickvals, ticktext = log_ticks(shown + [float(b["limit"]) for b in lines])
+    fig.update_yaxes(type="log", rangemode="normal", tickvals=tickvals, ticktext=ticktext)
     for i, (name, t, values) in enumerate(series):
         tb, v = _bin(t, {q: values[:, k] for k, q in enumerate(("p50", "p95", "p99"))}, "max")
         for q in ("p50", "p95", "p99"):
@@ -157,13 +178,17 @@ def latency(run: RunData, budgets: list[dict[str, Any]]) -> go.Figure:
         visible = [j // 3 == i for j in range(3 * len(series))]
         buttons.append({"label": label(name), "method": "update", "args": [{"visible": visible}]})
     if len(series) > 1:
-        fig.update_layout(updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0,
-                                        "xanchor": "right", "y": 1.18, "yanchor": "top"}])
-    latency_budgets = [b for b in budgets if b["unit"] == "ms"]
-    for b in latency_budgets:
-        if b["endpoint"] is None and b["window_s"] is None:
-            fig.add_hline(y=b["limit"], line_dash="dot", line_color=RED.format(0.7),
-                          annotation_text=label(b["expr"]), annotation_font_size=10)
+        # Under the title on the left: the top right is the toolbar's, and the budget lines'
+        # labels sit on the right.
+        fig.update_layout(updatemenus=[{"buttons": buttons, "direction": "down", "x": 0.0,
+                                        "xanchor": "left", "y": 1.02, "yanchor": "bottom"}])
+    for b in lines:
+        fig.add_hline(y=b["limit"], line_dash="dot", line_color=RED.format(0.7))
+        # Annotations on a log axis take log10 of the value (add_hline's own label would be
+        # placed at 10^limit, off the chart).
+        fig.add_annotation(text=label(b["expr"]), x=1.0, xref="paper", xanchor="right",
+                           y=math.log10(max(b["limit"], 1e-9)), yref="y", yanchor="bottom",
+                           showarrow=False, font={"size": 10, "color": RED.format(0.9)})
     _mark(fig, latency_budgets, run.duration_s)
     return fig
 
@@ -187,6 +212,7 @@ def errors(run: RunData, per_t: pd.DataFrame, budgets: list[dict[str, Any]]) -> 
         t, v = _bin(per_t.index.to_numpy(), rates)
         for kind in v:
             fig.add_trace(go.Bar(x=t, y=v[kind], name=label(kind)))
+        fig.update_layout(showlegend=True)  # plotly hides a lone trace's legend: the kind
     _mark(fig, [b for b in budgets if b["unit"] == "ratio"], run.duration_s)
     return fig
 
@@ -215,7 +241,7 @@ def generator(run: RunData) -> go.Figure:
     fig = _figure("Load generator: CPU and event-loop lag", "CPU % of one core",
                   margin={"l": 60, "r": 70, "t": 50, "b": 60},
                   yaxis2={"title": {"text": "loop lag ms"}, "overlaying": "y", "side": "right",
-                          "rangemode": "tozero", "showgrid": False})
+                          "rangemode": "tozero", "showgrid": False, "tickmode": "auto"})
     for source, rows in run.ticks.groupby("source", sort=True):
         if rows["cpu_pct"].notna().any():
             t, v = _bin(rows["t"].to_numpy(float), {
