@@ -1,0 +1,245 @@
+"""The journey language: journeys, their steps, captures, checks and think times."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from shop_loadtest.scenario.base import IDENT_RE, METHODS, NAME_RE, Model, OnFail, Seconds
+from shop_loadtest.units import parse_duration
+
+
+def _one_or_list(value: Any) -> Any:
+    return value if isinstance(value, list) else [value]
+
+
+StatusList = Annotated[
+    list[int], BeforeValidator(_one_or_list),
+    WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}}],
+                    "description": "a status code or a list of them"}),
+]
+
+
+class Expect(Model):
+    status: StatusList | None = None
+
+
+class CaptureSpec(Model):
+    """The long form of a capture: `{from: "css:a.product@href", pick: random}`."""
+
+    from_: str = Field(alias="from", description="kind:expression, as in the short form")
+    pick: Literal["first", "random", "all"] = Field(
+        default="first", description="first match, a random match, or all matches (a list)")
+    default: Any = Field(default=None, description="value when nothing matches (no failure)")
+    on_fail: OnFail | None = Field(default=None, description="default: the step's on_fail")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+_CAPTURE_SCHEMA = {
+    "type": "string", "pattern": "^(json|regex|header|cookie|css|form):",
+    "description": "json:$.path, regex:pattern, header:Name, cookie:name, "
+                   "css:selector[@attribute], form:field_name",
+}
+
+
+def _capture_tag(value: Any) -> str:
+    return "<capture spec>" if isinstance(value, dict | CaptureSpec) else "<capture text>"
+
+
+CaptureValue = Annotated[
+    Union[Annotated[str, Tag("<capture text>"), WithJsonSchema(_CAPTURE_SCHEMA)],  # noqa: UP007
+          Annotated[CaptureSpec, Tag("<capture spec>")]],
+    Discriminator(_capture_tag),
+]
+
+
+class Check(Model):
+    """One check of a response: `{status: 200}`, `{json: $.state, equals: paid}`,
+    `{json: $.id, exists: true}` or `{body_contains: "Order #"}`."""
+
+    status: StatusList | None = None
+    json_path: str | None = Field(default=None, alias="json")
+    equals: Any = None
+    exists: bool | None = None
+    body_contains: str | None = None
+    on_fail: OnFail | None = Field(default=None, description="default: the step's on_fail")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Check:
+        kinds = [k for k, v in (("status", self.status), ("json", self.json_path),
+                                ("body_contains", self.body_contains)) if v is not None]
+        if len(kinds) != 1:
+            raise ValueError("a check is one of {status: 200}, {json: $.path, equals: value}, "
+                             "{json: $.path, exists: true} or {body_contains: text}")
+        has_equals = "equals" in self.model_fields_set
+        if self.json_path is not None and has_equals == (self.exists is not None):
+            raise ValueError("a json check takes exactly one of equals: or exists:")
+        if self.json_path is None and (has_equals or self.exists is not None):
+            raise ValueError("equals: and exists: go with json: $.path")
+        return self
+
+
+class ThinkDistribution(Model):
+    """A random pause: `{exponential: 2s}` (mean 2 s) or `{normal: 2s, sd: 500ms}`,
+    kept within `min` (default 0) and `max`."""
+
+    exponential: Seconds | None = None
+    normal: Seconds | None = None
+    sd: Seconds | None = None
+    min: Seconds = 0.0
+    max: Seconds | None = None
+
+    @model_validator(mode="after")
+    def _one_distribution(self) -> ThinkDistribution:
+        if (self.exponential is None) == (self.normal is None):
+            raise ValueError("give one of exponential: MEAN or normal: MEAN (with sd:)")
+        if self.normal is not None and self.sd is None:
+            raise ValueError("a normal think time needs sd: (its standard deviation)")
+        if self.exponential is not None and self.sd is not None:
+            raise ValueError("sd: goes with normal:, not exponential:")
+        if self.max is not None and self.max < self.min:
+            raise ValueError(f"max ({self.max:g}s) is below min ({self.min:g}s)")
+        return self
+
+
+def _think_tag(value: Any) -> str:
+    return "<think distribution>" if isinstance(value, dict | ThinkDistribution) else (
+        "<think text>")
+
+
+ThinkValue = Annotated[
+    Union[Annotated[str | float, Tag("<think text>")],  # noqa: UP007
+          Annotated[ThinkDistribution, Tag("<think distribution>")]],
+    Discriminator(_think_tag),
+]
+
+
+class Step(Model):
+    request: str | None = None
+    name: str | None = None
+    query: dict[str, Any] | None = None
+    json_body: Any = Field(default=None, alias="json")
+    form: dict[str, Any] | None = None
+    body: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    capture: dict[str, CaptureValue] = Field(default_factory=dict)
+    check: list[Check] = Field(default_factory=list)
+    expect: Expect | None = None
+    follow_redirects: bool = True
+    on_fail: OnFail = "end_journey"
+    think: ThinkValue | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("request")
+    @classmethod
+    def _request_line(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = value.split(None, 1)
+        if len(parts) != 2 or parts[0].upper() not in METHODS:
+            raise ValueError(
+                f"expected 'METHOD /path' with METHOD one of {', '.join(METHODS)}, got {value!r}"
+            )
+        if not parts[1].startswith(("/", "{{")):
+            raise ValueError(f"the path must start with '/', got {parts[1]!r}")
+        return f"{parts[0].upper()} {parts[1]}"
+
+    @field_validator("think")
+    @classmethod
+    def _think(cls, value: Any) -> Any:
+        if isinstance(value, str | int | float):
+            parse_think(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Step:
+        if (self.request is None) == (self.think is None):
+            raise ValueError("a step is either a request (request: GET /path) or a think time")
+        if self.think is not None and (self.name or self.capture or self.expect or self.check):
+            raise ValueError("a think step takes no name, capture, check or expect")
+        bodies = [b for b in (self.json_body, self.form, self.body) if b is not None]
+        if len(bodies) > 1:
+            raise ValueError("give at most one of json, form and body")
+        return self
+
+    @property
+    def method(self) -> str:
+        assert self.request is not None
+        return self.request.split(None, 1)[0]
+
+    @property
+    def path(self) -> str:
+        assert self.request is not None
+        return self.request.split(None, 1)[1]
+
+    @property
+    def label(self) -> str:
+        """The stats name: given, else the request line without its query string."""
+        return self.name or f"{self.method} {self.path.split('?', 1)[0]}"
+
+
+def parse_think(value: str | float) -> tuple[float, float]:
+    """`1s` -> (1, 1); `1s..3s` -> (1, 3): a pause drawn uniformly from the range."""
+    if isinstance(value, str) and ".." in value:
+        low, high = (parse_duration(v) for v in value.split("..", 1))
+        if high < low:
+            raise ValueError(f"think range {value!r} ends before it starts")
+        return low, high
+    seconds = parse_duration(value)
+    return seconds, seconds
+
+
+class Journey(Model):
+    name: str
+    weight: float = Field(default=1.0, gt=0)
+    class_: str | None = Field(
+        default=None, alias="class",
+        description="a hand-written Locust user class, path.py:ClassName (relative to the "
+                    "scenario file), run beside the generated ones; closed model only")
+    on_start: list[Step] = Field(default_factory=list,
+                                 description="steps run once per user, before its first journey")
+    steps: list[Step] = Field(default_factory=list)
+    on_stop: list[Step] = Field(default_factory=list,
+                                description="steps run once per user, when it stops")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME_RE.match(value):
+            raise ValueError(f"journey names use letters, digits, _ . -; got {value!r}")
+        return value
+
+    @field_validator("class_")
+    @classmethod
+    def _class(cls, value: str | None) -> str | None:
+        if value is not None:
+            path, _, name = value.rpartition(":")
+            if not path.endswith(".py") or not IDENT_RE.match(name):
+                raise ValueError(f"expected path/to/file.py:ClassName, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _steps_or_class(self) -> Journey:
+        if self.class_ is not None:
+            if self.steps or self.on_start or self.on_stop:
+                raise ValueError("a journey with class: takes no steps, on_start or on_stop "
+                                 "(the class brings its own tasks)")
+        elif not self.steps:
+            raise ValueError("a journey needs steps (or class: path.py:ClassName)")
+        return self

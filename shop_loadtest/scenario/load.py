@@ -1,0 +1,147 @@
+"""The `load:` section: a list of stages or a template that `shapes` expands into stages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from shop_loadtest import shapes
+from shop_loadtest.scenario.base import Model, Seconds
+
+
+class Stage(Model):
+    name: str | None = None
+    duration: Seconds
+    target: float = Field(ge=0)
+
+
+class FlashSale(Model):
+    kind: Literal["flash_sale"]
+    baseline: float = Field(ge=0)
+    peak: float = Field(ge=0)
+    ramp: Seconds = 120.0
+    hold: Seconds = 300.0
+    decay: Seconds = 300.0
+    before: Seconds = 60.0
+    after: Seconds = 60.0
+
+    def expand(self, base: Path) -> list[shapes.StageSpec]:
+        return shapes.flash_sale(baseline=self.baseline, peak=self.peak, ramp=self.ramp,
+                                 hold=self.hold, decay=self.decay, before=self.before,
+                                 after=self.after)
+
+
+class EmailBlast(Model):
+    kind: Literal["email_blast"]
+    baseline: float = Field(ge=0)
+    peak: float | None = Field(default=None, ge=0)
+    multiplier: float | None = Field(default=None, gt=0)
+    send_at: Seconds = 60.0
+    rise: Seconds = 60.0
+    half_life: Seconds = Field(default=600.0, gt=0)
+    duration: Seconds = 3600.0
+
+    @model_validator(mode="after")
+    def _peak(self) -> EmailBlast:
+        if (self.peak is None) == (self.multiplier is None):
+            raise ValueError("give exactly one of peak or multiplier")
+        return self
+
+    def expand(self, base: Path) -> list[shapes.StageSpec]:
+        peak = self.peak if self.peak is not None else self.baseline * (self.multiplier or 1.0)
+        return shapes.email_blast(baseline=self.baseline, peak=peak, send_at=self.send_at,
+                                  rise=self.rise, half_life=self.half_life,
+                                  duration=self.duration)
+
+
+class StepTemplate(Model):
+    kind: Literal["step"]
+    start: float = Field(ge=0)
+    step: float = Field(gt=0)
+    every: Seconds = Field(gt=0)
+    until: float = Field(ge=0)
+
+    def expand(self, base: Path) -> list[shapes.StageSpec]:
+        return shapes.step_load(start=self.start, step=self.step, every=self.every,
+                                until=self.until)
+
+
+class Spike(Model):
+    kind: Literal["spike"]
+    baseline: float = Field(ge=0)
+    peak: float = Field(ge=0)
+    at: Seconds = 60.0
+    rise: Seconds = 10.0
+    hold: Seconds = 60.0
+    after: Seconds = 60.0
+
+    def expand(self, base: Path) -> list[shapes.StageSpec]:
+        return shapes.spike(baseline=self.baseline, peak=self.peak, at=self.at, rise=self.rise,
+                            hold=self.hold, after=self.after)
+
+
+class Soak(Model):
+    kind: Literal["soak"]
+    target: float = Field(ge=0)
+    ramp: Seconds = 60.0
+    duration: Seconds = 3600.0
+
+    def expand(self, base: Path) -> list[shapes.StageSpec]:
+        return shapes.soak(target=self.target, ramp=self.ramp, duration=self.duration)
+
+
+class Wave(Model):
+    kind: Literal["wave"]
+    low: float = Field(ge=0)
+    high: float = Field(ge=0)
+    period: Seconds = Field(default=86400.0, gt=0)
+    duration: Seconds = 86400.0
+
+    def expand(self, base: Path) -> list[shapes.StageSpec]:
+        return shapes.wave(low=self.low, high=self.high, period=self.period,
+                           duration=self.duration)
+
+
+class Replay(Model):
+    kind: Literal["replay"]
+    file: str
+    column: str | None = None
+    step: Seconds = Field(default=60.0, gt=0)
+    multiplier: float = Field(default=1.0, gt=0)
+    per: Literal["second", "minute"] = "minute"
+
+    def expand(self, base: Path) -> list[shapes.StageSpec]:
+        rows = shapes.read_replay_csv(base / self.file, self.column)
+        to_rate = 1.0 / 60.0 if self.per == "minute" else 1.0
+        return shapes.replay_points([r * to_rate for r in rows], step=self.step,
+                                    multiplier=self.multiplier)
+
+
+Template = Annotated[
+    FlashSale | EmailBlast | StepTemplate | Spike | Soak | Wave | Replay,
+    Field(discriminator="kind"),
+]
+
+# The tags of `Template`: the loader drops them from error paths and suggests one for a typo.
+_TEMPLATE_KINDS = ("flash_sale", "email_blast", "step", "spike", "soak", "wave", "replay")
+
+
+class Load(Model):
+    model: Literal["users", "arrival_rate"] = "users"
+    stages: list[Stage] | None = None
+    template: Template | None = None
+    time_scale: float = Field(default=1.0, gt=0)
+    arrivals: Literal["even", "poisson"] = "even"
+    max_users: int = Field(default=2000, gt=0)
+    max_lateness: Seconds = Field(default=1.0, gt=0)
+    spawn_rate: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> Load:
+        if (self.stages is None) == (self.template is None):
+            raise ValueError("give either stages or template")
+        if self.stages is not None and not self.stages:
+            raise ValueError("stages is empty: give at least one stage")
+        return self
