@@ -147,7 +147,7 @@ class FolderWatch:
         t, dt = _num(record.get("t")), _num(record.get("dt")) or 1.0
         if t is None:
             return
-        t = round(max(round(t / dt), 1) * dt, 6)  # on the interval grid, as results.py does
+        t = round(max(round(t / dt), 1) * dt, 6)  # on the interval grid, as results/folder.py does
         second = next((s for s in reversed(self.seconds) if s.t == t), None)
         if second is None:
             second = _Second(t, dt)

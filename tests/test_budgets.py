@@ -5,7 +5,6 @@ import pytest
 import yaml
 
 from shop_loadtest.budgets import (
-    STATS,
     AbortRule,
     check_abort,
     evaluate,
@@ -15,6 +14,7 @@ from shop_loadtest.budgets import (
 )
 from shop_loadtest.errors import BudgetSyntaxError, InputError
 from shop_loadtest.results import load_run
+from shop_loadtest.stats import STATS
 from tests.runfolder import CHECKOUT, PRODUCTS, RunFolder, known_run
 
 
