@@ -8,16 +8,16 @@ and answers with the Cookie header it received.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
+from tests.servers import LoopbackServer
 from tests.test_arrivals import in_engine
 
 
-class CookieServer:
+class CookieServer(LoopbackServer):
     """`/set/NAME/VALUE[/PATH...]` sets a cookie scoped to /PATH (default /), `/expire/NAME`
     expires it, `/set2/NAME/VALUE` sets one in lower case; every answer is the Cookie header."""
 
@@ -47,19 +47,13 @@ class CookieServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        super().__init__(Handler)
 
 
 @pytest.fixture(scope="module")
 def cookie_server() -> Iterator[CookieServer]:
-    server = CookieServer()
-    server._thread.start()
-    yield server
-    server._httpd.shutdown()
-    server._httpd.server_close()
+    with CookieServer() as server:
+        yield server
 
 
 PATHS = ["/a", "/set/sid/1", "/b", "/set/deep/2/shop/cart", "/shop/cart/x", "/c",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -15,6 +15,7 @@ import pytest
 
 from shop_loadtest.scenario import load_scenario
 from tests.conftest import ROOT, cli
+from tests.servers import LoopbackServer
 
 pytestmark = pytest.mark.e2e
 
@@ -57,7 +58,7 @@ def test_every_shipped_scenario_runs_on_the_demo_shop(path, demo_shop, tmp_path)
 
 # --- A server that answers what it was sent ---------------------------------------------------
 
-class EchoServer:
+class EchoServer(LoopbackServer):
     """Records every request (method, path, query, headers, body) and answers JSON; /login
     sets a session cookie, /redirect answers 302 to /target."""
 
@@ -101,22 +102,11 @@ class EchoServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     def on(self, path: str) -> list[dict[str, Any]]:
         with self._lock:
             return [r for r in self.requests if r["path"] == path]
-
-    def __enter__(self) -> EchoServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
 
 
 @pytest.fixture
