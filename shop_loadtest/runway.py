@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 
-from shop_loadtest.monitor import Seconds, Selector, _Model, resource_named, resources_of, series
+from shop_loadtest.monitor import Seconds, Selector, _Model
+from shop_loadtest.monitor_stats import resource_named, resources_of, series
 from shop_loadtest.units import format_duration, parse_rate
 
 if TYPE_CHECKING:
@@ -224,7 +225,7 @@ def _work_noun(selector: str) -> str:
 
 def capacity_summary(run: RunData) -> dict[str, Any]:
     """capacity.json: every resource projected to the forecast, plus scrape health."""
-    from shop_loadtest.monitor import scrape_health
+    from shop_loadtest.monitor_stats import scrape_health
 
     forecast = forecast_of(run.meta)
     rows = [row for resource in resources_of(run.meta)
@@ -243,7 +244,7 @@ def stat_runway(scope: Scope, starts: np.ndarray, ends: np.ndarray, arg: Any) ->
     """`runway(storage) > 100%`: runway at the forecast as a share of the campaign."""
     import numpy as np
 
-    from shop_loadtest.monitor import window_ranges
+    from shop_loadtest.monitor_stats import window_ranges
 
     out = np.full(len(starts), np.nan)
     resource = resource_named(scope.run.meta, arg)

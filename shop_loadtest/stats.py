@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shop_loadtest import monitor, runway
+from shop_loadtest import monitor_stats, runway
 
 if TYPE_CHECKING:  # results imports pandas: parsing (scenario validation) does not need it
     from shop_loadtest.results import Counts, Scope
@@ -145,17 +145,18 @@ STATS: dict[str, Stat] = {
     "count": Stat("count", _counted("n"), "number of requests"),
     "failures": Stat("count", _counted("fail"), "number of failed requests"),
     # Target metrics scraped by the monitor (docs/monitoring.md, docs/capacity.md).
-    "used": Stat("ratio", monitor.stat_used, "highest used/limit of a resource: used(storage)",
-                 parse_arg=monitor.parse_resource, no_data=monitor.NO_SAMPLES),
-    "gauge_max": Stat("count", monitor.stat_gauge_max, "highest value of a gauge: "
-                      "gauge_max(shop_open_connections)", parse_arg=monitor.parse_selector,
-                      no_data=monitor.NO_SAMPLES),
-    "rate": Stat("rate", monitor.stat_rate, "increase per second of a counter: "
-                 "rate(shop_orders_total)", parse_arg=monitor.parse_selector,
-                 no_data=monitor.NO_SAMPLES),
+    "used": Stat("ratio", monitor_stats.stat_used,
+                 "highest used/limit of a resource: used(storage)",
+                 parse_arg=monitor_stats.parse_resource, no_data=monitor_stats.NO_SAMPLES),
+    "gauge_max": Stat("count", monitor_stats.stat_gauge_max, "highest value of a gauge: "
+                      "gauge_max(shop_open_connections)",
+                      parse_arg=monitor_stats.parse_selector, no_data=monitor_stats.NO_SAMPLES),
+    "rate": Stat("rate", monitor_stats.stat_rate, "increase per second of a counter: "
+                 "rate(shop_orders_total)", parse_arg=monitor_stats.parse_selector,
+                 no_data=monitor_stats.NO_SAMPLES),
     "runway": Stat("ratio", runway.stat_runway, "time until a resource is full at the "
                    "forecast, as a share of the campaign: runway(storage) > 100%",
-                   parse_arg=monitor.parse_resource, no_data=runway.RUNWAY_NO_DATA),
+                   parse_arg=monitor_stats.parse_resource, no_data=runway.RUNWAY_NO_DATA),
 }
 
 

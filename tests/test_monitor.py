@@ -15,11 +15,11 @@ from shop_loadtest.monitor import (
     Monitor,
     MonitorConfig,
     Selector,
-    increase,
     parse_samples,
     run_meta,
     scrape,
 )
+from shop_loadtest.monitor_stats import increase
 from shop_loadtest.results import load_run
 from shop_loadtest.scenario import load_scenario_text
 from tests.runfolder import PRODUCTS, RunFolder
