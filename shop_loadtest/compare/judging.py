@@ -1,4 +1,4 @@
-"""Compare a run with a baseline run: did any endpoint get significantly worse?
+"""Judge a run against a baseline run: did any figure of any endpoint get significantly worse?
 
 For each endpoint (and all endpoints together) five figures are compared: p50, p95 and p99
 from the merged histograms, the error rate and the throughput. A figure has **regressed** when
@@ -15,22 +15,19 @@ because requests within a second share their fate (a GC pause, a cold cache).
 
     comparison = compare_runs(load_run(base_dir), load_run(new_dir))
     comparison.verdict      # ok | regression | inconclusive
-    write_comparison(base_dir, new_dir)  # compare.md and compare.html into new_dir
 """
 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from shop_loadtest.budgets import format_value
-from shop_loadtest.results import RunData, counts_percentiles_ms, load_run, merge_counts
+from shop_loadtest.results import RunData, counts_percentiles_ms, merge_counts
 
 ALL = "all endpoints"  # every endpoint both runs have
 METRICS = {  # name -> (unit, worse when the value is "higher" or "lower")
@@ -39,10 +36,7 @@ METRICS = {  # name -> (unit, worse when the value is "higher" or "lower")
 QUANTILES = {"p50": 50.0, "p95": 95.0, "p99": 99.0}
 ERROR_RATE_FLOOR = 0.001  # an error rate must rise by 0.1 percentage point to count
 EXACT_LIMIT = 9999  # below this many orderings, the test enumerates them all (exact p)
-MAX_CHART_ENDPOINTS = 20
 GATING = ("regression",)
-STATUS_TEXT = {"regression": "REGRESSION", "noise": "not significant", "too_short": "too short",
-               "better": "better", "ok": "ok", "no_data": "no data"}
 
 
 @dataclass(frozen=True)
@@ -105,7 +99,7 @@ def format_change(d: Delta) -> str:
     return "new" if d.change is None else f"{d.change * 100:+.1f}%"
 
 
-def _pct(fraction: float) -> str:
+def format_pct(fraction: float) -> str:
     return f"{fraction * 100:g}%"
 
 
@@ -255,12 +249,12 @@ def compare_runs(base: RunData, new: RunData, *, max_regression: float = 0.10,
         verdict, reasons = "regression", _by_endpoint("regression in ", regressions)
     elif too_short:
         verdict = "inconclusive"
-        reasons = [f"worse by more than {_pct(max_regression)} but the runs are too short to "
+        reasons = [f"worse by more than {format_pct(max_regression)} but the runs are too short to "
                    f"tell noise from a real change ({d.n_base} and {d.n_new} seconds): "
                    f"{d.describe()}" for d in too_short]
     else:
         verdict = "ok"
-        reasons = [f"no figure worse by more than {_pct(max_regression)} with p <= {alpha:g}"]
+        reasons = [f"no figure worse by more than {format_pct(max_regression)} with p <= {alpha:g}"]
     return Comparison(base_name=_name(base), new_name=_name(new), max_regression=max_regression,
                       alpha=alpha, verdict=verdict, reasons=tuple(reasons),
                       deltas=tuple(deltas), warnings=tuple(warnings), series=series)
@@ -277,194 +271,3 @@ def _by_endpoint(prefix: str, deltas: list[Delta]) -> list[str]:
 
 def _name(run: RunData) -> str:
     return run.run_dir.name if run.run_dir else str(run.meta.get("scenario", "?"))
-
-
-# --- outputs --------------------------------------------------------------------------------
-def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
-    widths = [max(len(c) for c in column) for column in zip(header, *rows, strict=True)]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
-
-    return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
-
-
-def _cells(d: Delta) -> list[str]:
-    return [d.metric, format_value(d.base, d.unit), format_value(d.new, d.unit),
-            format_change(d), format_p(d.p_value), STATUS_TEXT[d.status]]
-
-
-def terminal_table(c: Comparison) -> str:
-    """The console table: every endpoint's figures, then the verdict and its reasons."""
-    rows, last = [], None
-    for d in c.deltas:
-        name = d.endpoint if d.endpoint != last else ""
-        last = d.endpoint
-        rows.append([name[:48], *_cells(d)])
-    out = [f"base: {c.base_name}", f"new:  {c.new_name}", ""]
-    out += _table(["endpoint", "figure", "base", "new", "change", "p", "result"], rows,
-                  right={2, 3, 4, 5})
-    out += ["", *[f"warning: {w}" for w in c.warnings]] if c.warnings else []
-    out += ["", f"compare: {c.verdict.upper()}", *[f"  - {r}" for r in c.reasons]]
-    return "\n".join(out)
-
-
-def render_markdown(c: Comparison) -> str:
-    """compare.md: for $GITHUB_STEP_SUMMARY or a pull-request comment."""
-    from shop_loadtest.report.markdown import md
-
-    icon = {"ok": "✅", "regression": "❌", "inconclusive": "⚠️"}[c.verdict]
-    lines = [f"## {icon} Compared with the baseline: {c.verdict.upper()}", "",
-             f"Base `{md(c.base_name)}`, new `{md(c.new_name)}`; a regression is a figure worse "
-             f"by more than {_pct(c.max_regression)} with p <= {c.alpha:g} (one-sided "
-             "Mann-Whitney U on per-second values).", ""]
-    lines += [f"- {md(r)}" for r in c.reasons] + [""]
-    lines += [f"> warning: {md(w)}" for w in c.warnings] + ([""] if c.warnings else [])
-    lines += ["| Endpoint | Figure | Base | New | Change | p | Result |",
-              "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
-    for d in c.deltas:
-        cells = _cells(d)
-        result = f"**{cells[-1]}**" if d.status in GATING else cells[-1]
-        lines.append(f"| {md(d.endpoint)} | {' | '.join(md(x) for x in cells[:-1])} | "
-                     f"{result} |")
-    return "\n".join(lines) + "\n"
-
-
-def _figures(c: Comparison) -> list[dict[str, str]]:
-    import plotly.graph_objects as go
-    import plotly.io as pio
-
-    from shop_loadtest.report.charts import TEMPLATE, label, script_json
-
-    def figure(title: str, ytitle: str, xtitle: str = "t (s since start)") -> go.Figure:
-        return go.Figure(layout={
-            "template": TEMPLATE, "title": {"text": label(title), "x": 0.01}, "height": 360,
-            "margin": {"l": 60, "r": 20, "t": 60, "b": 45}, "hovermode": "x unified",
-            "xaxis": {"title": {"text": xtitle}}, "yaxis": {"title": {"text": ytitle}},
-            "legend": {"orientation": "h", "y": -0.2}})
-
-    names = [d.endpoint for d in c.deltas if d.metric == "p95"][:MAX_CHART_ENDPOINTS + 1]
-    p95 = figure("p95 of each second: base vs new", "ms")
-    for i, name in enumerate(names):
-        for side, dash in (("base", "dot"), ("new", "solid")):
-            s = c.series[(side, name)]
-            p95.add_trace(go.Scatter(x=s.t, y=s.samples["p95"], mode="lines", visible=i == 0,
-                                     name=label(f"{side} {name}"), line={"dash": dash}))
-    if len(names) > 1:
-        p95.update_layout(updatemenus=[{
-            "buttons": [{"label": label(n), "method": "update",
-                         "args": [{"visible": [j // 2 == i for j in range(2 * len(names))]}]}
-                        for i, n in enumerate(names)],
-            "direction": "down", "x": 1.0, "xanchor": "right", "y": 1.2, "yanchor": "top"}])
-    rate = figure("Throughput, all endpoints: base vs new", "requests/s")
-    dist = figure("Latency distribution, all endpoints (whole run)", "ms", "percentile")
-    nines = np.linspace(0, 4, 81)
-    qs = list(100.0 * (1.0 - 10.0 ** -nines))
-    dist.update_layout(hovermode="closest", xaxis={"tickvals": [0, 1, 2, 3, 4],
-                                                   "ticktext": ["0%", "90%", "99%", "99.9%",
-                                                                "99.99%"]})
-    for side, dash in (("base", "dot"), ("new", "solid")):
-        whole = c.series.get((side, ALL))
-        if whole is None:
-            continue
-        rate.add_trace(go.Scatter(x=whole.grid, y=whole.samples["throughput"], mode="lines",
-                                  name=side, line={"dash": dash}))
-        if whole.counts is not None:
-            dist.add_trace(go.Scatter(x=nines, y=counts_percentiles_ms(whole.counts, qs),
-                                      mode="lines", name=side, line={"dash": dash}))
-    return [{"id": f"chart-{key}", "json": script_json(pio.to_json(fig))}
-            for key, fig in (("p95", p95), ("throughput", rate), ("distribution", dist))]
-
-
-HTML = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ c.verdict|upper }}: {{ c.new_name }} vs {{ c.base_name }} - shop-loadtest compare</title>
-<style>
- body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
-        color: #222; background: #fafafa; }
- main { max-width: 1200px; margin: 0 auto; padding: 1rem 1.5rem 3rem; }
- h1 { font-size: 1.4rem; } h2 { font-size: 1.15rem; border-bottom: 1px solid #ddd; }
- .verdict { border: 1px solid; border-radius: 6px; padding: .75rem 1rem; }
- .verdict.ok { background: #e8f5e9; border-color: #66bb6a; }
- .verdict.regression { background: #ffebee; border-color: #e57373; }
- .verdict.inconclusive { background: #fff8e1; border-color: #ffb300; }
- .word { font-size: 1.4rem; font-weight: 700; letter-spacing: .05em; }
- table { border-collapse: collapse; width: 100%; background: white; font-size: .88rem; }
- th, td { border: 1px solid #e0e0e0; padding: .3rem .5rem; text-align: left; }
- th { background: #f3f3f3; }
- td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
- tr.regression td { background: #ffebee; }
- tr.regression td.status { color: #c62828; font-weight: 600; }
- tr.better td.status { color: #2e7d32; } tr.too_short td.status { color: #ef6c00; }
- .muted { color: #777; font-size: .85rem; }
- .chart { background: white; border: 1px solid #e0e0e0; border-radius: 6px; margin: .75rem 0;
-          min-height: 360px; }
-</style>
-<script>window.PlotlyConfig = {MathJaxConfig: "local"};</script>
-<script>{{ plotly_js|safe }}</script>
-</head><body><main>
-<h1>{{ c.new_name }} <span class="muted">compared with</span> {{ c.base_name }}</h1>
-<section class="verdict {{ c.verdict }}"><div class="word">{{ c.verdict|upper }}</div>
-<ul>{% for r in c.reasons %}<li>{{ r }}</li>{% endfor %}</ul></section>
-<p class="muted">A regression is a figure worse by more than
- {{ "%g"|format(c.max_regression * 100) }}%
- whose per-second values are shifted with p &lt;= {{ c.alpha }} (one-sided Mann-Whitney U).
- Seconds, not requests, are the samples: one slow second cannot fail the comparison alone.</p>
-{% if c.warnings %}<ul>{% for w in c.warnings %}
-<li class="muted">warning: {{ w }}</li>{% endfor %}</ul>{% endif %}
-<h2>Endpoints</h2>
-<table><tr><th>endpoint</th><th>figure</th><th>base</th><th>new</th><th>change</th><th>p</th>
-<th>seconds (base / new)</th><th>result</th></tr>
-{% for d in c.deltas %}<tr class="{{ d.status }}"><td><code>{{ d.endpoint }}</code></td>
-<td>{{ d.metric }}</td><td class="n">{{ d.base|value(d.unit) }}</td>
-<td class="n">{{ d.new|value(d.unit) }}</td><td class="n">{{ change(d) }}</td>
-<td class="n">{{ pvalue(d.p_value) }}</td><td class="n">{{ d.n_base }} / {{ d.n_new }}</td>
-<td class="status">{{ status[d.status] }}</td></tr>
-{% endfor %}</table>
-<h2>Charts</h2>
-{% for f in figures %}<div class="chart" id="{{ f.id }}"></div>
-{% endfor %}
-<p class="muted">Built by shop-loadtest compare from the two results folders alone.</p>
-</main>
-<script>
-(function () { var config = {displaylogo: false, responsive: true};
-{% for f in figures %}
-  (function () { var fig = {{ f.json|safe }};
-    Plotly.newPlot({{ f.id|tojson }}, fig.data, fig.layout, config); })();
-{% endfor %}
-})();
-</script></body></html>
-"""
-
-
-def render_html(c: Comparison) -> str:
-    """compare.html: self-contained and offline, like report.html."""
-    import jinja2
-    import plotly.offline
-
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    env.filters["value"] = format_value
-    return env.from_string(HTML).render(
-        c=c, figures=_figures(c), plotly_js=plotly.offline.get_plotlyjs(),
-        change=format_change, pvalue=format_p, status=STATUS_TEXT)
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def write_comparison(base_dir: Path, new_dir: Path, out_dir: Path | None = None, *,
-                     max_regression: float = 0.10, alpha: float = 0.05) -> Comparison:
-    """Compare two results folders; write compare.md and compare.html into `out_dir`
-    (default: the new run's folder). Raises ResultsError for a missing folder."""
-    comparison = compare_runs(load_run(base_dir), load_run(new_dir),
-                              max_regression=max_regression, alpha=alpha)
-    out = Path(out_dir or new_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    _write(out / "compare.md", render_markdown(comparison))
-    _write(out / "compare.html", render_html(comparison))
-    return comparison
