@@ -24,21 +24,14 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import Field, field_validator
 
-from shop_loadtest.units import parse_duration
+from shop_loadtest.fields import Model, Seconds
 
-_DURATION_SCHEMA = {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}],
-                    "description": "seconds, or a duration such as 2s, 500ms"}
-Seconds = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
 _SELECTOR = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?$")
 _LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*(?:"([^"]*)"|([^,"\s]*))\s*(?:,|$)')
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 @dataclass(frozen=True)
@@ -82,7 +75,7 @@ def _selector_text(value: str) -> str:
     return value
 
 
-class Resource(_Model):
+class Resource(Model):
     """A resource to watch and project: `used` grows with the `per` counter (work done)."""
 
     name: str = Field(description="what budgets name it by: used(storage), runway(storage)")
@@ -118,7 +111,7 @@ DEFAULT_RESOURCES = (
 )
 
 
-class MonitorConfig(_Model):
+class MonitorConfig(Model):
     """The `monitor:` section: what to scrape, how often, and which resources to project."""
 
     endpoints: list[str] = Field(

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
 
 from shop_loadtest.errors import InputError
-from shop_loadtest.monitor import Seconds, _Model
+from shop_loadtest.fields import Model, Seconds
 from shop_loadtest.units import parse_percent
 
 if TYPE_CHECKING:
@@ -41,13 +41,13 @@ RPS_PER_WORKER = 1000.0
 RPS_PER_WORKER_SOURCE = "assumed 1,000 requests/s per load process; see docs/capacity.md"
 
 
-class FunnelStep(_Model):
+class FunnelStep(Model):
     journey: str = Field(description="a journey of the scenario")
     reach: Percent = Field(ge=0, le=1, description="share of visitors who get at least this "
                                                    "deep: browse 100%, cart 30%, checkout 8%")
 
 
-class PlanConfig(_Model):
+class PlanConfig(Model):
     """The `plan:` section: forecast visitors and the funnel, in order of depth."""
 
     visitors_per_minute: float | None = Field(

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 
-from shop_loadtest.monitor import Seconds, Selector, _Model
+from shop_loadtest.fields import Model, Seconds
+from shop_loadtest.monitor import Selector
 from shop_loadtest.monitor_stats import resource_named, resources_of, series
 from shop_loadtest.units import format_duration, parse_rate
 
@@ -42,7 +43,7 @@ Rate = Annotated[float, BeforeValidator(parse_rate),
 RUNWAY_CAP = 1000.0  # runway / campaign reported at most this (a resource that never fills)
 
 
-class Forecast(_Model):
+class Forecast(Model):
     """The `forecast:` section: how long the campaign lasts and how busy it will be."""
 
     duration: Seconds = Field(gt=0, description="how long the campaign lasts, e.g. 4h")
