@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, model_validator
 
@@ -125,7 +125,8 @@ Template = Annotated[
 ]
 
 # The tags of `Template`: the loader drops them from error paths and suggests one for a typo.
-_TEMPLATE_KINDS = ("flash_sale", "email_blast", "step", "spike", "soak", "wave", "replay")
+_TEMPLATE_KINDS = tuple(get_args(model.model_fields["kind"].annotation)[0]
+                        for model in get_args(get_args(Template)[0]))
 
 
 class Load(Model):
