@@ -9,8 +9,9 @@ when the capture was a number. A string without `{{` is never rendered: constant
 
 One module per idea, re-exported here (generated locustfiles import from this package):
 `templates` (the sandboxed environment, secrets, compiled values), `captures` (responses,
-captures and checks), `data` (CSV data pools), `steps` (steps, journeys and compiled
-requests) and `validation` (`check_journeys`).
+captures and checks), `data` (CSV data pools), `steps` (steps, journeys, compiled
+requests, and the pause after a failure), `redirects` (where a redirect's next hop goes) and
+`validation` (`check_journeys`).
 
     >>> env = make_environment(seed=1)
     >>> compile_value(env, {"id": "{{ pid }}", "q": 1})({"pid": 7})
@@ -22,7 +23,16 @@ requests) and `validation` (`check_journeys`).
 
 from shop_loadtest.journeys.captures import CAPTURE_KINDS, Capture, CompiledCheck, ResponseView
 from shop_loadtest.journeys.data import DataExhausted, DataPool, DataSource, Row, read_csv
+from shop_loadtest.journeys.redirects import (
+    MAX_REDIRECTS,
+    REDIRECT_STATUSES,
+    Hop,
+    RedirectError,
+    hop_name,
+    next_hop,
+)
 from shop_loadtest.journeys.steps import (
+    DEFAULT_TIMEOUT_S,
     FORM_CONTENT_TYPE,
     Block,
     CompiledRequest,
@@ -31,6 +41,7 @@ from shop_loadtest.journeys.steps import (
     Settings,
     ThinkStep,
     compile_request,
+    pause_after_failure,
     step_template_texts,
     to_block,
 )
@@ -51,8 +62,11 @@ from shop_loadtest.journeys.validation import Problem, check_journeys
 
 __all__ = [
     "CAPTURE_KINDS",
+    "DEFAULT_TIMEOUT_S",
     "FORM_CONTENT_TYPE",
     "GLOBAL_NAMES",
+    "MAX_REDIRECTS",
+    "REDIRECT_STATUSES",
     "Block",
     "Capture",
     "CompiledCheck",
@@ -60,10 +74,12 @@ __all__ = [
     "DataExhausted",
     "DataPool",
     "DataSource",
+    "Hop",
     "Journey",
     "Loc",
     "MissingSecret",
     "Problem",
+    "RedirectError",
     "Renderer",
     "RequestStep",
     "ResponseView",
@@ -76,9 +92,12 @@ __all__ = [
     "compile_request",
     "compile_value",
     "constant",
+    "hop_name",
     "is_template",
     "make_environment",
     "names_used",
+    "next_hop",
+    "pause_after_failure",
     "read_csv",
     "step_template_texts",
     "to_block",

@@ -12,7 +12,7 @@ from shop_loadtest import shapes
 from shop_loadtest.monitor import MonitorConfig
 from shop_loadtest.plan import PlanConfig
 from shop_loadtest.runway import Forecast
-from shop_loadtest.scenario.base import NAME_RE, Model
+from shop_loadtest.scenario.base import NAME_RE, Model, Seconds
 from shop_loadtest.scenario.journey import Journey
 from shop_loadtest.scenario.load import Load
 
@@ -27,6 +27,9 @@ class Target(Model):
     host: str | None = None
     allowed_hosts: list[str] = Field(default_factory=list)
     health_path: str = "/"
+    timeout: Seconds = Field(
+        default=30.0, gt=0, description="give up on a request after this long: a failed "
+                                        "request of kind timeout (a step's timeout overrides)")
     headers: dict[str, str] = Field(default_factory=dict)
     demo_shop: DemoShopOptions = Field(default_factory=DemoShopOptions,
                                        description="the demo shop started when no host is given")
