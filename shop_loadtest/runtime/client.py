@@ -47,8 +47,11 @@ class SingleTryClientPool(HTTPClientPool):
 
 
 def send_once(session: Any) -> None:
-    """Make a FastHttpSession (before its first request) send each request once."""
+    """Make a FastHttpSession (before its first request) send each request once: no retries
+    in its clients, nor in its user agent (FastHttpUser sets `max_retries = 0` already; a
+    session made another way gets geventhttpclient's default of 3)."""
     agent = session.client
+    agent.max_retries = 0
     agent.clientpool = SingleTryClientPool(**agent.clientpool.client_args)
 
 
