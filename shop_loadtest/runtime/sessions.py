@@ -37,8 +37,9 @@ class Visit:
             jar = self.jar
             if jar._cookies:  # type: ignore[attr-defined]
                 jar.clear()
-            for cookie in self.start_cookies:
-                jar.set_cookie(cookie)
+            if self.start_cookies:
+                for cookie in self.start_cookies:
+                    jar.set_cookie(cookie)
             self.vars = dict(self.start_vars)
         return self.vars
 
