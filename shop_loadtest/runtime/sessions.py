@@ -21,10 +21,11 @@ from shop_loadtest.runtime.cookies import LeanCookieJar
 class Visit:
     """One user's session for one journey."""
 
-    __slots__ = ("fresh", "jar", "started", "start_cookies", "start_vars", "vars")
+    __slots__ = ("captures", "fresh", "jar", "started", "start_cookies", "start_vars", "vars")
 
-    def __init__(self, base_vars: dict[str, Any], *, fresh: bool) -> None:
+    def __init__(self, base_vars: dict[str, Any], *, fresh: bool, captures: bool = True) -> None:
         self.fresh = fresh
+        self.captures = captures  # its steps capture: a run can leave variables behind
         self.jar = LeanCookieJar()
         self.vars = dict(base_vars)
         self.start_vars = base_vars
@@ -40,7 +41,8 @@ class Visit:
             if self.start_cookies:
                 for cookie in self.start_cookies:
                     jar.set_cookie(cookie)
-            self.vars = dict(self.start_vars)
+            if self.captures:  # else a run only (re)draws data rows, never adds a variable
+                self.vars = dict(self.start_vars)
         return self.vars
 
     def on_start_done(self) -> None:

@@ -134,8 +134,9 @@ class _JourneyMixin:
         only a journey that started gets its on_stop at the end)."""
         visit = self._visits.get(journey.name)
         if visit is None:
-            visit = self._visits[journey.name] = Visit(self._base_vars,
-                                                       fresh=journey.session != "keep")
+            captures = any(isinstance(s, RequestStep) and s.capture for s in journey.steps)
+            visit = self._visits[journey.name] = Visit(
+                self._base_vars, fresh=journey.session != "keep", captures=captures)
         self._use_jar(visit)
         if not visit.started:
             compiled = self._proc.compiled(journey)
@@ -246,8 +247,10 @@ class _JourneyMixin:
         while True:
             # The last hop allowed goes through catch_response, so one more redirect can fail.
             judged = req.judged or hop == MAX_REDIRECTS
-            resp, timed_out = self._request(method, url, name, headers, kwargs, req.timeout,
-                                            judged)
+            resp = self._request(method, url, name, headers, kwargs, req.timeout, judged)
+            timed_out = self._timer.fired
+            if timed_out:
+                self._timer.fired = False
             if not judged:
                 # Nothing to read from the response: no catch_response context manager (the
                 # hot path of most steps). Locust records a status >= 400 as a failure itself.
@@ -286,10 +289,10 @@ class _JourneyMixin:
             name = hop_name(step.name, hop)
 
     def _request(self, method: str, url: str, name: str, headers: dict[str, Any],
-                 kwargs: dict[str, Any], timeout: float, catch: bool) -> tuple[Any, bool]:
+                 kwargs: dict[str, Any], timeout: float, catch: bool) -> Any:
         """One request through the user's session (a step's, or a redirect hop's), within
-        `timeout`: (the response, whether it ran out of time). A request its user is stopped
-        in the middle of is recorded as in flight at stop."""
+        `timeout` (`self._timer.fired` tells whether it ran out). A request its user is
+        stopped in the middle of is recorded as in flight at stop."""
         timer = self._timer
         began = time.perf_counter()
         timer.start(timeout)
@@ -305,10 +308,7 @@ class _JourneyMixin:
             raise
         finally:
             timer.cancel()
-        if timer.fired:
-            timer.fired = False
-            return resp, True
-        return resp, False
+        return resp
 
     def _hop(self, method: str, url: str, resp: Any, strict: bool = False) -> Hop | None:
         """Where the redirect `resp` leads, or None. A Location that is not http(s) raises
