@@ -1,6 +1,6 @@
 """A stalled shop is the shop's failure: the evidence run.json carries about requests without
 an answer (runner.request_evidence), and the one verdict rule that reads it
-(report/verdict.py: stalled, blame_stall). Pure functions, tested directly."""
+(judge/verdict.py: stalled, blame_stall). Pure functions, tested directly."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from shop_loadtest.report.verdict import blame_stall, stalled
-from shop_loadtest.runner import request_evidence
+from shop_loadtest.judge.verdict import blame_stall, stalled
+from shop_loadtest.run.runner import request_evidence
 
 
 def _evidence(timeouts=0, waiting=0, longest_ms=None, timeout_s=30.0):

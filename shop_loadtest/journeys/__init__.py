@@ -10,8 +10,9 @@ when the capture was a number. A string without `{{` is never rendered: constant
 One module per idea, re-exported here (generated locustfiles import from this package):
 `templates` (the sandboxed environment, secrets, compiled values), `captures` (responses,
 captures and checks), `data` (CSV data pools), `steps` (steps, journeys, compiled
-requests, and the pause after a failure), `redirects` (where a redirect's next hop goes) and
-`validation` (`check_journeys`).
+requests, and the pause after a failure) and `redirects` (where a redirect's next hop goes).
+The scenario's checks of its journeys are in `shop_loadtest.scenario.checks`, and scenario
+steps become these objects in `shop_loadtest.generate.blocks`.
 
     >>> env = make_environment(seed=1)
     >>> compile_value(env, {"id": "{{ pid }}", "q": 1})({"pid": 7})
@@ -43,7 +44,6 @@ from shop_loadtest.journeys.steps import (
     compile_request,
     pause_after_failure,
     step_template_texts,
-    to_block,
 )
 from shop_loadtest.journeys.templates import (
     GLOBAL_NAMES,
@@ -58,7 +58,6 @@ from shop_loadtest.journeys.templates import (
     make_environment,
     names_used,
 )
-from shop_loadtest.journeys.validation import Problem, check_journeys
 
 __all__ = [
     "CAPTURE_KINDS",
@@ -78,7 +77,6 @@ __all__ = [
     "Journey",
     "Loc",
     "MissingSecret",
-    "Problem",
     "RedirectError",
     "Renderer",
     "RequestStep",
@@ -88,7 +86,6 @@ __all__ = [
     "Settings",
     "TemplateError",
     "ThinkStep",
-    "check_journeys",
     "compile_request",
     "compile_value",
     "constant",
@@ -100,5 +97,4 @@ __all__ = [
     "pause_after_failure",
     "read_csv",
     "step_template_texts",
-    "to_block",
 ]
