@@ -184,3 +184,19 @@ def test_in_flight_requests_are_counted_apart_and_timeouts_are_of_kind_timeout()
     assert got["mid_body"] == ["timeout", "no complete answer within 1 s"]
     assert got["socket"] == ["timeout", "timed out"]
     assert got["reset"][0] == "ConnectionResetError"
+
+
+def test_a_hand_written_fasthttpuser_sends_each_request_once_too():
+    got = in_engine("""
+    import json
+    from locust.env import Environment
+    from shop_loadtest.runtime.client import SingleTryClientPool
+    from shop_loadtest.runtime.users import user_class
+
+    cls = user_class("locustfiles/custom.py", "VipBuyer", alias="Vip", weight=1,
+                     host="http://127.0.0.1:9")
+    user = cls(Environment(user_classes=[cls]))
+    agent = user.client.client
+    print(json.dumps([type(agent.clientpool).__name__, agent.max_retries, cls.weight]))
+    """)
+    assert got == ["SingleTryClientPool", 0, 1]

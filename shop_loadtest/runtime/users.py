@@ -61,7 +61,8 @@ PAUSE_AFTER_UNSENT_FAILURE_S = 1.0
 def user_class(path: str | Path, name: str, *, alias: str, weight: float,
                host: str | None = None) -> type[User]:
     """The hand-written Locust user class `name` from the file at `path`, as a subclass named
-    `alias` that carries the journey's weight (the file is imported once per process)."""
+    `alias` that carries the journey's weight (the file is imported once per process). A
+    FastHttpUser's client sends each request once, as the generated users' do."""
     path = Path(path).resolve()
     module_name = f"shop_loadtest_user_{path.stem}_{abs(hash(str(path))):x}"
     module = sys.modules.get(module_name)
@@ -78,6 +79,14 @@ def user_class(path: str | Path, name: str, *, alias: str, weight: float,
     attrs: dict[str, Any] = {"weight": weight, "abstract": False, "__module__": cls.__module__}
     if host and not getattr(cls, "host", None):
         attrs["host"] = host
+    if issubclass(cls, FastHttpUser):
+        base = cls
+
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807
+            base.__init__(self, *args, **kwargs)
+            send_once(self.client)
+
+        attrs["__init__"] = __init__
     return type(alias, (cls,), attrs)
 
 
