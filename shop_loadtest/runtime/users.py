@@ -97,24 +97,11 @@ class _JourneyMixin:
     client: Any
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        # Socket timeouts are a backstop: each request's own timer (`_request`) fires first.
-        self.network_timeout = self.connection_timeout = self._longest_timeout() + 1.0
         self.max_redirects = 0  # redirects are followed in `_send`, one recorded hop at a time
         super().__init__(*args, **kwargs)
         use_lean_cookie_jar(self.client)
         send_once(self.client)
         self._timer = RequestTimer()
-
-    @classmethod
-    def _journeys(cls) -> list[Journey]:
-        one = getattr(cls, "journey", None)
-        return [one] if one is not None else list(getattr(cls, "journeys", []))
-
-    @classmethod
-    def _longest_timeout(cls) -> float:
-        steps = [s for j in cls._journeys() for block in (j.on_start, j.steps, j.on_stop)
-                 for s in block if isinstance(s, RequestStep) and s.timeout is not None]
-        return max([cls.settings.timeout, *(s.timeout or 0.0 for s in steps)])
 
     def _setup_session(self) -> None:
         proc = self._proc = process(self.environment, self.settings)
@@ -398,6 +385,10 @@ class JourneyUser(_JourneyMixin, FastHttpUser):
     """Closed model: each user runs its journey again and again."""
 
     abstract = True
+    # No socket timeouts: each request has its own timer (`_JourneyMixin._request`) that
+    # bounds all of it. A socket timeout bounds each wait alone, and gevent sets up a Timeout
+    # for every wait on a socket that has one (about 2% of a request's CPU on loopback).
+    network_timeout = connection_timeout = None  # type: ignore[assignment]
     journey: ClassVar[Journey]
     wait_time = constant(0)
 
@@ -418,6 +409,10 @@ class ArrivalUser(_JourneyMixin, FastHttpUser):
     (a journey's on_start runs before this user's first run of it)."""
 
     abstract = True
+    # No socket timeouts: each request has its own timer (`_JourneyMixin._request`) that
+    # bounds all of it. A socket timeout bounds each wait alone, and gevent sets up a Timeout
+    # for every wait on a socket that has one (about 2% of a request's CPU on loopback).
+    network_timeout = connection_timeout = None  # type: ignore[assignment]
     journeys: ClassVar[list[Journey]] = []
     wait_time = constant(0)
 
