@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from shop_loadtest.journeys import Block, RequestStep, ThinkStep
+from shop_loadtest.journeys import Block, RequestStep, SetStep, ThinkStep
 from shop_loadtest.scenario import parse_think
 
 
@@ -13,6 +13,9 @@ def to_block(steps: Iterable[Any]) -> Block:
     """Scenario steps -> plain step objects, as the generator writes them out."""
     out: Block = []
     for step in steps:
+        if step.set_ is not None:
+            out.append(SetStep(dict(step.set_)))
+            continue
         if step.think is not None:
             if isinstance(step.think, str | int | float):
                 low, high = parse_think(step.think)

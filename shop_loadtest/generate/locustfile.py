@@ -19,7 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from shop_loadtest import __version__
 from shop_loadtest.errors import ShopLoadtestError
 from shop_loadtest.generate.blocks import to_block
-from shop_loadtest.journeys import DEFAULT_TIMEOUT_S, RequestStep, ThinkStep
+from shop_loadtest.journeys import DEFAULT_TIMEOUT_S, RequestStep, SetStep, ThinkStep
 from shop_loadtest.scenario import Scenario
 
 LINE = 99  # longer calls are written one argument per line, long literals wrapped
@@ -70,7 +70,9 @@ def _dataclass_source(obj: Any, positional: tuple[str, ...], indent: int = STEP_
     return _call(type(obj).__name__, args, keywords, indent)
 
 
-def _step_source(step: RequestStep | ThinkStep) -> str:
+def _step_source(step: RequestStep | ThinkStep | SetStep) -> str:
+    if isinstance(step, SetStep):
+        return _dataclass_source(step, ("values",))
     if isinstance(step, ThinkStep):
         return _dataclass_source(step, ("low", "high"))
     return _dataclass_source(step, ("method", "path"))
@@ -146,8 +148,9 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
     env.filters["py"] = _literal
     classes = set()
     journeys = []
+    uses_set = False
     reserved = {"Shape", "Arrivals", "Journey", "Settings", "DataSource", "RequestStep",
-                "ThinkStep", "CampaignShape", "JourneyUser", "ArrivalUser", "Path"}
+                "ThinkStep", "SetStep", "CampaignShape", "JourneyUser", "ArrivalUser", "Path"}
     for journey in scenario.journeys:
         cls = _class_name(journey.name)
         while cls in classes or cls in reserved:
@@ -170,11 +173,12 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
                                     [f"alias={cls!r}", f"weight={journey.weight!r}",
                                      "host=HOST"])
         else:
-            entry.update(
-                on_start=[_step_source(s) for s in to_block(journey.on_start)],
-                steps=[_step_source(s) for s in to_block(journey.steps)],
-                on_stop=[_step_source(s) for s in to_block(journey.on_stop)],
-            )
+            blocks = {name: to_block(getattr(journey, name))
+                      for name in ("on_start", "steps", "on_stop")}
+            entry.update({name: [_step_source(s) for s in block]
+                          for name, block in blocks.items()})
+            uses_set = uses_set or any(isinstance(s, SetStep) for block in blocks.values()
+                                       for s in block)
         journeys.append(entry)
     load = scenario.load
     source_text = env.get_template("locustfile.py.j2").render(
@@ -187,6 +191,7 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
         budgets=list(scenario.budgets),
         abort=list(scenario.abort),
         settings=_settings_args(scenario, source, output),
+        uses_set=uses_set,
         needs_here=bool(scenario.data) or any(j["custom"] for j in journeys),
         stages=[(n, d, t) for n, d, t in scenario.stage_specs(base)],
         journeys=journeys,

@@ -3,14 +3,16 @@
 Nothing here does I/O on the network or imports locust, so the same code validates a scenario
 in the CLI process and runs it inside Locust (the runtime only adds the HTTP call). Templates
 run in a sandboxed Jinja2 environment with `faker`, `random_int`, `random_choice`,
-`random_float`, `uuid`, `env` and the scenario's `vars`; a value that is exactly one
-`{{ expression }}` keeps its Python type, so `product_id: "{{ product_id }}"` sends a number
-when the capture was a number. A string without `{{` is never rendered: constants are free.
+`random_float`, `uuid`, `env`, the scenario's `vars` and the target's `host` (or `base_url`);
+a value that is exactly one `{{ expression }}` keeps its Python type, so
+`product_id: "{{ product_id }}"` sends a number when the capture was a number. A string
+without `{{` is never rendered: constants are free.
 
 One module per idea, re-exported here (generated locustfiles import from this package):
 `templates` (the sandboxed environment, secrets, compiled values), `captures` (responses,
-captures and checks), `data` (CSV data pools), `steps` (steps, journeys, compiled
-requests, and the pause after a failure) and `redirects` (where a redirect's next hop goes).
+captures and checks), `data` (CSV data pools), `steps` (steps, `set:` assignments, journeys,
+compiled requests, and the pause after a failure) and `redirects` (where a redirect's next
+hop goes).
 The scenario's checks of its journeys are in `shop_loadtest.scenario.checks`, and scenario
 steps become these objects in `shop_loadtest.generate.blocks`.
 
@@ -37,11 +39,14 @@ from shop_loadtest.journeys.steps import (
     FORM_CONTENT_TYPE,
     Block,
     CompiledRequest,
+    CompiledSet,
     Journey,
     RequestStep,
+    SetStep,
     Settings,
     ThinkStep,
     compile_request,
+    compile_set,
     pause_after_failure,
     step_template_texts,
 )
@@ -57,6 +62,7 @@ from shop_loadtest.journeys.templates import (
     is_template,
     make_environment,
     names_used,
+    target_names,
 )
 
 __all__ = [
@@ -70,6 +76,7 @@ __all__ = [
     "Capture",
     "CompiledCheck",
     "CompiledRequest",
+    "CompiledSet",
     "DataExhausted",
     "DataPool",
     "DataSource",
@@ -83,10 +90,12 @@ __all__ = [
     "ResponseView",
     "Row",
     "SecretEnv",
+    "SetStep",
     "Settings",
     "TemplateError",
     "ThinkStep",
     "compile_request",
+    "compile_set",
     "compile_value",
     "constant",
     "hop_name",
@@ -97,4 +106,5 @@ __all__ = [
     "pause_after_failure",
     "read_csv",
     "step_template_texts",
+    "target_names",
 ]

@@ -70,6 +70,25 @@ class ThinkStep:
         return self.mean
 
 
+@dataclass(frozen=True)
+class SetStep:
+    """`set: {name: template}`: variables assigned in order (a value may use the names set
+    before it), for the later steps of the journey run."""
+
+    values: dict[str, Any]
+
+
+@dataclass
+class CompiledSet:
+    step: SetStep
+    renderers: list[tuple[str, Renderer]]  # in order: each sees the names set before it
+
+
+def compile_set(env: SandboxedEnvironment, step: SetStep) -> CompiledSet:
+    return CompiledSet(step, [(name, compile_value(env, value))
+                              for name, value in step.values.items()])
+
+
 @dataclass
 class CompiledRequest:
     """A request step with its templates compiled once per load process."""
@@ -168,7 +187,7 @@ def compile_request(env: SandboxedEnvironment, step: RequestStep,
     )
 
 
-Block = list[RequestStep | ThinkStep]
+Block = list[RequestStep | ThinkStep | SetStep]
 
 
 @dataclass(frozen=True)
@@ -182,6 +201,12 @@ class Journey:
     on_stop: Block = field(default_factory=list)
     session: str = "fresh"  # or "keep": cookies and captures carry on across runs
     on_fail_pause: float | None = None
+
+    def assigns(self) -> bool:
+        """Whether a run of its steps can leave variables behind (captures or set:), which a
+        fresh session must then reset."""
+        return any(isinstance(s, SetStep) or (isinstance(s, RequestStep) and s.capture)
+                   for s in self.steps)
 
     def estimated_seconds(self) -> float:
         """A first guess of one run's duration, before any has been measured."""
@@ -202,8 +227,12 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT_S
 
 
-def step_template_texts(step: RequestStep) -> Iterator[str]:
+def step_template_texts(step: RequestStep | SetStep) -> Iterator[str]:
     """Every templated string of a runtime step (to find the data sources it uses)."""
+    if isinstance(step, SetStep):
+        for _, text in walk_strings(step.values, ()):
+            yield text
+        return
     yield step.path
     for value in (step.query, step.json, step.form, step.body, step.headers,
                   [c.get("equals") for c in step.check],

@@ -20,7 +20,19 @@ from typing import Any
 from jinja2 import StrictUndefined, Undefined, meta
 from jinja2.sandbox import SandboxedEnvironment
 
-GLOBAL_NAMES = ("faker", "random_int", "random_choice", "random_float", "uuid", "env", "vars")
+GLOBAL_NAMES = ("faker", "random_int", "random_choice", "random_float", "uuid", "env", "vars",
+                "host", "base_url")
+
+
+def target_names(host: str | None) -> dict[str, str]:
+    """`{{ host }}` and `{{ base_url }}`: the base URL requests go to (the user's host, so
+    `--host` moves it too), without a trailing slash, so `{{ base_url }}/api/x` is a URL.
+
+    >>> target_names("http://127.0.0.1:8000/")
+    {'host': 'http://127.0.0.1:8000', 'base_url': 'http://127.0.0.1:8000'}
+    """
+    base = (host or "").rstrip("/")
+    return {"host": base, "base_url": base}
 _SINGLE_EXPR = re.compile(r"^\s*\{\{(?P<expr>.*?)\}\}\s*$", re.S)
 
 

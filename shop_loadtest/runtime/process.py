@@ -9,13 +9,16 @@ from typing import Any
 
 from shop_loadtest.journeys import (
     CompiledRequest,
+    CompiledSet,
     DataPool,
     Journey,
     RequestStep,
     SecretEnv,
+    SetStep,
     Settings,
     ThinkStep,
     compile_request,
+    compile_set,
     compile_value,
     make_environment,
     names_used,
@@ -27,7 +30,7 @@ from shop_loadtest.journeys import (
 class Block:
     """Compiled steps, and the data sources whose rows they use (drawn when the block starts)."""
 
-    items: list[CompiledRequest | ThinkStep]
+    items: list[CompiledRequest | CompiledSet | ThinkStep]
     data: tuple[str, ...]
 
 
@@ -73,11 +76,13 @@ class Process:
                 self._block(journey.on_stop))
         return found
 
-    def _block(self, steps: list[RequestStep | ThinkStep]) -> Block:
-        texts = [t for s in steps if isinstance(s, RequestStep) for t in step_template_texts(s)]
+    def _block(self, steps: list[RequestStep | ThinkStep | SetStep]) -> Block:
+        texts = [t for s in steps if not isinstance(s, ThinkStep)
+                 for t in step_template_texts(s)]
         used = names_used(self.templates, texts) & set(self.pools)
-        items: list[CompiledRequest | ThinkStep] = [
+        items: list[CompiledRequest | CompiledSet | ThinkStep] = [
             s if isinstance(s, ThinkStep) else
+            compile_set(self.templates, s) if isinstance(s, SetStep) else
             compile_request(self.templates, s, self.settings.headers, self.settings.timeout)
             for s in steps
         ]

@@ -33,11 +33,11 @@ from shop_loadtest.journeys import (
     MAX_REDIRECTS,
     REDIRECT_STATUSES,
     CompiledRequest,
+    CompiledSet,
     DataExhausted,
     Hop,
     Journey,
     RedirectError,
-    RequestStep,
     ResponseView,
     Row,
     Settings,
@@ -46,6 +46,7 @@ from shop_loadtest.journeys import (
     hop_name,
     next_hop,
     pause_after_failure,
+    target_names,
 )
 from shop_loadtest.runtime.client import RequestTimer, send_once
 from shop_loadtest.runtime.cookies import use_lean_cookie_jar
@@ -109,15 +110,16 @@ class _JourneyMixin:
         self._late_ms: float | None = None
         self._rows: dict[str, Row] = {}  # per-user data rows
         self._visits: dict[str, Visit] = {}  # journey name -> this user's session for it
+        target = target_names(getattr(self, "host", None))
         values: dict[str, Any] = {}
         for name, render in proc.variables.items():
             try:
-                values[name] = render(values)
+                values[name] = render({**target, **values})
             except Exception as exc:  # e.g. a missing environment variable
                 self._record_error("SETUP", f"variable {name}", TemplateError(
                     proc.secrets.scrub(f"variable {name}: {type(exc).__name__}: {exc}")))
         # Every visit starts from these; captures land in the visit's own copy.
-        self._base_vars: dict[str, Any] = {"vars": values, **values}
+        self._base_vars: dict[str, Any] = {"vars": values, **values, **target}
 
     def _use_jar(self, visit: Visit) -> None:
         client = self.client
@@ -130,9 +132,8 @@ class _JourneyMixin:
         only a journey that started gets its on_stop at the end)."""
         visit = self._visits.get(journey.name)
         if visit is None:
-            captures = any(isinstance(s, RequestStep) and s.capture for s in journey.steps)
             visit = self._visits[journey.name] = Visit(
-                self._base_vars, fresh=journey.session != "keep", captures=captures)
+                self._base_vars, fresh=journey.session != "keep", captures=journey.assigns())
         self._use_jar(visit)
         if not visit.started:
             compiled = self._proc.compiled(journey)
@@ -188,9 +189,25 @@ class _JourneyMixin:
         for index, step in enumerate(block.items):
             if isinstance(step, ThinkStep):
                 gevent.sleep(step.draw(self._rng))
+            elif isinstance(step, CompiledSet):
+                if not self._assign(step, ctx):
+                    return index
             elif not self._send(step, ctx):
                 return index
         return None
+
+    def _assign(self, step: CompiledSet, ctx: dict[str, Any]) -> bool:
+        """A `set:` step; a value that cannot be made is recorded as a failure (SET, named
+        after the variable) that ends the journey, as a request's template would."""
+        for name, render in step.renderers:
+            try:
+                ctx[name] = render(ctx)
+            except Exception as exc:
+                message = self._proc.secrets.scrub(f"set {name}: {type(exc).__name__}: {exc}")
+                self._record_error("SET", f"set {name}", TemplateError(message))
+                gevent.sleep(PAUSE_AFTER_UNSENT_FAILURE_S)
+                return False
+        return True
 
     def _draw(self, names: tuple[str, ...], ctx: dict[str, Any]) -> bool:
         for name in names:

@@ -117,13 +117,31 @@ class _Checker:
                     f"data {source!r} has no column {column!r}{_hint(column, columns)} "
                     f"(columns: {', '.join(columns)})", loc))
 
+    def name(self, kind: str, var: str, loc: Loc) -> bool:
+        """Whether `var` can be assigned (by a capture or set:); a problem when not."""
+        if _IDENT.match(var) and var not in GLOBAL_NAMES:
+            return True
+        self.problems.append(Problem(
+            f"{kind} name {var!r} must be a plain name (letters, digits, _) other "
+            f"than {', '.join(GLOBAL_NAMES)}", loc))
+        return False
+
+    def assignments(self, step: Any, base: Loc, known: set[str],
+                    later: Mapping[str, str]) -> None:
+        """A `set:` step: names, and each value's templates (which may use the names set
+        before it in the same step)."""
+        known = set(known)
+        for var, value in step.set_.items():
+            loc: Loc = (*base, "set", var)
+            self.name("set", var, loc)
+            for field_loc, text in walk_strings(value, loc):
+                self.template(text, field_loc, known, later)
+            known.add(var)
+
     def captures(self, step: Any, base: Loc) -> None:
         for var, spec in step.capture.items():
             loc: Loc = (*base, "capture", var)
-            if not _IDENT.match(var) or var in GLOBAL_NAMES:
-                self.problems.append(Problem(
-                    f"capture name {var!r} must be a plain name (letters, digits, _) other "
-                    f"than {', '.join(GLOBAL_NAMES)}", loc))
+            if not self.name("capture", var, loc):
                 continue
             text = spec if isinstance(spec, str) else spec.from_
             try:
@@ -149,16 +167,21 @@ class _Checker:
         """Check a list of steps; returns the names it captures."""
         captured_at: dict[str, int] = {}
         for s, step in enumerate(steps):
-            for var in step.capture:
+            for var in (*step.capture, *(step.set_ or ())):
                 captured_at.setdefault(var, s)
         known = set(known)
         block_name = base[-1]
         for s, step in enumerate(steps):
             loc: Loc = (*base, s)
             later = {**later_blocks, **{
-                n: f"the step that captures it ({block_name} step {i + 1})"
-                if block_name != "steps" else f"the step that captures it (step {i + 1})"
+                n: f"the step that {_verb(steps[i], n)} it ({block_name} step {i + 1})"
+                if block_name != "steps" else f"the step that {_verb(steps[i], n)} it "
+                                              f"(step {i + 1})"
                 for n, i in captured_at.items() if i >= s and n not in known}}
+            if step.set_ is not None:
+                self.assignments(step, loc, known, later)
+                known |= set(step.set_)
+                continue
             self.captures(step, loc)
             self.checks(step, loc)
             for field_loc, text in _templated_fields(step):
@@ -167,6 +190,10 @@ class _Checker:
             for field_loc, text in _check_fields(step):
                 self.template(text, (*loc, *field_loc), known, later)
         return set(captured_at)
+
+
+def _verb(step: Any, name: str) -> str:
+    return "captures" if name in step.capture else "sets"
 
 
 def _has_class(path: Path, name: str) -> bool:
@@ -229,10 +256,10 @@ def check_journeys(scenario: Scenario, base: Path = Path(".")) -> Iterator[Probl
                 problems.append(problem)
             continue
         step_caps = {n: "the journey's steps, which run after on_start"
-                     for step in journey.steps for n in step.capture}
+                     for step in journey.steps for n in (*step.capture, *(step.set_ or ()))}
         started = checker.block(journey.on_start, ("journeys", j, "on_start"), known, step_caps)
         stop_caps = {n: "on_stop, which runs last" for step in journey.on_stop
-                     for n in step.capture}
+                     for n in (*step.capture, *(step.set_ or ()))}
         ran = checker.block(journey.steps, ("journeys", j, "steps"), known | started,
                             {n: w for n, w in stop_caps.items() if n not in started})
         checker.block(journey.on_stop, ("journeys", j, "on_stop"), known | started | ran, {})

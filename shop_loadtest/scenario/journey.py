@@ -129,6 +129,10 @@ ThinkValue = Annotated[
 
 class Step(Model):
     request: str | None = None
+    set_: dict[str, Any] | None = Field(
+        default=None, alias="set",
+        description="assign variables from templates, in order, for the journey's later steps "
+                    "(reset with its captures each run unless session: keep)")
     name: str | None = None
     query: dict[str, Any] | None = None
     json_body: Any = Field(default=None, alias="json")
@@ -170,8 +174,16 @@ class Step(Model):
 
     @model_validator(mode="after")
     def _one_kind(self) -> Step:
-        if (self.request is None) == (self.think is None):
-            raise ValueError("a step is either a request (request: GET /path) or a think time")
+        kinds = [k for k, v in (("request", self.request), ("think", self.think),
+                                ("set", self.set_)) if v is not None]
+        if len(kinds) != 1:
+            raise ValueError("a step is one of a request (request: GET /path), a think time "
+                             "(think: 1s) or an assignment (set: {name: value})")
+        if self.set_ == {}:
+            raise ValueError("set: needs at least one name: value")
+        if self.set_ is not None and (self.model_fields_set - {"set_"}):
+            raise ValueError("a set step takes nothing else (put the request in a step "
+                             "of its own)")
         if self.think is not None and (self.name or self.capture or self.expect or self.check
                                        or self.timeout is not None):
             raise ValueError("a think step takes no name, capture, check, expect or timeout")
