@@ -1,0 +1,242 @@
+"""The scenario language, round two (issue 18): `set:` steps and `{{ host }}`/`{{ base_url }}`.
+
+Fast tests check validation (file:line, did-you-mean), the generated code and the runtime
+objects; the e2e tests run the generated locustfile on the demo shop, under `shop-loadtest run`
+and under plain `locust -f`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shop_loadtest.errors import ScenarioError
+from shop_loadtest.generate.blocks import to_block
+from shop_loadtest.generate.locustfile import render_locustfile
+from shop_loadtest.journeys import Journey, RequestStep, SetStep, Settings, target_names
+from shop_loadtest.runtime.process import Process
+from shop_loadtest.runtime.sessions import Visit
+from shop_loadtest.scenario import load_scenario_text
+from tests.conftest import cli
+
+HEAD = "name: t\nload: {model: users, stages: [{duration: 10s, target: 1}]}\n"
+
+
+def _journey(steps: str) -> str:
+    """A scenario whose one journey has `steps`; the first step is on line 6."""
+    return HEAD + "journeys:\n  - name: j\n    steps:\n" + steps
+
+
+def _error(text: str) -> str:
+    with pytest.raises(ScenarioError) as info:
+        load_scenario_text(text, file="s.yaml")
+    return str(info.value)
+
+
+# --- set: validation ----------------------------------------------------------------------------
+
+def test_set_values_are_usable_by_later_steps_and_by_later_names_of_the_same_step():
+    scenario = load_scenario_text(_journey(
+        "      - set: {email: '{{ faker.email() }}', login: '{{ email }}', n: 3}\n"
+        "      - request: POST /api/login\n"
+        "        json: {email: '{{ login }}', count: '{{ n }}'}\n"), file="s.yaml")
+    step = scenario.journeys[0].steps[0]
+    assert step.set_ == {"email": "{{ faker.email() }}", "login": "{{ email }}", "n": 3}
+
+
+@pytest.mark.parametrize(("steps", "message"), [
+    ("      - set: {email: '{{ faker.emial() }}'}\n",
+     "s.yaml:6:22: journeys.0.steps.0.set.email: unknown Faker provider faker.emial (did you "
+     "mean faker.email?)"),
+    ("      - set: {email: x}\n      - request: GET /u/{{ emial }}\n",
+     "s.yaml:7:18: journeys.0.steps.1.request: unknown variable 'emial' (did you mean email?)"),
+    ("      - request: GET /u/{{ email }}\n      - set: {email: x}\n",
+     "s.yaml:6:18: journeys.0.steps.0.request: 'email' is used before the step that sets it "
+     "(step 2)"),
+    ("      - set: {a: '{{ b }}', b: 1}\n",
+     "s.yaml:6:18: journeys.0.steps.0.set.a: 'b' is used before the step that sets it (step 1)"),
+    ("      - set: {host: x}\n",
+     "s.yaml:6:21: journeys.0.steps.0.set.host: set name 'host' must be a plain name"),
+    ("      - set: {my-name: x}\n",
+     "s.yaml:6:24: journeys.0.steps.0.set.my-name: set name 'my-name' must be a plain name"),
+    ("      - set: {a: 1}\n        request: GET /\n",
+     "s.yaml:6:9: journeys.0.steps.0: a step is one of a request"),
+    ("      - set: {a: 1}\n        name: x\n",
+     "s.yaml:6:9: journeys.0.steps.0: a set step takes nothing else"),
+    ("      - set: {}\n",
+     "s.yaml:6:9: journeys.0.steps.0: set: needs at least one name: value"),
+    ("      - sett: {a: 1}\n",
+     "s.yaml:6:9: journeys.0.steps.0.sett: unknown field 'sett' (did you mean set?)"),
+])
+def test_bad_set_steps_give_one_located_line_with_a_suggestion(steps, message):
+    assert _error(_journey(steps)).startswith(message)
+
+
+def test_a_name_set_in_the_steps_is_not_yet_there_in_on_start():
+    text = (HEAD + "journeys:\n  - name: j\n    on_start:\n      - request: GET /{{ a }}\n"
+            "    steps:\n      - set: {a: x}\n")
+    assert _error(text).startswith(
+        "s.yaml:6:18: journeys.0.on_start.0.request: 'a' is used before the journey's steps, "
+        "which run after on_start")
+
+
+# --- {{ host }} / {{ base_url }} ----------------------------------------------------------------
+
+def test_host_and_base_url_are_the_users_host_without_a_trailing_slash():
+    assert target_names("http://127.0.0.1:8000/") == {"host": "http://127.0.0.1:8000",
+                                                      "base_url": "http://127.0.0.1:8000"}
+    assert target_names("https://shop.example/base") == {
+        "host": "https://shop.example/base", "base_url": "https://shop.example/base"}
+    assert target_names(None) == {"host": "", "base_url": ""}
+
+
+def test_host_and_base_url_validate_in_steps_variables_and_headers():
+    text = (HEAD + "variables: {api: '{{ base_url }}/api'}\n"
+            "target: {host: 'http://127.0.0.1:1', headers: {Origin: '{{ host }}'}}\n"
+            "journeys:\n  - name: j\n    steps:\n"
+            "      - request: GET {{ base_url }}/api/products\n"
+            "      - request: POST /api/cart/items\n"
+            "        json: {next: '{{ api }}/cart', back: '{{ host }}'}\n")
+    load_scenario_text(text, file="s.yaml")
+    assert _error(_journey("      - request: GET {{ base_ur }}/x\n")).endswith(
+        "unknown variable 'base_ur' (did you mean base_url?)")
+    assert "variable name 'base_url' must be a plain name" in _error(
+        HEAD + "variables: {base_url: x}\njourneys: [{name: j, steps: [{request: GET /}]}]\n")
+    assert "capture name 'host' must be a plain name" in _error(_journey(
+        "      - {request: GET /, capture: {host: 'header:Host'}}\n"))
+
+
+# --- generated code and runtime objects ---------------------------------------------------------
+
+SET_SCENARIO = textwrap.dedent("""\
+    name: set-demo
+    target: {host: "http://127.0.0.1:9"}
+    load:
+      model: {model}
+      stages: [{duration: 0s, target: 1}, {duration: {seconds}s, target: 1}]
+    journeys:
+      - name: login
+        steps:
+          - set:
+              email: "{{ faker.email() }}"
+              me_url: "{{ base_url }}/api/me"
+          - request: POST /api/login
+            json: {email: "{{ email }}", password: secret}
+          - request: GET {{ me_url }}
+            name: me
+            check:
+              - {json: $.email, equals: "{{ email }}"}
+    """)
+
+
+def _set_scenario(model: str = "users", seconds: float = 3) -> str:
+    return SET_SCENARIO.replace("{model}", model).replace("{seconds}", str(seconds))
+
+
+def test_set_steps_are_generated_as_readable_set_step_calls_that_compile():
+    scenario = load_scenario_text(_set_scenario(), file="set.yaml")
+    block = to_block(scenario.journeys[0].steps)
+    assert block[0] == SetStep({"email": "{{ faker.email() }}", "me_url": "{{ base_url }}/api/me"})
+    source = render_locustfile(scenario, source="set.yaml", output="set.py")
+    assert ("        SetStep({'email': '{{ faker.email() }}', 'me_url': '{{ base_url }}/api/me'}),"
+            in source.splitlines())
+    assert "import Journey, RequestStep, SetStep, Settings, ThinkStep" in source
+    plain = render_locustfile(load_scenario_text(_journey("      - request: GET /\n"),
+                                                 file="s.yaml"), source="s.yaml", output="s.py")
+    assert "SetStep" not in plain  # imported only where it is used
+
+
+def test_a_set_step_makes_fresh_journeys_reset_their_variables():
+    only_set = Journey("j", 1.0, [SetStep({"a": "{{ uuid() }}"}), RequestStep("GET", "/", "/")])
+    assert only_set.assigns()
+    assert not Journey("j", 1.0, [RequestStep("GET", "/", "/")]).assigns()
+    visit = Visit({"vars": {}}, fresh=True, captures=only_set.assigns())
+    visit.on_start_done()
+    visit.begin()["a"] = "from run 1"
+    assert "a" not in visit.begin()
+    kept = Visit({"vars": {}}, fresh=False, captures=True)
+    kept.begin()["a"] = "from run 1"
+    assert kept.begin()["a"] == "from run 1"
+
+
+def test_set_values_are_compiled_in_order_and_keep_their_type(tmp_path):
+    csv = tmp_path / "c.csv"
+    csv.write_text("code\nX1\n")
+    from shop_loadtest.journeys import DataSource
+
+    proc = Process(object(), Settings(data=[DataSource("coupons", csv)]))
+    block = proc._block([SetStep({"n": "{{ 2 + 1 }}", "twice": "{{ n * 2 }}",
+                                  "code": "{{ coupons.code }}-{{ n }}"})])
+    assert block.data == ("coupons",)  # a set: that reads a data row draws it
+    ctx: dict[str, Any] = {"coupons": {"code": "X1"}}
+    for name, render in block.items[0].renderers:
+        ctx[name] = render(ctx)
+    assert (ctx["n"], ctx["twice"], ctx["code"]) == (3, 6, "X1-3")
+
+
+# --- e2e on the demo shop -----------------------------------------------------------------------
+
+def _run(tmp_path: Path, text: str, *args: str) -> dict[str, Any]:
+    path = tmp_path / "set.yaml"
+    path.write_text(text)
+    out = tmp_path / "run"
+    result = cli("run", str(path), "--out", str(out), *args, timeout=120)
+    assert (out / "summary.json").exists(), result.stderr[-3000:] + result.stdout[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    summary["exit_code"] = result.returncode
+    summary["by_name"] = {e["name"]: e for e in summary["endpoints"]}
+    return summary
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("model", ["users", "arrival_rate"])
+def test_a_set_value_is_sent_in_two_steps_and_base_url_follows_host(tmp_path, demo_shop, model):
+    """The email made once is the one the shop logged in (the check compares them), and the
+    absolute `{{ base_url }}/api/me` goes to the host given on the command line, not the
+    scenario's unreachable one."""
+    summary = _run(tmp_path, _set_scenario(model), "--host", demo_shop,
+                   "--allow-host", demo_shop)
+    login, me = summary["by_name"]["POST /api/login"], summary["by_name"]["me"]
+    assert me["requests"] > 0 and login["requests"] >= me["requests"]
+    assert login["failures"] == me["failures"] == 0, summary["errors"]
+    assert summary["exit_code"] == 0
+
+
+@pytest.mark.e2e
+def test_a_set_value_that_cannot_be_made_fails_the_journey_before_its_requests(tmp_path,
+                                                                             demo_shop):
+    text = _set_scenario().replace('me_url: "{{ base_url }}/api/me"',
+                                   'token: "{{ env.SLT_TEST_NEVER_SET_TOKEN }}"')
+    text = text.replace("GET {{ me_url }}", "GET /api/me")
+    text += "budgets: [\"error_rate < 1%\"]\n"
+    summary = _run(tmp_path, text, "--host", demo_shop, "--allow-host", demo_shop)
+    failed = summary["by_name"]["set token"]
+    assert failed["requests"] == failed["failures"] > 0
+    # one failure a second at most: the user pauses after a failure that sent nothing
+    assert failed["requests"] <= 6
+    assert "POST /api/login" not in summary["by_name"]  # nothing after it was sent
+    assert "SLT_TEST_NEVER_SET_TOKEN" in json.dumps(summary["errors"])
+    assert summary["verdict"] == "fail" and summary["exit_code"] == 1
+
+
+@pytest.mark.e2e
+def test_the_generated_locustfile_runs_set_steps_under_plain_locust(tmp_path, demo_shop):
+    scenario_path = tmp_path / "set.yaml"
+    scenario_path.write_text(_set_scenario(seconds=3))
+    locustfile = tmp_path / "set_locustfile.py"
+    result = cli("generate", str(scenario_path), "-o", str(locustfile))
+    assert result.returncode == 0, result.stderr
+    run = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--host",
+         demo_shop, "--only-summary", "--json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    stats = {s["name"]: s for s in json.loads(run.stdout)}
+    assert stats["me"]["num_requests"] > 0, run.stderr[-2000:]
+    assert stats["me"]["num_failures"] == stats["POST /api/login"]["num_failures"] == 0, (
+        run.stderr[-2000:])
