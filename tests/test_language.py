@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from shop_loadtest.errors import ScenarioError
 from shop_loadtest.generate.blocks import to_block

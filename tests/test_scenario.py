@@ -256,7 +256,7 @@ BAD_STEPS = [
     (_journey("      - request: GET /\n        capture: {faker: 'header:Location'}\n"),
      "s.yaml:7:26: journeys.0.steps.0.capture.faker: capture name 'faker' must be a plain name "
      "(letters, digits, _) other than faker, random_int, random_choice, random_float, uuid, "
-     "env, vars"),
+     "env, vars, host, base_url"),
     (_journey("      - request: GET /\n        check:\n          - {status: 200, "
               "body_contains: ok}\n"),
      "s.yaml:8:13: journeys.0.steps.0.check.0: a check is one of {status: 200}, {json: $.path, "
@@ -334,7 +334,7 @@ BAD_STEPS = [
               top="variables: {coupons: 1}\ndata:\n  coupons: {file: data/coupons.csv}\n"),
      "s.yaml:5:12: data.coupons: data name 'coupons' must be a plain name (letters, digits, _), "
      "not a variable nor one of faker, random_int, random_choice, random_float, uuid, env, "
-     "vars"),
+     "vars, host, base_url"),
     (_journey("      - request: GET /\n", top="faker: {locale: de_DX}\n"),
      "s.yaml:3:17: faker.locale: unknown Faker locale 'de_DX' (did you mean de_DE?)"),
     (_journey("      - request: GET /\n", top="variables: {token: '{{ evn.TOKEN }}'}\n"),
