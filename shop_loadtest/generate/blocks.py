@@ -5,14 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from shop_loadtest.journeys import Block, RequestStep, SetStep, ThinkStep
-from shop_loadtest.scenario import parse_think
+from shop_loadtest.journeys import Block, RepeatStep, RequestStep, SetStep, ThinkStep
+from shop_loadtest.scenario import parse_repeat, parse_think
 
 
 def to_block(steps: Iterable[Any]) -> Block:
     """Scenario steps -> plain step objects, as the generator writes them out."""
     out: Block = []
     for step in steps:
+        if step.repeat is not None:
+            fewest, most = parse_repeat(step.repeat)
+            inner = [s for s in to_block(step.steps or []) if not isinstance(s, RepeatStep)]
+            out.append(RepeatStep(fewest, most, inner))
+            continue
         if step.set_ is not None:
             out.append(SetStep(dict(step.set_)))
             continue

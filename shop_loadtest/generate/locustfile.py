@@ -19,7 +19,14 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from shop_loadtest import __version__
 from shop_loadtest.errors import ShopLoadtestError
 from shop_loadtest.generate.blocks import to_block
-from shop_loadtest.journeys import DEFAULT_TIMEOUT_S, RequestStep, SetStep, ThinkStep
+from shop_loadtest.journeys import (
+    DEFAULT_TIMEOUT_S,
+    RepeatStep,
+    RequestStep,
+    SetStep,
+    ThinkStep,
+    flat_steps,
+)
 from shop_loadtest.scenario import Scenario
 
 LINE = 99  # longer calls are written one argument per line, long literals wrapped
@@ -70,7 +77,11 @@ def _dataclass_source(obj: Any, positional: tuple[str, ...], indent: int = STEP_
     return _call(type(obj).__name__, args, keywords, indent)
 
 
-def _step_source(step: RequestStep | ThinkStep | SetStep) -> str:
+def _step_source(step: RequestStep | ThinkStep | SetStep | RepeatStep) -> str:
+    if isinstance(step, RepeatStep):
+        inner = "".join("    " + _step_source(s).replace("\n", "\n    ") + ",\n"
+                        for s in step.steps)
+        return f"RepeatStep({step.low!r}, {step.high!r}, steps=[\n{inner}])"
     if isinstance(step, SetStep):
         return _dataclass_source(step, ("values",))
     if isinstance(step, ThinkStep):
@@ -148,9 +159,9 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
     env.filters["py"] = _literal
     classes = set()
     journeys = []
-    uses_set = False
+    uses_set = uses_repeat = False
     reserved = {"Shape", "Arrivals", "Journey", "Settings", "DataSource", "RequestStep",
-                "ThinkStep", "SetStep", "CampaignShape", "JourneyUser", "ArrivalUser", "Path"}
+                "ThinkStep", "SetStep", "RepeatStep", "CampaignShape", "JourneyUser", "ArrivalUser", "Path"}
     for journey in scenario.journeys:
         cls = _class_name(journey.name)
         while cls in classes or cls in reserved:
@@ -177,8 +188,10 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
                       for name in ("on_start", "steps", "on_stop")}
             entry.update({name: [_step_source(s) for s in block]
                           for name, block in blocks.items()})
-            uses_set = uses_set or any(isinstance(s, SetStep) for block in blocks.values()
-                                       for s in block)
+            for block in blocks.values():
+                for s in flat_steps(block):
+                    uses_set = uses_set or isinstance(s, SetStep)
+                uses_repeat = uses_repeat or any(isinstance(s, RepeatStep) for s in block)
         journeys.append(entry)
     load = scenario.load
     source_text = env.get_template("locustfile.py.j2").render(
@@ -192,6 +205,7 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
         abort=list(scenario.abort),
         settings=_settings_args(scenario, source, output),
         uses_set=uses_set,
+        uses_repeat=uses_repeat,
         needs_here=bool(scenario.data) or any(j["custom"] for j in journeys),
         stages=[(n, d, t) for n, d, t in scenario.stage_specs(base)],
         journeys=journeys,

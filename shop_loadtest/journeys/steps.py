@@ -22,6 +22,9 @@ from shop_loadtest.journeys.templates import (
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 DEFAULT_TIMEOUT_S = 30.0
+# The most times a `repeat:` block runs in one journey run: a typo (3000 for 3) must not turn
+# a browse loop into a flood, and a journey run stays short enough to be paced.
+MAX_REPEAT = 100
 
 
 @dataclass(frozen=True)
@@ -187,7 +190,55 @@ def compile_request(env: SandboxedEnvironment, step: RequestStep,
     )
 
 
-Block = list[RequestStep | ThinkStep | SetStep]
+@dataclass(frozen=True)
+class RepeatStep:
+    """`repeat: N` (or `N..M`, a count drawn uniformly per journey run) over `steps`."""
+
+    low: int
+    high: int
+    steps: list[RequestStep | ThinkStep | SetStep] = field(default_factory=list)
+
+    def count(self, rng: random.Random) -> int:
+        return self.low if self.low == self.high else rng.randint(self.low, self.high)
+
+
+@dataclass
+class CompiledRepeat:
+    """A repeat block with its steps compiled (CompiledRequest, CompiledSet, ThinkStep)."""
+
+    step: RepeatStep
+    items: list[Any]
+
+
+def expand(items: Sequence[Any], rng: random.Random) -> list[Any]:
+    """The steps one run goes through: each repeat block written out as many times as drawn
+    for this run (a list without repeat blocks is returned as it is).
+
+    >>> expand(["x", CompiledRepeat(RepeatStep(2, 2), ["a", "b"]), "y"], random.Random())
+    ['x', 'a', 'b', 'a', 'b', 'y']
+    """
+    if not any(isinstance(item, CompiledRepeat) for item in items):
+        return list(items) if not isinstance(items, list) else items
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, CompiledRepeat):
+            for _ in range(item.step.count(rng)):
+                out.extend(item.items)
+        else:
+            out.append(item)
+    return out
+
+
+Block = list[RequestStep | ThinkStep | SetStep | RepeatStep]
+
+
+def flat_steps(steps: Sequence[Any]) -> Iterator[Any]:
+    """Every step of `steps`, those inside repeat blocks included (each once)."""
+    for step in steps:
+        if isinstance(step, RepeatStep):
+            yield from step.steps
+        else:
+            yield step
 
 
 @dataclass(frozen=True)
@@ -206,13 +257,17 @@ class Journey:
         """Whether a run of its steps can leave variables behind (captures or set:), which a
         fresh session must then reset."""
         return any(isinstance(s, SetStep) or (isinstance(s, RequestStep) and s.capture)
-                   for s in self.steps)
+                   for s in flat_steps(self.steps))
 
     def estimated_seconds(self) -> float:
         """A first guess of one run's duration, before any has been measured."""
-        think = sum(s.expected() for s in self.steps if isinstance(s, ThinkStep))
-        requests = sum(1 for s in self.steps if isinstance(s, RequestStep))
-        return think + 0.05 * requests
+        seconds = 0.0
+        for step in self.steps:
+            times, inner = ((step.low + step.high) / 2, step.steps) if isinstance(
+                step, RepeatStep) else (1.0, [step])
+            seconds += times * sum(s.expected() if isinstance(s, ThinkStep) else
+                                   0.05 if isinstance(s, RequestStep) else 0.0 for s in inner)
+        return seconds
 
 
 @dataclass(frozen=True)
@@ -227,8 +282,13 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT_S
 
 
-def step_template_texts(step: RequestStep | SetStep) -> Iterator[str]:
+def step_template_texts(step: RequestStep | SetStep | RepeatStep) -> Iterator[str]:
     """Every templated string of a runtime step (to find the data sources it uses)."""
+    if isinstance(step, RepeatStep):
+        for inner in step.steps:
+            if not isinstance(inner, ThinkStep):
+                yield from step_template_texts(inner)
+        return
     if isinstance(step, SetStep):
         for _, text in walk_strings(step.values, ()):
             yield text

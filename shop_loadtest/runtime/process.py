@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from shop_loadtest.journeys import (
+    CompiledRepeat,
     CompiledRequest,
     CompiledSet,
     DataPool,
     Journey,
+    RepeatStep,
     RequestStep,
     SecretEnv,
     SetStep,
@@ -30,8 +32,9 @@ from shop_loadtest.journeys import (
 class Block:
     """Compiled steps, and the data sources whose rows they use (drawn when the block starts)."""
 
-    items: list[CompiledRequest | CompiledSet | ThinkStep]
+    items: list[CompiledRequest | CompiledSet | CompiledRepeat | ThinkStep]
     data: tuple[str, ...]
+    repeats: bool = False  # holds repeat blocks: a run goes through `expand(items)`
 
 
 @dataclass
@@ -76,17 +79,22 @@ class Process:
                 self._block(journey.on_stop))
         return found
 
-    def _block(self, steps: list[RequestStep | ThinkStep | SetStep]) -> Block:
+    def _block(self, steps: list[RequestStep | ThinkStep | SetStep | RepeatStep]) -> Block:
         texts = [t for s in steps if not isinstance(s, ThinkStep)
                  for t in step_template_texts(s)]
         used = names_used(self.templates, texts) & set(self.pools)
-        items: list[CompiledRequest | CompiledSet | ThinkStep] = [
-            s if isinstance(s, ThinkStep) else
-            compile_set(self.templates, s) if isinstance(s, SetStep) else
-            compile_request(self.templates, s, self.settings.headers, self.settings.timeout)
-            for s in steps
-        ]
-        return Block(items, tuple(sorted(used)))
+        items = [CompiledRepeat(s, [self._step(i) for i in s.steps])
+                 if isinstance(s, RepeatStep) else self._step(s) for s in steps]
+        return Block(items, tuple(sorted(used)),
+                     repeats=any(isinstance(s, RepeatStep) for s in steps))
+
+    def _step(self, step: RequestStep | ThinkStep | SetStep) -> Any:
+        if isinstance(step, ThinkStep):
+            return step
+        if isinstance(step, SetStep):
+            return compile_set(self.templates, step)
+        return compile_request(self.templates, step, self.settings.headers,
+                               self.settings.timeout)
 
 
 def process(environment: Any, settings: Settings) -> Process:

@@ -45,6 +45,7 @@ from shop_loadtest.journeys import (
     ThinkStep,
     hop_name,
     next_hop,
+    expand,
     pause_after_failure,
     target_names,
 )
@@ -139,11 +140,12 @@ class _JourneyMixin:
             compiled = self._proc.compiled(journey)
             block = compiled.on_start
             if block.items:
-                failed_at = self._run_block(block, visit.vars)
+                items = self._items(block)
+                failed_at = self._run_block(block, visit.vars, items)
                 if failed_at is not None:
                     visit.on_start_failed(self._base_vars)
                     # the journey it was for is skipped: wait as long as it would have taken
-                    self._pause(block, failed_at, journey, then=compiled.steps)
+                    self._pause(items, failed_at, journey, then=self._items(compiled.steps))
                     return None
             visit.on_start_done()
         visit.begin()
@@ -155,19 +157,24 @@ class _JourneyMixin:
         if visit is None:
             return
         block = self._proc.compiled(journey).steps
-        failed_at = self._run_block(block, visit.vars)
+        items = self._items(block)
+        failed_at = self._run_block(block, visit.vars, items)
         if failed_at is not None:
-            self._pause(block, failed_at, journey)
+            self._pause(items, failed_at, journey)
         state = getattr(self.environment, "shop_loadtest", None)
         if state is not None:  # pauses included: the pool is sized from how long users are busy
             state.recorder.journey_done(time.perf_counter() - started)
 
-    def _pause(self, block: Block, failed_at: int, journey: Journey,
-               then: Block | None = None) -> None:
-        """After a failure ended `block` at `failed_at`: wait out the think times the user did
-        not reach (and those of `then`, skipped too), or the journey's on_fail_pause when it
-        is longer, so that failing never runs faster than the plan."""
-        items = block.items + (then.items if then is not None else [])
+    def _items(self, block: Block) -> list[Any]:
+        """The steps of one run of `block`: repeat blocks written out as often as drawn."""
+        return expand(block.items, self._rng) if block.repeats else block.items
+
+    def _pause(self, ran: list[Any], failed_at: int, journey: Journey,
+               then: list[Any] | None = None) -> None:
+        """After a failure ended the steps `ran` at `failed_at`: wait out the think times the
+        user did not reach (and those of `then`, skipped too), or the journey's on_fail_pause
+        when it is longer, so that failing never runs faster than the plan."""
+        items = ran + then if then is not None else ran
         seconds = pause_after_failure(items, failed_at, self._rng, journey.on_fail_pause)
         if seconds > 0:
             gevent.sleep(seconds)
@@ -179,14 +186,15 @@ class _JourneyMixin:
             visit = self._visits.get(journey.name)
             if visit is not None and visit.started and journey.on_stop:
                 self._use_jar(visit)  # the session of its last run
-                self._run_block(self._proc.compiled(journey).on_stop, visit.vars)
+                block = self._proc.compiled(journey).on_stop
+                self._run_block(block, visit.vars, self._items(block))
 
-    def _run_block(self, block: Block, ctx: dict[str, Any]) -> int | None:
-        """Run steps in order; the index of the step whose failure ended them (-1: no data
-        row to start with), or None when they all ran."""
+    def _run_block(self, block: Block, ctx: dict[str, Any], items: list[Any]) -> int | None:
+        """Run `items` (this run's steps of `block`) in order; the index of the step whose
+        failure ended them (-1: no data row to start with), or None when they all ran."""
         if block.data and not self._draw(block.data, ctx):
             return -1
-        for index, step in enumerate(block.items):
+        for index, step in enumerate(items):
             if isinstance(step, ThinkStep):
                 gevent.sleep(step.draw(self._rng))
             elif isinstance(step, CompiledSet):

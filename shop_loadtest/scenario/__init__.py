@@ -25,6 +25,7 @@ from shop_loadtest.scenario.journey import (
     Step,
     ThinkDistribution,
     ThinkValue,
+    parse_repeat,
     parse_think,
 )
 from shop_loadtest.scenario.load import (
@@ -83,6 +84,7 @@ __all__ = [
     "Wave",
     "load_scenario",
     "load_scenario_text",
+    "parse_repeat",
     "parse_think",
     "scenario_json_schema",
 ]

@@ -167,7 +167,7 @@ class _Checker:
         """Check a list of steps; returns the names it captures."""
         captured_at: dict[str, int] = {}
         for s, step in enumerate(steps):
-            for var in (*step.capture, *(step.set_ or ())):
+            for var in _assigned(step):
                 captured_at.setdefault(var, s)
         known = set(known)
         block_name = base[-1]
@@ -178,6 +178,10 @@ class _Checker:
                 if block_name != "steps" else f"the step that {_verb(steps[i], n)} it "
                                               f"(step {i + 1})"
                 for n, i in captured_at.items() if i >= s and n not in known}}
+            if step.repeat is not None:
+                # its first run sees only what came before it; what it assigns is there after
+                known |= self.block(step.steps or [], (*loc, "steps"), known, later)
+                continue
             if step.set_ is not None:
                 self.assignments(step, loc, known, later)
                 known |= set(step.set_)
@@ -192,7 +196,16 @@ class _Checker:
         return set(captured_at)
 
 
+def _assigned(step: Any) -> list[str]:
+    """The names a scenario step assigns (a repeat block: those of its steps)."""
+    if step.repeat is not None:
+        return [n for inner in step.steps or [] for n in _assigned(inner)]
+    return [*step.capture, *(step.set_ or ())]
+
+
 def _verb(step: Any, name: str) -> str:
+    if step.repeat is not None:
+        return "assigns"  # inside its repeat block
     return "captures" if name in step.capture else "sets"
 
 
@@ -256,10 +269,10 @@ def check_journeys(scenario: Scenario, base: Path = Path(".")) -> Iterator[Probl
                 problems.append(problem)
             continue
         step_caps = {n: "the journey's steps, which run after on_start"
-                     for step in journey.steps for n in (*step.capture, *(step.set_ or ()))}
+                     for step in journey.steps for n in _assigned(step)}
         started = checker.block(journey.on_start, ("journeys", j, "on_start"), known, step_caps)
         stop_caps = {n: "on_stop, which runs last" for step in journey.on_stop
-                     for n in (*step.capture, *(step.set_ or ()))}
+                     for n in _assigned(step)}
         ran = checker.block(journey.steps, ("journeys", j, "steps"), known | started,
                             {n: w for n, w in stop_caps.items() if n not in started})
         checker.block(journey.on_stop, ("journeys", j, "on_stop"), known | started | ran, {})

@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from shop_loadtest.journeys.steps import MAX_REPEAT
 from shop_loadtest.scenario.base import IDENT_RE, METHODS, NAME_RE, Model, OnFail, Seconds
 from shop_loadtest.scenario.units import parse_duration
 
@@ -129,6 +130,10 @@ ThinkValue = Annotated[
 
 class Step(Model):
     request: str | None = None
+    repeat: int | str | None = Field(
+        default=None, description=f"run `steps` N times, or N..M times (drawn per journey "
+                                  f"run); 1 <= N <= M <= {MAX_REPEAT}")
+    steps: list[Step] | None = Field(default=None, description="the steps a repeat runs")
     set_: dict[str, Any] | None = Field(
         default=None, alias="set",
         description="assign variables from templates, in order, for the journey's later steps "
@@ -165,6 +170,13 @@ class Step(Model):
             raise ValueError(f"the path must start with '/', got {parts[1]!r}")
         return f"{parts[0].upper()} {parts[1]}"
 
+    @field_validator("repeat")
+    @classmethod
+    def _repeat(cls, value: Any) -> Any:
+        if value is not None:
+            parse_repeat(value)
+        return value
+
     @field_validator("think")
     @classmethod
     def _think(cls, value: Any) -> Any:
@@ -175,10 +187,21 @@ class Step(Model):
     @model_validator(mode="after")
     def _one_kind(self) -> Step:
         kinds = [k for k, v in (("request", self.request), ("think", self.think),
-                                ("set", self.set_)) if v is not None]
+                                ("set", self.set_), ("repeat", self.repeat)) if v is not None]
         if len(kinds) != 1:
             raise ValueError("a step is one of a request (request: GET /path), a think time "
-                             "(think: 1s) or an assignment (set: {name: value})")
+                             "(think: 1s), an assignment (set: {name: value}) or a loop "
+                             "(repeat: N, steps: [...])")
+        if self.repeat is not None:
+            if self.model_fields_set - {"repeat", "steps"}:
+                raise ValueError("a repeat step takes only repeat: and steps: (give the "
+                                 "requests inside steps:)")
+            if not self.steps:
+                raise ValueError("repeat: needs steps: (the steps to run again)")
+            if any(s.repeat is not None for s in self.steps):
+                raise ValueError("a repeat block cannot hold another repeat")
+        elif self.steps is not None:
+            raise ValueError("steps: goes with repeat: N")
         if self.set_ == {}:
             raise ValueError("set: needs at least one name: value")
         if self.set_ is not None and (self.model_fields_set - {"set_"}):
@@ -206,6 +229,20 @@ class Step(Model):
     def label(self) -> str:
         """The stats name: given, else the request line without its query string."""
         return self.name or f"{self.method} {self.path.split('?', 1)[0]}"
+
+
+def parse_repeat(value: int | str) -> tuple[int, int]:
+    """`3` -> (3, 3); `"3..6"` -> (3, 6): a count drawn uniformly per journey run."""
+    text = str(value).strip()
+    low_text, sep, high_text = text.partition("..")
+    try:
+        low = int(low_text)
+        high = int(high_text) if sep else low
+    except ValueError:
+        raise ValueError(f"expected a count N or a range N..M, got {value!r}") from None
+    if isinstance(value, bool) or not 1 <= low <= high <= MAX_REPEAT:
+        raise ValueError(f"repeat counts go from 1 to {MAX_REPEAT} (low first), got {value!r}")
+    return low, high
 
 
 def parse_think(value: str | float) -> tuple[float, float]:
