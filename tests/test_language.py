@@ -225,9 +225,12 @@ def test_a_set_value_that_cannot_be_made_fails_the_journey_before_its_requests(t
 
 
 @pytest.mark.e2e
-def test_the_generated_locustfile_runs_set_steps_under_plain_locust(tmp_path, demo_shop):
+def test_the_generated_locustfile_runs_set_and_repeat_steps_under_plain_locust(tmp_path, demo_shop):
     scenario_path = tmp_path / "set.yaml"
-    scenario_path.write_text(_set_scenario(seconds=3))
+    browse = "  - name: browse\n    steps:\n" + REPEAT.replace("{count}", "2").replace(
+        "GET /api/cart/{{ pid }}", "GET /api/products/{{ pid }}\n        name: last")
+    scenario_path.write_text(_set_scenario(seconds=3).replace("target: 1}", "target: 2}")
+                             + browse)
     locustfile = tmp_path / "set_locustfile.py"
     result = cli("generate", str(scenario_path), "-o", str(locustfile))
     assert result.returncode == 0, result.stderr
@@ -237,5 +240,132 @@ def test_the_generated_locustfile_runs_set_steps_under_plain_locust(tmp_path, de
         cwd=tmp_path, capture_output=True, text=True, timeout=120)
     stats = {s["name"]: s for s in json.loads(run.stdout)}
     assert stats["me"]["num_requests"] > 0, run.stderr[-2000:]
-    assert stats["me"]["num_failures"] == stats["POST /api/login"]["num_failures"] == 0, (
-        run.stderr[-2000:])
+    assert sum(s["num_failures"] for s in stats.values()) == 0, run.stderr[-2000:]
+    assert stats["product"]["num_requests"] >= 2 * stats["last"]["num_requests"] > 0
+    assert stats["me"]["num_requests"] > 0
+
+
+# --- repeat: -----------------------------------------------------------------------------------
+
+def test_repeat_counts_parse_within_the_documented_bounds():
+    from shop_loadtest.journeys import MAX_REPEAT
+    from shop_loadtest.scenario import parse_repeat
+
+    assert MAX_REPEAT == 100
+    assert parse_repeat(3) == (3, 3) and parse_repeat("3..6") == (3, 6)
+    assert parse_repeat("1..100") == (1, 100)
+    for bad in (0, 101, "6..3", "0..2", "3..101", "x", "3..", True):
+        with pytest.raises(ValueError):
+            parse_repeat(bad)
+
+
+REPEAT = ("      - request: GET /api/products\n"
+          "        capture: {ids: {from: 'json:$.items[*].id', pick: all}}\n"
+          "      - repeat: {count}\n"
+          "        steps:\n"
+          "          - set: {pid: '{{ random_choice(ids) }}'}\n"
+          "          - request: GET /api/products/{{ pid }}\n"
+          "            name: product\n"
+          "          - think: 10ms\n"
+          "      - request: GET /api/cart/{{ pid }}\n")
+
+
+@pytest.mark.parametrize(("steps", "message"), [
+    (REPEAT.replace("{count}", "3000"),
+     "s.yaml:8:17: journeys.0.steps.1.repeat: repeat counts go from 1 to 100 (low "
+     "first), got 3000"),
+    (REPEAT.replace("{count}", "6..3"),
+     "s.yaml:8:17: journeys.0.steps.1.repeat: repeat counts go from 1 to 100"),
+    (REPEAT.replace("{count}", "three"),
+     "s.yaml:8:17: journeys.0.steps.1.repeat: expected a count N or a range N..M"),
+    (REPEAT.replace("{count}", "2").replace("random_choice(ids)", "random_choice(idz)"),
+     "s.yaml:10:24: journeys.0.steps.1.steps.0.set.pid: unknown variable 'idz' (did you mean "
+     "ids?)"),
+    (REPEAT.replace("{count}", "2").replace("GET /api/cart/{{ pid }}", "GET /c/{{ pdi }}"),
+     "s.yaml:14:18: journeys.0.steps.2.request: unknown variable 'pdi' (did you mean pid?)"),
+    ("      - request: GET /{{ pid }}\n" + REPEAT.replace("{count}", "2"),
+     "s.yaml:6:18: journeys.0.steps.0.request: 'pid' is used before the step that assigns it "
+     "(step 3)"),
+    ("      - repeat: 2\n        steps:\n          - repeat: 2\n            steps: "
+     "[{request: GET /}]\n",
+     "s.yaml:6:9: journeys.0.steps.0: a repeat block cannot hold another repeat"),
+    ("      - repeat: 2\n", "s.yaml:6:9: journeys.0.steps.0: repeat: needs steps:"),
+    ("      - {repeat: 2, name: x, steps: [{request: GET /}]}\n",
+     "s.yaml:6:9: journeys.0.steps.0: a repeat step takes only repeat: and steps:"),
+    ("      - {request: GET /, steps: [{request: GET /}]}\n",
+     "s.yaml:6:9: journeys.0.steps.0: steps: goes with repeat: N"),
+    ("      - {repaet: 2, steps: [{request: GET /}]}\n",
+     "s.yaml:6:10: journeys.0.steps.0.repaet: unknown field 'repaet' (did you mean repeat?)"),
+])
+def test_bad_repeat_blocks_give_one_located_line_with_a_suggestion(steps, message):
+    assert _error(_journey(steps)).startswith(message)
+
+
+def test_repeat_blocks_generate_readable_code_and_expand_per_run():
+    import random
+
+    from shop_loadtest.journeys import RepeatStep, ThinkStep, expand, pause_after_failure
+
+    scenario = load_scenario_text(_journey(REPEAT.replace("{count}", "2..3")), file="s.yaml")
+    source = render_locustfile(scenario, source="s.yaml", output="s.py")
+    assert ("        RepeatStep(2, 3, steps=[\n"
+            "            SetStep({'pid': '{{ random_choice(ids) }}'}),\n"
+            "            RequestStep('GET', '/api/products/{{ pid }}', name='product'),\n"
+            "            ThinkStep(0.01, 0.01),\n"
+            "        ]),\n") in source
+    assert "import Journey, RepeatStep, RequestStep, SetStep, Settings, ThinkStep" in source
+    journey = to_block(scenario.journeys[0].steps)
+    repeat = journey[1]
+    assert isinstance(repeat, RepeatStep) and (repeat.low, repeat.high) == (2, 3)
+    proc = Process(object(), Settings())
+    block = proc._block(journey)
+    assert block.repeats and not proc._block(journey[:1]).repeats
+    rng = random.Random(7)
+    counts = set()
+    for _ in range(200):
+        items = expand(block.items, rng)
+        rounds = (len(items) - 2) // 3
+        assert len(items) == 2 + 3 * rounds and items[-1] is block.items[-1]
+        counts.add(rounds)
+    assert counts == {2, 3}
+    # a failure in round 1 of 3 still waits out the think times of rounds 2 and 3
+    fixed = proc._block([RepeatStep(3, 3, [RequestStep("GET", "/", "/"), ThinkStep(1, 1)])])
+    items = expand(fixed.items, rng)
+    assert pause_after_failure(items, 0, rng) == 3
+    assert pause_after_failure(items, 2, rng) == 2
+
+
+def test_a_journey_with_a_repeat_estimates_its_rounds_and_resets_what_they_set():
+    from shop_loadtest.journeys import RepeatStep, ThinkStep
+
+    journey = Journey("j", 1.0, [RepeatStep(2, 4, [SetStep({"a": 1}), ThinkStep(1, 1)])])
+    assert journey.assigns()
+    assert journey.estimated_seconds() == pytest.approx(3.0)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("model", ["users", "arrival_rate"])
+def test_a_repeat_block_sends_its_requests_the_drawn_number_of_times(tmp_path, demo_shop,
+                                                                      model):
+    """repeat: 3 between two single requests: the shop gets exactly three product views per
+    journey run (up to one run cut short by the end), and nothing fails."""
+    text = textwrap.dedent("""\
+        name: repeat-demo
+        target: {host: "%s"}
+        load:
+          model: %s
+          stages: [{duration: 0s, target: 2}, {duration: 4s, target: 2}]
+        journeys:
+          - name: browse
+            steps:
+        """) % (demo_shop, model) + REPEAT.replace("{count}", "3").replace(
+            "GET /api/cart/{{ pid }}", "GET /api/products/{{ pid }}\n        name: last")
+    summary = _run(tmp_path, text)
+    first = summary["by_name"]["GET /api/products"]["requests"]
+    product = summary["by_name"]["product"]["requests"]
+    last = summary["by_name"]["last"]["requests"]
+    assert last > 0 and sum(e["failures"] for e in summary["endpoints"]) == 0, summary["errors"]
+    started_not_done = first - last  # runs still going when the run stopped (at most 2 users)
+    assert 0 <= started_not_done <= 2
+    assert 3 * last <= product <= 3 * first
+    assert summary["exit_code"] == 0

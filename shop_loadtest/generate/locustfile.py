@@ -161,7 +161,8 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
     journeys = []
     uses_set = uses_repeat = False
     reserved = {"Shape", "Arrivals", "Journey", "Settings", "DataSource", "RequestStep",
-                "ThinkStep", "SetStep", "RepeatStep", "CampaignShape", "JourneyUser", "ArrivalUser", "Path"}
+                "ThinkStep", "SetStep", "RepeatStep", "CampaignShape", "JourneyUser",
+                "ArrivalUser", "Path"}
     for journey in scenario.journeys:
         cls = _class_name(journey.name)
         while cls in classes or cls in reserved:

@@ -43,9 +43,9 @@ from shop_loadtest.journeys import (
     Settings,
     TemplateError,
     ThinkStep,
+    expand,
     hop_name,
     next_hop,
-    expand,
     pause_after_failure,
     target_names,
 )
