@@ -5,14 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from shop_loadtest.journeys import Block, RepeatStep, RequestStep, SetStep, ThinkStep
-from shop_loadtest.scenario import parse_repeat, parse_think
+from shop_loadtest.journeys import Block, IfStep, RepeatStep, RequestStep, SetStep, ThinkStep
+from shop_loadtest.scenario import if_expression, parse_repeat, parse_think
 
 
 def to_block(steps: Iterable[Any]) -> Block:
-    """Scenario steps -> plain step objects, as the generator writes them out."""
+    """Scenario steps -> plain step objects, as the generator writes them out (a step with
+    `if:` wrapped in an IfStep)."""
     out: Block = []
     for step in steps:
+        if step.if_ is not None:
+            then = to_block([step.model_copy(update={"if_": None})])[0]
+            assert isinstance(then, RequestStep | SetStep)  # the model allows no other
+            out.append(IfStep(if_expression(step.if_), then))
+            continue
         if step.repeat is not None:
             fewest, most = parse_repeat(step.repeat)
             inner = [s for s in to_block(step.steps or []) if not isinstance(s, RepeatStep)]

@@ -21,6 +21,7 @@ from shop_loadtest.errors import ShopLoadtestError
 from shop_loadtest.generate.blocks import to_block
 from shop_loadtest.journeys import (
     DEFAULT_TIMEOUT_S,
+    IfStep,
     RepeatStep,
     RequestStep,
     SetStep,
@@ -77,7 +78,13 @@ def _dataclass_source(obj: Any, positional: tuple[str, ...], indent: int = STEP_
     return _call(type(obj).__name__, args, keywords, indent)
 
 
-def _step_source(step: RequestStep | ThinkStep | SetStep | RepeatStep) -> str:
+def _step_source(step: RequestStep | ThinkStep | SetStep | RepeatStep | IfStep) -> str:
+    if isinstance(step, IfStep):
+        then = _step_source(step.step)
+        if "\n" not in then:
+            return _call("IfStep", [repr(step.test), then], [], STEP_INDENT)
+        then = then.replace("\n", "\n    ")
+        return f"IfStep(\n    {step.test!r},\n    {then},\n)"
     if isinstance(step, RepeatStep):
         inner = "".join("    " + _step_source(s).replace("\n", "\n    ") + ",\n"
                         for s in step.steps)
@@ -159,9 +166,9 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
     env.filters["py"] = _literal
     classes = set()
     journeys = []
-    uses_set = uses_repeat = False
+    uses_set = uses_repeat = uses_if = False
     reserved = {"Shape", "Arrivals", "Journey", "Settings", "DataSource", "RequestStep",
-                "ThinkStep", "SetStep", "RepeatStep", "CampaignShape", "JourneyUser",
+                "ThinkStep", "SetStep", "RepeatStep", "IfStep", "CampaignShape", "JourneyUser",
                 "ArrivalUser", "Path"}
     for journey in scenario.journeys:
         cls = _class_name(journey.name)
@@ -192,6 +199,9 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
             for block in blocks.values():
                 for s in flat_steps(block):
                     uses_set = uses_set or isinstance(s, SetStep)
+                uses_if = uses_if or any(isinstance(s, IfStep) for s in block) or any(
+                    isinstance(i, IfStep) for s in block if isinstance(s, RepeatStep)
+                    for i in s.steps)
                 uses_repeat = uses_repeat or any(isinstance(s, RepeatStep) for s in block)
         journeys.append(entry)
     load = scenario.load
@@ -207,6 +217,7 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
         settings=_settings_args(scenario, source, output),
         uses_set=uses_set,
         uses_repeat=uses_repeat,
+        uses_if=uses_if,
         needs_here=bool(scenario.data) or any(j["custom"] for j in journeys),
         stages=[(n, d, t) for n, d, t in scenario.stage_specs(base)],
         journeys=journeys,

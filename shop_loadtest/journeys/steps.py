@@ -191,12 +191,32 @@ def compile_request(env: SandboxedEnvironment, step: RequestStep,
 
 
 @dataclass(frozen=True)
+class IfStep:
+    """`if:` on a request or set: step: `step` runs only when the expression `test` (Jinja,
+    without braces, over the journey's variables and captures) is true."""
+
+    test: str
+    step: RequestStep | SetStep
+
+
+@dataclass
+class CompiledIf:
+    step: IfStep
+    test: Renderer
+    then: Any  # the compiled step: CompiledRequest or CompiledSet
+
+
+def compile_test(env: SandboxedEnvironment, test: str) -> Renderer:
+    return compile_value(env, "{{ " + test + " }}")
+
+
+@dataclass(frozen=True)
 class RepeatStep:
     """`repeat: N` (or `N..M`, a count drawn uniformly per journey run) over `steps`."""
 
     low: int
     high: int
-    steps: list[RequestStep | ThinkStep | SetStep] = field(default_factory=list)
+    steps: list[RequestStep | ThinkStep | SetStep | IfStep] = field(default_factory=list)
 
     def count(self, rng: random.Random) -> int:
         return self.low if self.low == self.high else rng.randint(self.low, self.high)
@@ -229,14 +249,16 @@ def expand(items: Sequence[Any], rng: random.Random) -> list[Any]:
     return out
 
 
-Block = list[RequestStep | ThinkStep | SetStep | RepeatStep]
+Block = list[RequestStep | ThinkStep | SetStep | RepeatStep | IfStep]
 
 
 def flat_steps(steps: Sequence[Any]) -> Iterator[Any]:
-    """Every step of `steps`, those inside repeat blocks included (each once)."""
+    """Every step of `steps`, those inside repeat blocks and behind `if:` included (once)."""
     for step in steps:
         if isinstance(step, RepeatStep):
-            yield from step.steps
+            yield from flat_steps(step.steps)
+        elif isinstance(step, IfStep):
+            yield step.step
         else:
             yield step
 
@@ -282,8 +304,12 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT_S
 
 
-def step_template_texts(step: RequestStep | SetStep | RepeatStep) -> Iterator[str]:
+def step_template_texts(step: RequestStep | SetStep | RepeatStep | IfStep) -> Iterator[str]:
     """Every templated string of a runtime step (to find the data sources it uses)."""
+    if isinstance(step, IfStep):
+        yield "{{ " + step.test + " }}"
+        yield from step_template_texts(step.step)
+        return
     if isinstance(step, RepeatStep):
         for inner in step.steps:
             if not isinstance(inner, ThinkStep):

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from shop_loadtest.journeys import (
+    CompiledIf,
     CompiledRepeat,
     CompiledRequest,
     CompiledSet,
     DataPool,
+    IfStep,
     Journey,
     RepeatStep,
     RequestStep,
@@ -21,6 +23,7 @@ from shop_loadtest.journeys import (
     ThinkStep,
     compile_request,
     compile_set,
+    compile_test,
     compile_value,
     make_environment,
     names_used,
@@ -32,7 +35,7 @@ from shop_loadtest.journeys import (
 class Block:
     """Compiled steps, and the data sources whose rows they use (drawn when the block starts)."""
 
-    items: list[CompiledRequest | CompiledSet | CompiledRepeat | ThinkStep]
+    items: list[CompiledRequest | CompiledSet | CompiledRepeat | CompiledIf | ThinkStep]
     data: tuple[str, ...]
     repeats: bool = False  # holds repeat blocks: a run goes through `expand(items)`
 
@@ -79,7 +82,8 @@ class Process:
                 self._block(journey.on_stop))
         return found
 
-    def _block(self, steps: list[RequestStep | ThinkStep | SetStep | RepeatStep]) -> Block:
+    def _block(self, steps: list[RequestStep | ThinkStep | SetStep | RepeatStep | IfStep],
+               ) -> Block:
         texts = [t for s in steps if not isinstance(s, ThinkStep)
                  for t in step_template_texts(s)]
         used = names_used(self.templates, texts) & set(self.pools)
@@ -88,7 +92,10 @@ class Process:
         return Block(items, tuple(sorted(used)),
                      repeats=any(isinstance(s, RepeatStep) for s in steps))
 
-    def _step(self, step: RequestStep | ThinkStep | SetStep) -> Any:
+    def _step(self, step: RequestStep | ThinkStep | SetStep | IfStep) -> Any:
+        if isinstance(step, IfStep):
+            return CompiledIf(step, compile_test(self.templates, step.test),
+                              self._step(step.step))
         if isinstance(step, ThinkStep):
             return step
         if isinstance(step, SetStep):

@@ -32,6 +32,7 @@ from locust.contrib.fasthttp import FastHttpUser, LocustBadStatusCode
 from shop_loadtest.journeys import (
     MAX_REDIRECTS,
     REDIRECT_STATUSES,
+    CompiledIf,
     CompiledRequest,
     CompiledSet,
     DataExhausted,
@@ -195,12 +196,24 @@ class _JourneyMixin:
         if block.data and not self._draw(block.data, ctx):
             return -1
         for index, step in enumerate(items):
-            if isinstance(step, ThinkStep):
-                gevent.sleep(step.draw(self._rng))
-            elif isinstance(step, CompiledSet):
-                if not self._assign(step, ctx):
+            if type(step) is CompiledIf:
+                try:
+                    go = step.test(ctx)
+                except Exception as exc:  # an undefined name: a failure, never a silent skip
+                    self._record_error("IF", f"if {step.step.test}", TemplateError(
+                        self._proc.secrets.scrub(f"if {step.step.test}: "
+                                                 f"{type(exc).__name__}: {exc}")))
+                    gevent.sleep(PAUSE_AFTER_UNSENT_FAILURE_S)
                     return index
-            elif not self._send(step, ctx):
+                if not go:
+                    continue
+                step = step.then
+            if type(step) is CompiledRequest:  # first: requests are most steps
+                if not self._send(step, ctx):
+                    return index
+            elif type(step) is ThinkStep:
+                gevent.sleep(step.draw(self._rng))
+            elif not self._assign(step, ctx):
                 return index
         return None
 

@@ -25,6 +25,7 @@ from shop_loadtest.scenario.journey import (
     Step,
     ThinkDistribution,
     ThinkValue,
+    if_expression,
     parse_repeat,
     parse_think,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "Wave",
     "load_scenario",
     "load_scenario_text",
+    "if_expression",
     "parse_repeat",
     "parse_think",
     "scenario_json_schema",

@@ -178,6 +178,11 @@ class _Checker:
                 if block_name != "steps" else f"the step that {_verb(steps[i], n)} it "
                                               f"(step {i + 1})"
                 for n, i in captured_at.items() if i >= s and n not in known}}
+            if step.if_ is not None:  # decided before the step runs: not its own captures
+                from shop_loadtest.scenario.journey import if_expression
+
+                self.template("{{ " + if_expression(step.if_) + " }}", (*loc, "if"), known,
+                              later)
             if step.repeat is not None:
                 # its first run sees only what came before it; what it assigns is there after
                 known |= self.block(step.steps or [], (*loc, "steps"), known, later)

@@ -134,6 +134,10 @@ class Step(Model):
         default=None, description=f"run `steps` N times, or N..M times (drawn per journey "
                                   f"run); 1 <= N <= M <= {MAX_REPEAT}")
     steps: list[Step] | None = Field(default=None, description="the steps a repeat runs")
+    if_: str | None = Field(
+        default=None, alias="if",
+        description="run this request or set: step only when the expression (over variables "
+                    "and captures; with or without {{ }}) is true; else skip it")
     set_: dict[str, Any] | None = Field(
         default=None, alias="set",
         description="assign variables from templates, in order, for the journey's later steps "
@@ -202,9 +206,13 @@ class Step(Model):
                 raise ValueError("a repeat block cannot hold another repeat")
         elif self.steps is not None:
             raise ValueError("steps: goes with repeat: N")
+        if self.if_ is not None and (self.think is not None or self.repeat is not None):
+            raise ValueError("if: goes on a request or set: step (not on think or repeat)")
+        if self.if_ is not None and not if_expression(self.if_):
+            raise ValueError("if: needs an expression, e.g. if: \"stock > 0\"")
         if self.set_ == {}:
             raise ValueError("set: needs at least one name: value")
-        if self.set_ is not None and (self.model_fields_set - {"set_"}):
+        if self.set_ is not None and (self.model_fields_set - {"set_", "if_"}):
             raise ValueError("a set step takes nothing else (put the request in a step "
                              "of its own)")
         if self.think is not None and (self.name or self.capture or self.expect or self.check
@@ -229,6 +237,14 @@ class Step(Model):
     def label(self) -> str:
         """The stats name: given, else the request line without its query string."""
         return self.name or f"{self.method} {self.path.split('?', 1)[0]}"
+
+
+def if_expression(text: str) -> str:
+    """The expression of an `if:`: `"{{ stock > 0 }}"` and `"stock > 0"` are the same."""
+    text = text.strip()
+    if text.startswith("{{") and text.endswith("}}"):
+        text = text[2:-2].strip()
+    return text
 
 
 def parse_repeat(value: int | str) -> tuple[int, int]:
