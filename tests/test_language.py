@@ -369,3 +369,92 @@ def test_a_repeat_block_sends_its_requests_the_drawn_number_of_times(tmp_path, d
     assert 0 <= started_not_done <= 2
     assert 3 * last <= product <= 3 * first
     assert summary["exit_code"] == 0
+
+
+# --- if: ---------------------------------------------------------------------------------------
+
+IF_STEPS = ("      - request: GET /api/products/1\n"
+            "        capture: {stock: 'json:$.stock'}\n"
+            "      - request: POST /api/cart/items\n"
+            "        if: '{{ stock > 0 }}'\n"
+            "        json: {product_id: 1, quantity: 1}\n"
+            "      - request: GET /api/cart\n"
+            "        if: stock > 1000000\n"
+            "        name: never\n"
+            "      - request: GET /api/cart\n"
+            "        name: cart\n")
+
+
+@pytest.mark.parametrize(("steps", "message"), [
+    (IF_STEPS.replace("stock > 1000000", "stok > 1000000"),
+     "s.yaml:12:13: journeys.0.steps.2.if: unknown variable 'stok' (did you mean stock?)"),
+    ("      - {request: GET /, if: 'x > 0', capture: {x: 'json:$.x'}}\n",
+     "s.yaml:6:30: journeys.0.steps.0.if: 'x' is used before the step that captures it "
+     "(step 1)"),
+    ("      - {if: 'a', think: 1s}\n",
+     "s.yaml:6:9: journeys.0.steps.0: if: goes on a request or set: step"),
+    ("      - {if: 'a', repeat: 2, steps: [{request: GET /}]}\n",
+     "s.yaml:6:9: journeys.0.steps.0: if: goes on a request or set: step"),
+    ("      - {request: GET /, if: '{{ }}'}\n",
+     "s.yaml:6:9: journeys.0.steps.0: if: needs an expression"),
+    ("      - {request: GET /, if: 'a >'}\n",
+     "s.yaml:6:30: journeys.0.steps.0.if: template does not parse"),
+])
+def test_bad_if_conditions_give_one_located_line_with_a_suggestion(steps, message):
+    assert _error(_journey(steps)).startswith(message)
+
+
+def test_if_steps_generate_readable_code_and_test_their_expression():
+    from shop_loadtest.journeys import IfStep
+
+    scenario = load_scenario_text(_journey(IF_STEPS + "      - {set: {a: 1}, if: 'stock'}\n"),
+                                  file="s.yaml")
+    block = to_block(scenario.journeys[0].steps)
+    assert isinstance(block[1], IfStep) and block[1].test == "stock > 0"
+    assert block[4] == IfStep("stock", SetStep({"a": 1}))
+    source = render_locustfile(scenario, source="s.yaml", output="s.py")
+    assert "        IfStep('stock > 1000000', RequestStep('GET', '/api/cart', name='never')),\n" \
+        in source
+    assert "import IfStep, Journey, RequestStep, SetStep, Settings, ThinkStep" in source
+    proc = Process(object(), Settings())
+    compiled = proc._block(block).items
+    assert compiled[1].test({"stock": 3}) is True and compiled[1].test({"stock": 0}) is False
+    with pytest.raises(Exception, match="stock"):
+        compiled[1].test({})  # undefined: raises (recorded as a failure), never False
+    assert Journey("j", 1.0, block).assigns()
+
+
+@pytest.mark.e2e
+def test_if_skips_a_step_whose_condition_is_false_and_sends_the_one_that_holds(tmp_path,
+                                                                              demo_shop):
+    text = (f"name: if-demo\ntarget: {{host: '{demo_shop}'}}\n"
+            "load: {model: arrival_rate, stages: [{duration: 0s, target: 3}, "
+            "{duration: 3s, target: 3}]}\njourneys:\n  - name: j\n    steps:\n" + IF_STEPS)
+    summary = _run(tmp_path, text)
+    by_name = summary["by_name"]
+    assert "never" not in by_name  # false: not sent, not recorded
+    bought, cart = by_name["POST /api/cart/items"]["requests"], by_name["cart"]["requests"]
+    assert cart > 0 and cart <= bought <= cart + 3
+    assert sum(e["failures"] for e in summary["endpoints"]) == 0, summary["errors"]
+    assert summary["exit_code"] == 0
+
+
+@pytest.mark.e2e
+def test_an_if_over_a_missing_capture_is_a_recorded_failure_not_a_silent_skip(tmp_path,
+                                                                            demo_shop):
+    steps = ("      - request: GET /api/products/1\n"
+             "        capture: {gone: {from: 'json:$.no_such_field', on_fail: continue}}\n"
+             "      - request: GET /api/cart\n"
+             "        if: gone > 0\n"
+             "        name: cart\n"
+             "      - request: GET /api/products/2\n"
+             "        name: after\n")
+    text = (f"name: if-demo\ntarget: {{host: '{demo_shop}'}}\n"
+            "load: {model: users, stages: [{duration: 0s, target: 1}, "
+            "{duration: 3s, target: 1}]}\nbudgets: ['error_rate < 1%']\n"
+            "journeys:\n  - name: j\n    steps:\n" + steps)
+    summary = _run(tmp_path, text)
+    failed = summary["by_name"]["if gone > 0"]
+    assert failed["requests"] == failed["failures"] > 0
+    assert "after" not in summary["by_name"] and "cart" not in summary["by_name"]
+    assert summary["verdict"] == "fail" and summary["exit_code"] == 1

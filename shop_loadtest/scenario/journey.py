@@ -196,6 +196,10 @@ class Step(Model):
             raise ValueError("a step is one of a request (request: GET /path), a think time "
                              "(think: 1s), an assignment (set: {name: value}) or a loop "
                              "(repeat: N, steps: [...])")
+        if self.if_ is not None and (self.think is not None or self.repeat is not None):
+            raise ValueError("if: goes on a request or set: step (not on think or repeat)")
+        if self.if_ is not None and not if_expression(self.if_):
+            raise ValueError("if: needs an expression, e.g. if: \"stock > 0\"")
         if self.repeat is not None:
             if self.model_fields_set - {"repeat", "steps"}:
                 raise ValueError("a repeat step takes only repeat: and steps: (give the "
@@ -206,10 +210,6 @@ class Step(Model):
                 raise ValueError("a repeat block cannot hold another repeat")
         elif self.steps is not None:
             raise ValueError("steps: goes with repeat: N")
-        if self.if_ is not None and (self.think is not None or self.repeat is not None):
-            raise ValueError("if: goes on a request or set: step (not on think or repeat)")
-        if self.if_ is not None and not if_expression(self.if_):
-            raise ValueError("if: needs an expression, e.g. if: \"stock > 0\"")
         if self.set_ == {}:
             raise ValueError("set: needs at least one name: value")
         if self.set_ is not None and (self.model_fields_set - {"set_", "if_"}):
