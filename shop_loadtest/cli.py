@@ -128,6 +128,9 @@ def run(
     seed: Annotated[int | None, typer.Option(help="Seed for template randomness.")] = None,
     tolerate_worker_loss: Annotated[bool, typer.Option(
         help="A lost worker does not make the run inconclusive.")] = False,
+    metrics_port: Annotated[int | None, typer.Option(
+        min=0, max=65535, help="Serve the run's own Prometheus metrics on 127.0.0.1:N "
+                               "(0: a free port) while it runs.")] = None,
 ) -> None:
     """Run a scenario headless and judge it against its budgets."""
     from shop_loadtest.runner import RunOptions
@@ -136,6 +139,7 @@ def run(
         scenario_path=file, host=host, speedup=speedup, out=out, reports_root=reports,
         allow_hosts=tuple(allow_host or ()), workers=workers, seed=seed,
         tolerate_worker_loss=tolerate_worker_loss, command=tuple(sys.argv),
+        metrics_port=metrics_port,
     )
     _run_and_judge(options)
 

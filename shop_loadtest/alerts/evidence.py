@@ -16,7 +16,7 @@ from typing import Any
 from shop_loadtest.errors import InputError, ResultsError
 from shop_loadtest.monitor import MonitorConfig, Resource, config_of
 
-ROLLING_S = 10.0  # "the highest rate the run held": over windows of this many seconds
+ROLLING_S = 5.0  # "the highest rate the run held within budgets": over windows this long
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,8 @@ def gather(run_dir: Path, capacity_dir: Path | None = None) -> Evidence:
     results = evaluate(parsed, run) if parsed else []
     budgets = [BudgetEvidence(expr=b.expr, stat=b.stat, arg=b.arg, endpoint=b.endpoint,
                               limit=b.limit, unit=b.unit, op=b.op, status=r.status,
-                              observed=r.observed, first_breach_t=r.first_breach_t,
+                              observed=r.observed,
+                              first_breach_t=_first_breach(b, r, run, evaluate),
                               qualified=bool(b.window_s or b.stage or b.excluding_ramps))
                for b, r in zip(parsed, results, strict=True)]
     forecast = forecast_of(meta)
@@ -137,6 +138,17 @@ def gather(run_dir: Path, capacity_dir: Path | None = None) -> Evidence:
         monitor=config, resources=resources, budgets=budgets, capacity=capacity,
         first_failure=_first_failure(run), orders_per_hour_measured=_orders_per_hour(run),
         notes=notes)
+
+
+def _first_breach(budget: Any, result: Any, run: Any, evaluate: Any) -> float | None:
+    """When a broken budget first broke; a whole-run budget is judged again over windows of
+    ROLLING_S to find out."""
+    from dataclasses import replace
+
+    if result.status != "fail" or result.first_breach_t is not None or budget.window_s:
+        return result.first_breach_t
+    (windowed,) = evaluate([replace(budget, window_s=ROLLING_S)], run)
+    return windowed.first_breach_t if windowed.status == "fail" else None
 
 
 def _resources(summary: dict[str, Any], config: MonitorConfig | None, notes: list[str]
@@ -206,7 +218,9 @@ def _held_by_run(run: Any, budgets: list[BudgetEvidence], run_dir: Path
     t, rps = _per_second(run, "n")
     if not len(t):
         return None
-    breaches = [b.first_breach_t for b in budgets if b.status == "fail"]
+    # runway() is a projection to the campaign, not a state of any second of the run
+    breaches = [b.first_breach_t for b in budgets
+                if b.status == "fail" and not b.stat.startswith("runway")]
     known = [x for x in breaches if x is not None]
     if breaches and not known:
         return None  # a budget broke over the whole run: no second is known to be within it
@@ -216,7 +230,7 @@ def _held_by_run(run: Any, budgets: list[BudgetEvidence], run_dir: Path
         return None
     means = np.convolve(rps, np.ones(width) / width, mode="valid")
     ends = t[width - 1:]
-    inside = means[ends <= until] if known else means
+    inside = means[ends < until] if known else means  # windows before the first breach held
     if not len(inside):
         return None
     return CapacityEvidence(rps=round(float(inside.max()), 3), journeys_rate=None,

@@ -15,7 +15,7 @@ import math
 import re
 from dataclasses import dataclass, field, replace
 
-from shop_loadtest.alerts.evidence import BudgetEvidence, Evidence, ResourceEvidence
+from shop_loadtest.alerts.evidence import ROLLING_S, BudgetEvidence, Evidence, ResourceEvidence
 from shop_loadtest.alerts.model import (
     AlertingRule,
     RecordingRule,
@@ -247,7 +247,7 @@ def traffic_rule(evidence: Evidence, s: Settings, base: dict[str, str], notes: l
         tested = (f"{cap.rps:,.1f} requests/s at {cap.journeys_rate:g} journeys/s, the highest "
                   f"sustainable rate find-capacity measured ({cap.folder})")
     else:
-        tested = (f"{cap.rps:,.1f} requests/s, the highest {prom_duration(10)} rate the run "
+        tested = (f"{cap.rps:,.1f} requests/s, the highest {prom_duration(ROLLING_S)} rate the run "
                   "held before any budget broke (a lower bound: run find-capacity for the "
                   "real limit)")
     return AlertingRule(

@@ -3,7 +3,7 @@ check first. Plain Markdown from the run's own figures."""
 
 from __future__ import annotations
 
-from shop_loadtest.alerts.evidence import Evidence, ResourceEvidence
+from shop_loadtest.alerts.evidence import ROLLING_S, Evidence, ResourceEvidence
 from shop_loadtest.alerts.model import AlertingRule, RuleFile, prom_duration
 from shop_loadtest.alerts.rules import TRAFFIC_ALERT, Settings, _fmt, _work, runway_name
 from shop_loadtest.runway import format_span
@@ -61,7 +61,7 @@ def render_runbook(evidence: Evidence, rules: RuleFile, settings: Settings,
                         if cap.knee_rate else "none found (the curve stayed flat)."))
     else:
         lines.append(f"- traffic: the run held **{cap.rps:,.1f} requests/s** (the highest "
-                     "10 s before any budget broke). It did not search the limit: run "
+                     f"{ROLLING_S:g} s before any budget broke). It did not search the limit: run "
                      "`shop-loadtest find-capacity` and pass `--capacity` for the real one, "
                      "and the knee.")
     lines += ["", "## What failed first", ""]

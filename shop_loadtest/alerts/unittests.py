@@ -25,6 +25,7 @@ from shop_loadtest.alerts.model import (
     Series,
     TestCase,
     TestFile,
+    prom_duration,
 )
 from shop_loadtest.alerts.rules import (
     TRAFFIC_ALERT,
@@ -254,7 +255,8 @@ def slo_cases(slo: Slo, alerts: dict[str, AlertingRule], evidence: Evidence, s: 
     page = [t[0] * slo.budget for t in kept if t[3] == "page"]
     ticket = [t[0] * slo.budget for t in kept if t[3] == "ticket"]
     i = s.interval_s
-    at = 600.0 if i <= 60 else 10 * i  # the short windows (5m) hold data by then
+    # Ten evaluations: every window holds the same steady share of bad requests by then.
+    at = max(10 * i, 60.0)
     points = int(at / i) + 1
     labels = {"job": TARGET["job"], **slo_labels(slo, {})}
     rps = 10.0
@@ -269,29 +271,84 @@ def slo_cases(slo: Slo, alerts: dict[str, AlertingRule], evidence: Evidence, s: 
     shares.append(("is silent", slo.budget / 2, set()))
     cases = []
     for what, bad_share, firing in shares:
-        series = _slo_series(slo, traffic, good, bad, bad_share, rps, i, points)
+        series = _slo_series(slo, traffic, good, bad, [(points - 1, bad_share)], rps, i)
         tests = [AlertTest(slo.alert, at, [_expected(alerts[sev], labels)
                                            for sev in sorted(firing & set(alerts))])]
         cases.append(TestCase(
             name=f"{slo.alert} ({slo.expr}): {bad_share:.2%} bad requests {what}",
             interval_s=i, series=series, alert_tests=tests))
-    return cases
+    burst = _fast_burn_case(slo, alerts, traffic, good, bad, labels, s)
+    return cases + ([burst] if burst is not None else [])
+
+
+def _fast_burn_case(slo: Slo, alerts: dict[str, AlertingRule], traffic: Traffic,
+                    good: dict[str, str], bad: dict[str, str], labels: dict[str, str],
+                    s: Settings) -> TestCase | None:
+    """Every request bad for d minutes after a clean history as long as the slow page tier's
+    window: only the fast tier (14.4x over 1 h and 5 m) can see it. None when no such d
+    exists, the evaluation is too fine for hours of history, or a ticket would be a coin toss.
+    """
+    page = [t for t in tiers(slo) if t[3] == "page"]
+    i = s.interval_s
+    if len(page) < 2 or i < 30:
+        return None
+    (fast_burn, fast_long, fast_short, _), (slow_burn, slow_long, _, _) = page[0], page[1]
+    lo, hi = fast_burn * slo.budget * fast_long, slow_burn * slo.budget * slow_long
+    lo = max(lo, fast_short)
+    if hi - lo < 4 * i:
+        return None
+    burst = math.floor((lo + hi) / 2 / i) * i
+    history = slow_long
+    total = history + burst
+
+    def ratio(window: float) -> float:
+        return min(burst, window) / min(window, total)
+
+    firing = {"page"}
+    for burn, long, short, severity in tiers(slo):
+        if severity != "ticket" or "ticket" not in alerts:
+            continue
+        limit = burn * slo.budget
+        margins = [ratio(long) / limit, ratio(short) / limit]
+        if any(0.8 < m < 1.25 for m in margins):
+            return None  # too close to call: leave the case out
+        if all(m > 1 for m in margins):
+            firing.add("ticket")
+    segments = [(int(history / i), 0.0), (int(burst / i), 1.0)]
+    series = _slo_series(slo, traffic, good, bad, segments, 10.0, i)
+    return TestCase(
+        name=(f"{slo.alert} ({slo.expr}): {prom_duration(burst)} of bad requests after "
+              f"{prom_duration(history)} of good ones page through the fast tier alone"),
+        interval_s=i, series=series,
+        alert_tests=[AlertTest(slo.alert, total, [_expected(alerts[sev], labels)
+                                                  for sev in sorted(firing & set(alerts))])])
+
+
+def _counter(steps: list[tuple[int, float]]) -> str:
+    """A counter from 0 that grows `inc` a point for `n` points, segment after segment."""
+    parts, value = ["0"], 0.0
+    for n, inc in steps:
+        if n > 0:
+            parts.append(f"{value + inc!r}+{inc!r}x{n - 1}")
+            value += n * inc
+    return " ".join(parts)
 
 
 def _slo_series(slo: Slo, traffic: Traffic, good: dict[str, str], bad: dict[str, str],
-                share: float, rps: float, i: float, points: int) -> list[Series]:
-    requests = str(traffic.requests)
-    base = {**TARGET}
+                segments: list[tuple[int, float]], rps: float, i: float) -> list[Series]:
+    """Requests at `rps`, a `share` of them bad, for each (points, share) segment."""
+    per_point = rps * i
+    fine = _counter([(n, (1 - share) * per_point) for n, share in segments])
     if slo.kind == "errors":
+        requests = str(traffic.requests)
         name = requests.split("{")[0]
         extra = text_labels(requests.partition("{")[2].rstrip("}"))
-        return [Series(_series(name, {**extra, **good, **base}),
-                       _line(0.0, (1 - share) * rps * i, points)),
-                Series(_series(name, {**extra, **bad, **base}),
-                       _line(0.0, share * rps * i, points))]
+        return [Series(_series(name, {**extra, **good, **TARGET}), fine),
+                Series(_series(name, {**extra, **bad, **TARGET}),
+                       _counter([(n, share * per_point) for n, share in segments]))]
     hist = str(traffic.latency)
     assert slo.le is not None
     le = repr(float(f"{slo.le:.6g}"))
-    return [Series(_series(hist + "_bucket", {**good, **base, "le": le}),
-                   _line(0.0, (1 - share) * rps * i, points)),
-            Series(_series(hist + "_count", {**good, **base}), _line(0.0, rps * i, points))]
+    return [Series(_series(hist + "_bucket", {**good, **TARGET, "le": le}), fine),
+            Series(_series(hist + "_count", {**good, **TARGET}),
+                   _counter([(n, per_point) for n, _ in segments]))]
