@@ -124,6 +124,20 @@ def test_a_port_in_use_is_bad_input_named(tmp_path: Path) -> None:
             MetricsServer(run.path, port).start()
 
 
+def test_run_with_a_taken_metrics_port_is_bad_input_before_any_load(tmp_path: Path) -> None:
+    from tests.conftest import cli
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = cli("run", "scenarios/flash-sale.yaml", "--out", str(tmp_path / "run"),
+                   "--metrics-port", str(port))
+    assert done.returncode == 2, done.stderr
+    assert f"--metrics-port {port}: cannot listen on 127.0.0.1" in done.stderr
+    assert not (tmp_path / "run" / "intervals.jsonl").exists()  # no load was sent
+
+
 def test_the_exporter_never_imports_locust() -> None:
     code = ("import sys, shop_loadtest.live_metrics, shop_loadtest.runner, shop_loadtest.cli; "
             "assert 'locust' not in sys.modules and 'gevent' not in sys.modules")
