@@ -196,8 +196,7 @@ def resource_rules(res: ResourceEvidence, evidence: Evidence, s: Settings,
     share = number(s.used_share)
     used_rule = AlertingRule(
         alert=name,
-        expr=(f"{used} / {limit_expr} >= {share}" if isinstance(resource.limit, str)
-              else f"{used} / {limit_expr} >= {share}"),
+        expr=f"{used} / {limit_expr} >= {share}",
         for_s=s.for_s,
         labels={**base, "severity": "ticket", "resource": resource.name},
         annotations={

@@ -114,10 +114,7 @@ def build_tests(rules: RuleFile, evidence: Evidence, s: Settings, rule_file: str
                 ) -> tuple[TestFile, list[str]]:
     """The test file for `rule_file` (a path relative to the test file) and notes."""
     s = s.checked()
-    by_name: dict[tuple[str, str], AlertingRule] = {
-        (r.alert, r.labels.get("resource") or r.labels.get("slo") or r.labels.get("severity",
-                                                                                   "")): r
-        for r in rules.alerts}
+    by_name = {(r.alert, r.labels.get("resource", "")): r for r in rules.alerts}
     notes: list[str] = []
     cases: list[TestCase] = []
     for res in evidence.resources:
