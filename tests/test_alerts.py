@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shop_loadtest.alerts import Settings, build_rules, gather, write_alerts
-from shop_loadtest.alerts.model import prom_duration
-from shop_loadtest.alerts.rules import camel, le_matcher, number, with_matchers
-from shop_loadtest.alerts.unittests import satisfying
+from shop_loadtest.capacity.alerts import Settings, build_rules, gather, write_alerts
+from shop_loadtest.capacity.alerts.model import prom_duration
+from shop_loadtest.capacity.alerts.rules import camel, le_matcher, number, with_matchers
+from shop_loadtest.capacity.alerts.unittests import satisfying
 from shop_loadtest.errors import InputError
-from shop_loadtest.monitor import MonitorConfig
+from shop_loadtest.scenario.options import MonitorConfig
 from tests.conftest import cli
 from tests.prometheus import MISSING, PROMTOOL
 from tests.runfolder import RunFolder

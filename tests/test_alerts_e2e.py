@@ -39,7 +39,7 @@ def _first_507(run_dir: Path) -> float:
 
 @pytest.mark.timeout(400)
 def test_storage_alert_fires_in_prometheus_before_the_first_507(tmp_path: Path) -> None:
-    from shop_loadtest.runner import demo_shop
+    from shop_loadtest.run.runner import demo_shop
 
     earlier = tmp_path / "earlier"
     first = cli("run", str(POSTMORTEM), "--speedup", "60", "--out", str(earlier), timeout=180)

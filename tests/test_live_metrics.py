@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from shop_loadtest.errors import InputError
-from shop_loadtest.live_metrics import BUCKETS_S, MetricsServer, RunState, bucket_counts
+from shop_loadtest.run.live_metrics import BUCKETS_S, MetricsServer, RunState, bucket_counts
 from tests.conftest import ROOT
 from tests.runfolder import RunFolder, known_run
 
@@ -139,8 +139,8 @@ def test_run_with_a_taken_metrics_port_is_bad_input_before_any_load(tmp_path: Pa
 
 
 def test_the_exporter_never_imports_locust() -> None:
-    code = ("import sys, shop_loadtest.live_metrics, shop_loadtest.runner, shop_loadtest.cli; "
-            "assert 'locust' not in sys.modules and 'gevent' not in sys.modules")
+    code = ("import sys, shop_loadtest.run.live_metrics, shop_loadtest.run.runner, "
+            "shop_loadtest.cli; assert 'locust' not in sys.modules and 'gevent' not in sys.modules")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr

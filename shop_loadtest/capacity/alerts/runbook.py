@@ -3,10 +3,10 @@ check first. Plain Markdown from the run's own figures."""
 
 from __future__ import annotations
 
-from shop_loadtest.alerts.evidence import ROLLING_S, Evidence, ResourceEvidence
-from shop_loadtest.alerts.model import AlertingRule, RuleFile, prom_duration
-from shop_loadtest.alerts.rules import TRAFFIC_ALERT, Settings, _fmt, _work, runway_name
-from shop_loadtest.runway import format_span
+from shop_loadtest.capacity.alerts.evidence import ROLLING_S, Evidence, ResourceEvidence
+from shop_loadtest.capacity.alerts.model import AlertingRule, RuleFile, prom_duration
+from shop_loadtest.capacity.alerts.rules import TRAFFIC_ALERT, Settings, _fmt, _work, runway_name
+from shop_loadtest.judge.runway import format_span
 
 
 def _t(evidence: Evidence, t: float | None) -> str:

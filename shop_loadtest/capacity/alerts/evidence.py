@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from shop_loadtest.errors import InputError, ResultsError
-from shop_loadtest.monitor import MonitorConfig, Resource, config_of
+from shop_loadtest.scenario.options import MonitorConfig, Resource, config_of
 
 ROLLING_S = 5.0  # "the highest rate the run held within budgets": over windows this long
 
@@ -100,9 +100,11 @@ class Evidence:
 
 def gather(run_dir: Path, capacity_dir: Path | None = None) -> Evidence:
     """Read the evidence of one run folder (and a find-capacity folder)."""
-    from shop_loadtest.budgets import evaluate, parse_budget
+    from shop_loadtest.judge.budgets import evaluate
+    from shop_loadtest.judge.runway import capacity_summary
     from shop_loadtest.results import load_run
-    from shop_loadtest.runway import capacity_summary, forecast_of
+    from shop_loadtest.scenario.budgets import parse_budget
+    from shop_loadtest.scenario.options import forecast_of
 
     try:
         run = load_run(run_dir)
@@ -248,8 +250,8 @@ def _first_failure(run: Any) -> FirstFailure | None:
 
 def _orders_per_hour(run: Any) -> float | None:
     """Orders the run's shop took per hour of the load, from its `per` counter scrapes."""
-    from shop_loadtest.monitor import Selector
-    from shop_loadtest.monitor_stats import series
+    from shop_loadtest.judge.monitor_stats import series
+    from shop_loadtest.scenario.options import Selector
 
     config = config_of(run.meta)
     if config is None or not config.resources or run.monitor.empty:

@@ -15,8 +15,13 @@ import math
 import re
 from dataclasses import dataclass, field, replace
 
-from shop_loadtest.alerts.evidence import ROLLING_S, BudgetEvidence, Evidence, ResourceEvidence
-from shop_loadtest.alerts.model import (
+from shop_loadtest.capacity.alerts.evidence import (
+    ROLLING_S,
+    BudgetEvidence,
+    Evidence,
+    ResourceEvidence,
+)
+from shop_loadtest.capacity.alerts.model import (
     AlertingRule,
     RecordingRule,
     Rule,
@@ -25,7 +30,7 @@ from shop_loadtest.alerts.model import (
     prom_duration,
 )
 from shop_loadtest.errors import InputError
-from shop_loadtest.monitor import Selector
+from shop_loadtest.scenario.options import Selector
 
 # The SRE workbook's multiwindow, multi-burn-rate alerts for a 30-day error budget:
 # (burn rate, long window, short window, severity). 14.4x burns 2% of it in 1 h.

@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 import re
 
-from shop_loadtest.alerts.evidence import Evidence, ResourceEvidence
-from shop_loadtest.alerts.model import (
+from shop_loadtest.capacity.alerts.evidence import Evidence, ResourceEvidence
+from shop_loadtest.capacity.alerts.model import (
     AlertingRule,
     AlertTest,
     ExpectedAlert,
@@ -27,7 +27,7 @@ from shop_loadtest.alerts.model import (
     TestFile,
     prom_duration,
 )
-from shop_loadtest.alerts.rules import (
+from shop_loadtest.capacity.alerts.rules import (
     TRAFFIC_ALERT,
     Settings,
     Slo,
@@ -38,7 +38,7 @@ from shop_loadtest.alerts.rules import (
     traffic_expr,
     used_name,
 )
-from shop_loadtest.monitor import Selector, Traffic
+from shop_loadtest.scenario.options import Selector, Traffic
 
 TARGET = {"job": "shop", "instance": "shop:8800"}
 _MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"([^"]*)"\s*,?')

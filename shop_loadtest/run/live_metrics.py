@@ -228,7 +228,7 @@ class MetricsServer:
 
     def __init__(self, run_dir: Path, port: int, *, host: str = "127.0.0.1",
                  every_s: float = READ_EVERY_S) -> None:
-        from shop_loadtest.live import JsonlTail
+        from shop_loadtest.run.live import JsonlTail
 
         self.run_dir, self.port, self.host, self.every_s = Path(run_dir), port, host, every_s
         self.state, self.lock = RunState(), threading.Lock()
@@ -288,8 +288,9 @@ class MetricsServer:
         now = time.monotonic()
         if not exprs or now < self._next_budgets or self.state.latest_t is None:
             return
-        from shop_loadtest.budgets import evaluate, parse_budget
+        from shop_loadtest.judge.budgets import evaluate
         from shop_loadtest.results import load_run
+        from shop_loadtest.scenario.budgets import parse_budget
 
         began = time.perf_counter()
         results = evaluate([parse_budget(str(e)) for e in exprs], load_run(self.run_dir))

@@ -18,11 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from shop_loadtest.alerts.evidence import Evidence, gather
-from shop_loadtest.alerts.model import RuleFile, prometheus_rule, to_yaml
-from shop_loadtest.alerts.rules import Settings, build_rules
-from shop_loadtest.alerts.runbook import render_runbook
-from shop_loadtest.alerts.unittests import build_tests
+from shop_loadtest.capacity.alerts.evidence import Evidence, gather
+from shop_loadtest.capacity.alerts.model import RuleFile, prometheus_rule, to_yaml
+from shop_loadtest.capacity.alerts.rules import Settings, build_rules
+from shop_loadtest.capacity.alerts.runbook import render_runbook
+from shop_loadtest.capacity.alerts.unittests import build_tests
 
 FORMATS = ("rules", "prometheusrule")
 

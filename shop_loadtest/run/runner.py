@@ -33,8 +33,8 @@ from shop_loadtest.errors import (
     TargetNotAllowed,
     TargetUnreachable,
 )
-from shop_loadtest.generator import render_locustfile
-from shop_loadtest.monitor import run_meta, start_monitor
+from shop_loadtest.generate.locustfile import render_locustfile
+from shop_loadtest.run.monitor import run_meta, start_monitor
 from shop_loadtest.scenario import Scenario, load_scenario
 
 GRACE_S = 30.0  # beyond the shape's end, before we stop a Locust that does not stop itself
@@ -246,7 +246,7 @@ def _start_metrics(run_dir: Path, port: int | None) -> Any:
     """`--metrics-port`: the run's own metrics, read from its folder (live_metrics)."""
     if port is None:
         return None
-    from shop_loadtest.live_metrics import MetricsServer
+    from shop_loadtest.run.live_metrics import MetricsServer
 
     exporter = MetricsServer(run_dir, port).start()
     print(f"metrics of this run: {exporter.url}", file=sys.stderr, flush=True)
@@ -347,8 +347,9 @@ def _drive(cmd: list[str], run_dir: Path, scenario: Scenario, duration: float,
 
 
 def _check_abort(scenario: Scenario, run_dir: Path) -> dict[str, Any] | None:
-    from shop_loadtest.budgets import check_abort, parse_abort
+    from shop_loadtest.judge.budgets import check_abort
     from shop_loadtest.results import load_run
+    from shop_loadtest.scenario.budgets import parse_abort
 
     try:
         run_data = load_run(run_dir)

@@ -1,0 +1,153 @@
+"""Watch the target during a run: scrape its Prometheus metrics into monitor.jsonl.
+
+The scraper is a thread of the runner process (never of a Locust process): every `interval`
+it fetches each endpoint, parses the text with prometheus-client's own parser and appends one
+line per endpoint to monitor.jsonl, flushed at once. A failed scrape is a line with
+`ok: false` and the error, never an exception. Budgets over the recorded series
+(`used(storage) < 80%`, `gauge_max(...)`, `rate(...)`) are in `shop_loadtest.judge.monitor_stats`.
+See docs/monitoring.md.
+
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from shop_loadtest.scenario.options import MonitorConfig, config_of
+
+# --- scraping --------------------------------------------------------------------------------
+Fetch = Callable[[str, float], str]
+
+
+def fetch_text(url: str, timeout: float) -> str:
+    """GET a metrics page; raises OSError/ValueError subclasses on failure."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return str(response.read().decode("utf-8", errors="replace"))
+
+
+def parse_samples(text: str, keep: Callable[[str], bool] = lambda _: True
+                  ) -> list[dict[str, Any]]:
+    """Prometheus text -> [{name, labels, value}], with prometheus-client's parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = []
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if keep(sample.name):
+                value = float(sample.value)
+                out.append({"name": sample.name, "labels": dict(sample.labels),
+                            "value": value if math.isfinite(value) else None})
+    return out
+
+
+def scrape(url: str, *, timeout: float, keep: Callable[[str], bool] = lambda _: True,
+           fetch: Fetch = fetch_text) -> dict[str, Any]:
+    """One scrape as a monitor.jsonl record without times: {endpoint, ok, error, samples}."""
+    try:
+        samples = parse_samples(fetch(url, timeout), keep)
+    except urllib.error.HTTPError as exc:
+        return {"endpoint": url, "ok": False, "error": f"HTTP {exc.code} {exc.reason}",
+                "samples": []}
+    except Exception as exc:  # noqa: BLE001 - any failure is recorded, never fatal
+        reason = getattr(exc, "reason", None) or exc
+        return {"endpoint": url, "ok": False,
+                "error": f"{type(exc).__name__}: {reason}"[:300], "samples": []}
+    return {"endpoint": url, "ok": True, "error": None, "samples": samples}
+
+
+class Monitor:
+    """Scrapes `urls` every `interval_s` in a thread, appending to `path` until `stop()`.
+
+    Lines carry `t`, seconds since the load started; `origin()` gives that instant (the
+    runtime's start event) once known. Scrapes taken before it is known are held back, then
+    written with negative `t` (the state before the load).
+    """
+
+    def __init__(self, urls: list[str], path: Path, *, interval_s: float, timeout_s: float,
+                 origin: Callable[[], float | None], keep: Callable[[str], bool] = lambda _: True,
+                 fetch: Fetch = fetch_text, clock: Callable[[], float] = time.time) -> None:
+        self.urls, self.path, self.interval_s, self.timeout_s = urls, path, interval_s, timeout_s
+        self.origin, self.keep, self.fetch, self.clock = origin, keep, fetch, clock
+        self.scrapes = self.failures = 0
+        self._held: list[dict[str, Any]] = []
+        self._t0: float | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._handle: IO[str] | None = None
+
+    def start(self) -> Monitor:
+        self._handle = self.path.open("a", encoding="utf-8")
+        self._thread = threading.Thread(target=self._loop, name="shop-loadtest-monitor",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the thread, take one last scrape (the state after the load), close the file."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join(timeout=self.timeout_s * len(self.urls) + 5.0)
+        self._thread = None
+        self.scrape_once(final=True)
+        assert self._handle is not None
+        self._handle.close()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            began = time.monotonic()
+            self.scrape_once()
+            self._stop.wait(max(self.interval_s - (time.monotonic() - began), 0.05))
+
+    def scrape_once(self, *, final: bool = False) -> None:
+        for url in self.urls:
+            ts = self.clock()
+            record = {"t": None, "ts": round(ts, 3),
+                      **scrape(url, timeout=self.timeout_s, keep=self.keep, fetch=self.fetch)}
+            self.scrapes += 1
+            self.failures += not record["ok"]
+            self._held.append(record)
+        if self._t0 is None:
+            self._t0 = self.origin()
+            if self._t0 is None and final and self._held:
+                self._t0 = self._held[0]["ts"]  # the load never started: time from the 1st
+        if self._t0 is not None:
+            self._flush()
+
+    def _flush(self) -> None:
+        assert self._handle is not None and self._t0 is not None
+        for record in self._held:
+            record["t"] = round(record["ts"] - self._t0, 3)
+            self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._held = []
+        self._handle.flush()
+
+
+def run_meta(scenario: Any, *, demo_shop: bool) -> dict[str, Any]:
+    """run.json keys `monitor` (the effective config, or null) and `forecast`.
+
+    Monitoring is on when the scenario has a `monitor:` section, or when the runner started
+    the demo shop itself (it is known to export /metrics).
+    """
+    config = scenario.monitor or (MonitorConfig() if demo_shop else None)
+    forecast = scenario.forecast
+    return {"monitor": config.model_dump(mode="json") if config else None,
+            "forecast": forecast.model_dump(mode="json") if forecast else None}
+
+
+def start_monitor(meta: dict[str, Any], host: str, run_dir: Path,
+                  origin: Callable[[], float | None]) -> Monitor | None:
+    """The runner's hook: start scraping when run.json asks for it."""
+    config = config_of(meta)
+    if config is None:
+        return None
+    return Monitor(config.urls(host), run_dir / "monitor.jsonl", interval_s=config.interval,
+                   timeout_s=config.timeout, origin=origin, keep=config.keeps).start()
