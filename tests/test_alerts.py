@@ -304,3 +304,29 @@ def test_settings_round_to_whole_evaluations() -> None:
     assert (s.horizon_s, s.for_s) == (120, 120)
     with pytest.raises(InputError, match="--interval"):
         Settings(interval_s=0).checked()
+
+
+@needs_promtool
+def test_an_endpoint_mapped_in_monitor_traffic_gets_its_own_slo(tmp_path: Path) -> None:
+    path = monitored_run(tmp_path / "run")
+    meta = json.loads((path / "run.json").read_text())
+    meta["monitor"]["traffic"]["endpoints"] = {
+        "POST /api/checkout": 'method="POST",route="/api/checkout"'}
+    (path / "run.json").write_text(json.dumps(meta))
+    written = write_alerts(path, tmp_path / "out" / "alerts.yml")
+    checkout = [r for r in written.rules.alerts
+                if r.labels.get("slo") == "p99 of POST /api/checkout < 1s"]
+    assert {r.labels["severity"] for r in checkout} == {"page", "ticket"}
+    records = [r.expr for g in written.rules.groups for r in g.rules
+               if getattr(r, "labels", {}).get("slo") == "p99 of POST /api/checkout < 1s"
+               and hasattr(r, "record")]
+    assert records and all('method="POST",route="/api/checkout"' in e
+                           and 'le=~"1(\\\\.0)?"' in e for e in records)
+    assert not any("p99 of post" in n.lower() for n in written.notes)
+    tested = promtool("test", "rules", "alerts.test.yml", cwd=tmp_path / "out")
+    assert tested.returncode == 0, tested.stdout
+
+
+def test_bad_endpoint_matchers_are_a_scenario_error() -> None:
+    with pytest.raises(ValueError, match="PromQL label matchers"):
+        MonitorConfig.model_validate({"traffic": {"endpoints": {"POST /x": "route=/x"}}})

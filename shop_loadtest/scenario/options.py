@@ -124,6 +124,11 @@ class Traffic(Model):
                                     "traffic (not the scrapes)")
     errors: str = Field(default='status=~"5.."',
                         description="PromQL label matchers that make a request an error")
+    endpoints: dict[str, str] = Field(
+        default_factory=dict,
+        description="a budget's endpoint name -> PromQL label matchers of its requests, e.g. "
+                    "'POST /api/checkout': 'method=\"POST\",route=\"/api/checkout\"': "
+                    "per-endpoint budgets become SLO alerts")
 
     @field_validator("requests", "latency")
     @classmethod
@@ -136,10 +141,18 @@ class Traffic(Model):
     @field_validator("select", "errors")
     @classmethod
     def _matchers(cls, value: str) -> str:
-        if not _PROMQL_MATCHERS.match(value):
-            raise ValueError(f'expected PromQL label matchers such as status=~"5..", '
-                             f"got {value!r}")
-        return value.strip()
+        return _promql_matchers(value)
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoint_matchers(cls, value: dict[str, str]) -> dict[str, str]:
+        return {name: _promql_matchers(m) for name, m in value.items()}
+
+
+def _promql_matchers(value: str) -> str:
+    if not _PROMQL_MATCHERS.match(value):
+        raise ValueError(f'expected PromQL label matchers such as status=~"5..", got {value!r}')
+    return value.strip()
 
 
 class MonitorConfig(Model):

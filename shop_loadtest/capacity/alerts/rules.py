@@ -280,7 +280,14 @@ class Slo:
     record: str  # recording rule name prefix (without the window)
     bad_ratio: str  # PromQL template with {w} for the window
     alert: str
+    select: str  # the label matchers of the requests it is about
     le: float | None = None  # latency limit in seconds
+
+
+def endpoint_matchers(endpoint: str, mapping: dict[str, str]) -> str | None:
+    """The PromQL matchers monitor.traffic.endpoints gives a budget's endpoint (any case)."""
+    found = {k.lower(): v for k, v in mapping.items()}.get(endpoint.lower())
+    return found.strip() if found else None
 
 
 def slos_of(evidence: Evidence, notes: list[str]) -> list[Slo]:
@@ -290,30 +297,34 @@ def slos_of(evidence: Evidence, notes: list[str]) -> list[Slo]:
         kind = _slo_kind(b)
         if kind is None:
             continue
-        if b.endpoint is not None:
-            notes.append(f"budget {b.expr!r}: per-endpoint budgets are not turned into SLO "
-                         "alerts (the shop's metrics name routes, not the scenario's "
-                         "endpoint names)")
-            continue
         if traffic is None or traffic.requests is None:
             notes.append(f"budget {b.expr!r}: monitor.traffic.requests is not set: no SLO")
             continue
-        total = _rate_sum(with_matchers(traffic.requests, traffic.select))
+        select = traffic.select
+        if b.endpoint is not None:
+            extra = endpoint_matchers(b.endpoint, traffic.endpoints)
+            if extra is None:
+                notes.append(f"budget {b.expr!r}: the shop's metrics name routes, not the "
+                             f"scenario's endpoints; map {b.endpoint!r} to label matchers in "
+                             "monitor.traffic.endpoints for an SLO alert")
+                continue
+            select = ",".join(p for p in (select, extra) if p)
+        total = _rate_sum(with_matchers(traffic.requests, select))
         if kind == "errors":
-            bad = _rate_sum(with_matchers(traffic.requests, traffic.select, traffic.errors))
+            bad = _rate_sum(with_matchers(traffic.requests, select, traffic.errors))
             out.append(Slo("errors", b.expr, b.limit, "shop_loadtest:slo_errors_per_request",
-                           f"{bad} / {total}", "ShopErrorBudgetBurn"))
+                           f"{bad} / {total}", "ShopErrorBudgetBurn", select))
             continue
         if traffic.latency is None:
             notes.append(f"budget {b.expr!r}: monitor.traffic.latency is not set: no SLO")
             continue
         q, limit_s = float(b.arg), b.limit / 1000.0
-        fast = _rate_sum(with_matchers(traffic.latency + "_bucket", traffic.select,
+        fast = _rate_sum(with_matchers(traffic.latency + "_bucket", select,
                                        le_matcher(limit_s)))
-        count = _rate_sum(with_matchers(traffic.latency + "_count", traffic.select))
+        count = _rate_sum(with_matchers(traffic.latency + "_count", select))
         out.append(Slo("latency", b.expr, round(1 - q / 100.0, 9),
                        "shop_loadtest:slo_requests_slower_than_limit",
-                       f"1 - ({fast} / {count})", "ShopLatencyBudgetBurn", le=limit_s))
+                       f"1 - ({fast} / {count})", "ShopLatencyBudgetBurn", select, le=limit_s))
     return out
 
 

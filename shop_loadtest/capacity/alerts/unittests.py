@@ -143,9 +143,15 @@ def build_tests(rules: RuleFile, evidence: Evidence, s: Settings, rule_file: str
             found = slo_cases(slo, alerts, evidence, s)
             if found is None:
                 notes.append(f"{slo.alert} ({slo.expr}): no label values satisfy "
-                             "monitor.traffic.select/errors; its test is left out")
+                             f"{slo.select} / {traffic_errors(evidence)}; its test is left "
+                             "out")
             cases += found or []
     return TestFile([rule_file], s.interval_s, cases), notes
+
+
+def traffic_errors(evidence: Evidence) -> str:
+    traffic = evidence.monitor.traffic if evidence.monitor else None
+    return traffic.errors if traffic else ""
 
 
 def growth_per_s(res: ResourceEvidence, evidence: Evidence) -> float | None:
@@ -243,9 +249,9 @@ def slo_cases(slo: Slo, alerts: dict[str, AlertingRule], evidence: Evidence, s: 
               ) -> list[TestCase] | None:
     assert evidence.monitor is not None and evidence.monitor.traffic is not None
     traffic = evidence.monitor.traffic
-    good = satisfying(traffic.select, not_matching=traffic.errors if slo.kind == "errors"
+    good = satisfying(slo.select, not_matching=traffic.errors if slo.kind == "errors"
                       else "")
-    bad = satisfying(f"{traffic.select},{traffic.errors}")
+    bad = satisfying(",".join(p for p in (slo.select, traffic.errors) if p))
     if good is None or bad is None or traffic.requests is None:
         return None
     kept = tiers(slo)
