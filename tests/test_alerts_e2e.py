@@ -79,6 +79,9 @@ def test_storage_alert_fires_in_prometheus_before_the_first_507(tmp_path: Path) 
         shop_507 = prometheus.query(
             'max_over_time(shop_http_requests_total{status="507"}[5m])')
         planned = prometheus.query("max_over_time(shop_loadtest_arrival_rate_planned[5m])")
+        traffic = prometheus.query_range(
+            'ALERTS{alertname="ShopTrafficAboveTestedCapacity",alertstate="firing"}',
+            began, ended)
         # Every panel of the Grafana dashboard is a query this Prometheus answers; the load
         # test's own panels have data.
         dashboard = json.loads((ROOT / "deploy/grafana/shop-loadtest.json").read_text())
@@ -102,7 +105,8 @@ def test_storage_alert_fires_in_prometheus_before_the_first_507(tmp_path: Path) 
     fired_at = min(float(v[0]) for series in firing for v in series["values"])
     first_507 = _first_507(replay)
     lead = first_507 - fired_at
-    print(f"\n{ALERT} firing {lead:.1f} s before the first 507 "
+    print(f"\nShopTrafficAboveTestedCapacity fired: {bool(traffic)}")
+    print(f"{ALERT} firing {lead:.1f} s before the first 507 "
           f"(fired at +{fired_at - began:.1f} s, first 507 at +{first_507 - began:.1f} s)")
     assert lead > 0, f"the alert fired {-lead:.1f} s after the first 507"
     # ...and not from the start: through the baseline, before the newsletter (t=15 s), the
