@@ -8,7 +8,8 @@ measured and writes, side by side:
 - `<name>.test.yml`, unit tests for `promtool test rules` from the run's own figures;
 - `RUNBOOK.md`, which every rule's `runbook` annotation points at.
 
-One idea per module: `evidence` (folders -> typed figures), `rules` (figures -> rules),
+One idea per module: `evidence` (folders -> typed figures), `rules` (figures -> runway,
+usage and traffic rules), `slo` (budgets -> burn-rate rules),
 `unittests` (rules -> promtool cases), `runbook` (Markdown), `model` (the YAML shapes).
 See docs/alerting.md.
 """
@@ -19,12 +20,51 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shop_loadtest.capacity.alerts.evidence import Evidence, gather
-from shop_loadtest.capacity.alerts.model import RuleFile, prometheus_rule, to_yaml
-from shop_loadtest.capacity.alerts.rules import Settings, build_rules
+from shop_loadtest.capacity.alerts.model import (
+    Rule,
+    RuleFile,
+    RuleGroup,
+    prometheus_rule,
+    to_yaml,
+)
+from shop_loadtest.capacity.alerts.rules import (
+    Built,
+    Settings,
+    resource_rules,
+    traffic_rule,
+)
 from shop_loadtest.capacity.alerts.runbook import render_runbook
+from shop_loadtest.capacity.alerts.slo import slo_rules
 from shop_loadtest.capacity.alerts.unittests import build_tests
+from shop_loadtest.errors import InputError
 
 FORMATS = ("rules", "prometheusrule")
+
+
+def build_rules(evidence: Evidence, settings: Settings) -> Built:
+    """Every rule the evidence supports, in two groups: capacity and SLO."""
+    s = settings.checked()
+    notes: list[str] = list(evidence.notes)
+    base = {"scenario": evidence.scenario}
+    capacity: list[Rule] = []
+    for res in evidence.resources:
+        capacity += resource_rules(res, evidence, s, base)
+    traffic = traffic_rule(evidence, s, base, notes)
+    if traffic is not None:
+        capacity.append(traffic)
+    slo = slo_rules(evidence, s, base, notes)
+    groups = []
+    if capacity:
+        groups.append(RuleGroup(f"shop-loadtest:{evidence.scenario}:capacity", s.interval_s,
+                                capacity))
+    if slo:
+        groups.append(RuleGroup(f"shop-loadtest:{evidence.scenario}:slo", s.interval_s, slo))
+    if not groups:
+        raise InputError(f"{evidence.run_dir}: the run measured nothing to alert on ("
+                         + "; ".join(notes or ["no monitor data"]) + ")")
+    return Built(RuleFile(groups), notes)
+
+
 
 
 @dataclass(frozen=True)
@@ -42,8 +82,6 @@ def write_alerts(run_dir: Path, out: Path, *, capacity_dir: Path | None = None,
                  settings: Settings | None = None, fmt: str = "rules") -> Written:
     """Gather the evidence, build the rules, their tests and the runbook, write them."""
     if fmt not in FORMATS:
-        from shop_loadtest.errors import InputError
-
         raise InputError(f"--format {fmt}: use one of {', '.join(FORMATS)}")
     settings = settings or Settings()
     evidence = gather(run_dir, capacity_dir)

@@ -30,14 +30,11 @@ from shop_loadtest.capacity.alerts.model import (
 from shop_loadtest.capacity.alerts.rules import (
     TRAFFIC_ALERT,
     Settings,
-    Slo,
     runway_name,
-    slo_labels,
-    slos_of,
-    tiers,
     traffic_expr,
     used_name,
 )
+from shop_loadtest.capacity.alerts.slo import Slo, slo_labels, slos_of, tiers
 from shop_loadtest.scenario.options import Selector, Traffic
 
 TARGET = {"job": "shop", "instance": "shop:8800"}
