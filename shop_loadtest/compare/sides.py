@@ -1,0 +1,133 @@
+"""Each side of a comparison: can its run be trusted, and what did it run against?
+
+A comparison is only as good as its worse side. For each run it reads: the load generator's
+health (report/verdict.generator_health), the machine's (judge/machine.py), the delivery of the
+planned load (`delivery` in run.json, when the run recorded it) and the kind of target. A side
+with a problem makes the comparison `inconclusive`: a busy machine or a saturated generator
+looks exactly like a slower release.
+
+    side = Side.of(run, "new")
+    side.problems   # ["new run: busy machine: other processes left ..."]
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from shop_loadtest.judge.machine import MachineHealth, machine_health
+from shop_loadtest.results import RunData
+
+
+@dataclass(frozen=True)
+class Side:
+    label: str  # base | new
+    name: str
+    requests: int
+    generator_healthy: bool
+    generator: str  # one line: CPU, loop lag
+    machine: MachineHealth
+    delivery: str  # one line, or "not recorded"
+    delivery_ok: bool | None  # None: not recorded
+    target_kind: str  # demo | loopback | remote | (run.json's target.kind)
+    host: str | None
+    problems: tuple[str, ...]
+
+    @classmethod
+    def of(cls, run: RunData, label: str) -> Side:
+        from shop_loadtest.report.verdict import generator_health
+
+        gen = generator_health(run)
+        machine = machine_health(run.ticks)
+        delivery, delivered = describe_delivery(run.meta.get("delivery"))
+        requests = int(run.intervals["n"].sum()) if len(run.intervals) else 0
+        problems = [] if requests else ["recorded no requests"]
+        problems += list(gen["problems"])
+        if machine.problem:
+            problems.append(machine.problem)
+        if delivered is False:
+            problems.append(f"the planned load was not delivered ({delivery})")
+        cpu, lag = gen["cpu_max_pct"], gen["loop_lag_max_ms"]
+        generator = ("healthy" if gen["healthy"] else "UNHEALTHY") + (
+            f", CPU up to {cpu:g}%" if cpu is not None else "") + (
+            f", loop lag up to {lag:g} ms" if lag is not None else "")
+        host = run.meta.get("host")
+        return cls(label=label, name=run.run_dir.name if run.run_dir else str(
+            run.meta.get("scenario", "?")), requests=requests,
+            generator_healthy=bool(gen["healthy"]), generator=generator, machine=machine,
+            delivery=delivery, delivery_ok=delivered, target_kind=target_kind(run),
+            host=str(host) if host else None,
+            problems=tuple(f"{label} run: {p}" for p in problems))
+
+
+def target_kind(run: RunData) -> str:
+    """run.json's `target.kind` when the run recorded it; else demo (the runner started the
+    bundled shop: demo-shop.log is in the folder), loopback or remote, from the host."""
+    target = run.meta.get("target")
+    if isinstance(target, dict) and target.get("kind"):
+        return str(target["kind"])
+    if run.run_dir is not None and (run.run_dir / "demo-shop.log").exists():
+        return "demo"
+    host = urlsplit(str(run.meta.get("host") or "")).hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    return "loopback" if loopback else ("remote" if host else "unknown")
+
+
+def describe_delivery(delivery: Any) -> tuple[str, bool | None]:
+    """(one line, delivered?) from run.json's `delivery`, tolerant of its shape: an overall
+    ratio or planned/achieved pair, per-stage entries, and an explicit verdict (`ok`, `passed`,
+    `held` or `status`). Under-delivery blamed on the target (`cause: shop|target`) is the
+    shop's failure, a real result, so it does not make the side untrustworthy."""
+    if delivery is None:
+        return "not recorded", None
+    if not isinstance(delivery, dict):
+        return f"unreadable ({type(delivery).__name__})", None
+    ratio = _ratio(delivery)
+    stages = delivery.get("stages")
+    parts = []
+    if ratio is not None:
+        parts.append(f"{ratio * 100:.1f}% of planned")
+    if isinstance(stages, list):
+        ratios = [r for r in (_ratio(s) for s in stages if isinstance(s, dict)) if r is not None]
+        if ratios:
+            parts.append(f"lowest stage {min(ratios) * 100:.1f}%")
+    verdict = _verdict(delivery)
+    if verdict is None and isinstance(stages, list):
+        verdicts = [_verdict(s) for s in stages if isinstance(s, dict)]
+        verdict = False if False in verdicts else (True if verdicts and all(verdicts) else None)
+    cause = str(delivery.get("cause") or delivery.get("blame") or "").lower()
+    if verdict is False and cause in ("shop", "target"):
+        parts.append("short because the shop was slow")
+        verdict = True
+    text = ", ".join(parts) or "recorded"
+    return (text if verdict is not False else f"{text}: short"), verdict
+
+
+def _ratio(block: dict[str, Any]) -> float | None:
+    for key in ("ratio", "delivered"):
+        value = block.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    for key in ("delivered_pct", "achieved_pct", "pct"):
+        value = block.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value) / 100.0
+    planned, achieved = block.get("planned"), block.get("achieved")
+    if isinstance(planned, int | float) and isinstance(achieved, int | float) and planned:
+        return float(achieved) / float(planned)
+    return None
+
+
+def _verdict(block: dict[str, Any]) -> bool | None:
+    for key in ("ok", "passed", "held"):
+        if isinstance(block.get(key), bool):
+            return bool(block[key])
+    status = block.get("status")
+    if isinstance(status, str):
+        return status.lower() in ("ok", "pass", "passed", "held", "delivered")
+    return None
