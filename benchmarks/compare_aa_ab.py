@@ -5,6 +5,7 @@ added to one endpoint's delay), each run a few seconds of real load through
 `shop-loadtest run`; every pair is judged by `compare_runs` with its default thresholds.
 Prints the false-alarm rate (A/A pairs judged `regression`) and the detection rate (A/B pairs
 judged `regression`), and how many were `inconclusive` (a busy machine, a saturated generator).
+Each run's machine health is printed too: on a shared machine most runs can be busy.
 
 Not a pass/fail test: the figures depend on the machine. Load goes only to 127.0.0.1; every
 run is bounded (a few seconds).
@@ -110,11 +111,11 @@ def one_run(folder: Path, slowed_factor: float) -> Path:
     return folder
 
 
-def judge(base: Path, new: Path) -> tuple[str, str]:
+def judge(base: Path, new: Path, **options: Any) -> tuple[str, str]:
     from shop_loadtest.compare import compare_runs
     from shop_loadtest.results import load_run
 
-    c = compare_runs(load_run(base), load_run(new))
+    c = compare_runs(load_run(base), load_run(new), **options)
     return c.verdict, (c.reasons[0] if c.reasons else "")
 
 
@@ -128,7 +129,7 @@ def record(keep: Path, pairs: int) -> None:
         print(f"pair {i + 1}/{pairs} recorded", file=sys.stderr, flush=True)
 
 
-def rejudge(keep: Path) -> dict[str, Any]:
+def rejudge(keep: Path, **options: Any) -> dict[str, Any]:
     results: dict[str, list[tuple[str, str]]] = {"aa": [], "ab": []}
     indexes = sorted({p.name.split("-")[0] for p in keep.iterdir() if p.is_dir()})
     for i in indexes:
@@ -136,7 +137,7 @@ def rejudge(keep: Path) -> dict[str, Any]:
         for kind in ("aa", "ab"):
             new = keep / f"{i}-{kind}"
             if (base / "run.json").exists() and (new / "run.json").exists():
-                results[kind].append(judge(base, new))
+                results[kind].append(judge(base, new, **options))
     aa, ab = (Counter(v for v, _ in results[k]) for k in ("aa", "ab"))
     return {
         "pairs": {"aa": len(results["aa"]), "ab": len(results["ab"])},
@@ -153,15 +154,19 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="keep the run folders here")
     parser.add_argument("--rejudge", type=Path, help="judge the runs kept in this folder")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--tolerate-busy-machine", action="store_true",
+                        help="judge as `compare --tolerate-busy-machine` does")
     args = parser.parse_args()
+    # An older compare (--rejudge with an older checkout on PYTHONPATH) has no such option.
+    options = {"tolerate_busy_machine": True} if args.tolerate_busy_machine else {}
     if args.rejudge:
-        figures = rejudge(args.rejudge)
+        figures = rejudge(args.rejudge, **options)
     else:
         with TemporaryDirectory() as tmp:
             keep = args.keep or Path(tmp)
             keep.mkdir(parents=True, exist_ok=True)
             record(keep, args.pairs)
-            figures = rejudge(keep)
+            figures = rejudge(keep, **options)
     n_aa, n_ab = figures["pairs"]["aa"], figures["pairs"]["ab"]
     print(f"A/A pairs: {n_aa}, false alarms (regression): {figures['false_alarms']} "
           f"{dict(figures['aa'])}")

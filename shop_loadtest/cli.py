@@ -227,6 +227,8 @@ def compare(
                                            "answer.")] = 0,
     resamples: Annotated[int, typer.Option(min=100, max=100_000,
                                            help="Bootstrap resamples.")] = 1000,
+    tolerate_busy_machine: Annotated[bool, typer.Option(
+        help="Judge runs whose machine was busy instead of calling them inconclusive.")] = False,
     out: Annotated[Path | None, typer.Option(
         help="Where compare.md and compare.html go. Default: NEW_DIR.")] = None,
 ) -> None:
@@ -254,7 +256,8 @@ def compare(
         raise InputError("--alpha must be in (0, 0.5]")
     floors = Floors(relative=relative, latency_ms=latency_ms, error_rate=error_rate)
     comparison = write_comparison(base_dir, new_dir, out, floors=floors, alpha=alpha, seed=seed,
-                                  resamples=resamples)
+                                  resamples=resamples,
+                                  tolerate_busy_machine=tolerate_busy_machine)
     typer.echo(terminal_table(comparison))
     typer.echo(f"comparison: {(out or new_dir) / 'compare.html'}")
     raise typer.Exit({"ok": EXIT_OK, "regression": EXIT_BUDGET,

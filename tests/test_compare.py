@@ -377,6 +377,8 @@ def test_cli_refuses_bad_flags(tmp_path, args, code, message):
     ({"seed": 2, "median": lambda t, n: 60.0}, ["--max-regression", "25%"], 0),
     ({"seed": 2, "median": lambda t, n: 60.0}, ["--latency-floor", "20ms"], 0),
     ({"seed": 2, "machine": BUSY}, [], 3),
+    ({"seed": 2, "machine": BUSY}, ["--tolerate-busy-machine"], 0),
+    ({"seed": 2, "machine": BUSY, "median": lambda t, n: 60.0}, ["--tolerate-busy-machine"], 1),
 ])
 def test_cli_exit_codes(tmp_path, new, flags, code):
     base, new_dir = recorded(tmp_path / "base"), recorded(tmp_path / "new", **new)

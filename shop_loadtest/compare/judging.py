@@ -221,13 +221,17 @@ def _comparable(base: RunData, new: RunData, sides: tuple[Side, Side]) -> list[s
 
 
 def compare_runs(base: RunData, new: RunData, *, floors: Floors | None = None,
-                 alpha: float = 0.05, seed: int = 0, resamples: int = RESAMPLES) -> Comparison:
+                 alpha: float = 0.05, seed: int = 0, resamples: int = RESAMPLES,
+                 tolerate_busy_machine: bool = False) -> Comparison:
     """Judge every endpoint's figures of `new` against `base`."""
     floors = floors or Floors()
     names = list(dict.fromkeys([*base.endpoints, *new.endpoints]))
     common = [n for n in names if n in base.endpoints and n in new.endpoints]
-    sides = (Side.of(base, "base"), Side.of(new, "new"))
+    sides = (Side.of(base, "base", tolerate_busy_machine=tolerate_busy_machine),
+             Side.of(new, "new", tolerate_busy_machine=tolerate_busy_machine))
     warnings = _comparable(base, new, sides)
+    warnings += [f"{s.label} run: {s.machine.problem} (tolerated)" for s in sides
+                 if tolerate_busy_machine and s.machine.problem]
     warnings += [f"{n} is only in the {'base' if n in base.endpoints else 'new'} run, left out"
                  for n in names if n not in common]
     deltas: list[Delta] = []

@@ -185,11 +185,13 @@ def _write(path: Path, text: str) -> None:
 
 def write_comparison(base_dir: Path, new_dir: Path, out_dir: Path | None = None, *,
                      floors: Floors | None = None, alpha: float = 0.05, seed: int = 0,
-                     resamples: int = RESAMPLES) -> Comparison:
+                     resamples: int = RESAMPLES, tolerate_busy_machine: bool = False
+                     ) -> Comparison:
     """Compare two results folders; write compare.md and compare.html into `out_dir`
     (default: the new run's folder). Raises ResultsError for a missing folder."""
     comparison = compare_runs(load_run(base_dir), load_run(new_dir), floors=floors,
-                              alpha=alpha, seed=seed, resamples=resamples)
+                              alpha=alpha, seed=seed, resamples=resamples,
+                              tolerate_busy_machine=tolerate_busy_machine)
     out = Path(out_dir or new_dir)
     out.mkdir(parents=True, exist_ok=True)
     _write(out / "compare.md", render_markdown(comparison))
