@@ -224,6 +224,12 @@ def test_a_run_without_machine_samples_is_compared_with_a_warning(tmp_path):
      "lowest stage 70.0%: short", False),
     ({"ratio": 0.7, "ok": False, "cause": "shop"}, "short because the shop was slow", True),
     ("garbage", "unreadable (str)", None),
+    ({"judged": False, "held": False}, "too little planned to judge", None),
+    ({"judged": True, "held": False, "ratio": 0.5, "planned": 100, "achieved": 50,
+      "dropped_full": 40}, "short because the shop was slow", True),
+    ({"judged": True, "held": True, "ratio": 0.99, "unit": "arrivals",
+      "stages": [{"name": "hold", "judged": True, "held": True, "ratio": 0.99}]},
+     "99.0% of planned, lowest stage 99.0%", True),
 ])
 def test_delivery_is_read_whatever_its_shape(delivery, text, ok):
     line, delivered = describe_delivery(delivery)
@@ -240,7 +246,7 @@ def test_a_side_that_did_not_deliver_its_load_is_inconclusive(tmp_path):
 def test_different_kinds_of_target_are_inconclusive(tmp_path):
     c = compared(tmp_path, {"seed": 1}, {"seed": 2, "meta": {"target": {"kind": "demo"}}})
     assert c.verdict == "inconclusive"
-    assert "different kinds of target: loopback in the base run, demo in the new one" in \
+    assert "different kinds of target: named in the base run, demo in the new one" in \
         c.reasons[0]
 
 
@@ -321,7 +327,7 @@ def test_outputs_are_written_self_contained_and_escaped(tmp_path):
     table = terminal_table(c)
     assert re.search(r"^<script>alert\(1\)</script>\s+p50 .* REGRESSION$", table, re.M)
     assert "\ncompare: REGRESSION\n  - regression in all endpoints: p50 " in table
-    assert "new run new: 2,000 requests; target loopback; generator healthy" in table
+    assert "new run new: 2,000 requests; target named; generator healthy" in table
 
 
 def test_compare_md_lists_regressions_then_improvements_then_the_rest(tmp_path):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -257,10 +258,12 @@ def compare_runs(base: RunData, new: RunData, *, floors: Floors | None = None,
                 rows = np.flatnonzero(run.intervals["endpoint"].isin(chosen).to_numpy())
                 distributions[(label, name)] = merge_counts(run.hists.rows("hist", rows))
     untrusted = [p for side in sides for p in side.problems]
-    if sides[0].target_kind != sides[1].target_kind:
+    kinds = {sides[0].target_kind, sides[1].target_kind}
+    if len(kinds) > 1 and "unknown" not in kinds:
         untrusted.append(f"the runs hit different kinds of target: {sides[0].target_kind} in "
                          f"the base run, {sides[1].target_kind} in the new one")
-    elif sides[0].host != sides[1].host and sides[0].target_kind != "loopback":
+    elif sides[0].host != sides[1].host and "demo" not in kinds and not all(
+            _loopback(side.host) for side in sides):
         warnings.append(f"different hosts: {sides[0].host} in the base run, {sides[1].host} "
                         "in the new one")
     if not common:
@@ -285,6 +288,12 @@ def compare_runs(base: RunData, new: RunData, *, floors: Floors | None = None,
                       alpha=alpha, verdict=verdict, reasons=tuple(reasons),
                       deltas=tuple(deltas), warnings=tuple(warnings), sides=sides, seed=seed,
                       resamples=resamples, distributions=distributions)
+
+
+def _loopback(host: str | None) -> bool:
+    """A loopback target (a test server on a fresh port each run is still the same one)."""
+    name = urlsplit(host or "").hostname or ""
+    return name == "localhost" or name.startswith("127.") or name == "::1"
 
 
 def _by_endpoint(prefix: str, deltas: list[Delta]) -> list[str]:

@@ -12,10 +12,8 @@ looks exactly like a slower release.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from shop_loadtest.judge.machine import MachineHealth, machine_health
 from shop_loadtest.results import RunData
@@ -31,7 +29,7 @@ class Side:
     machine: MachineHealth
     delivery: str  # one line, or "not recorded"
     delivery_ok: bool | None  # None: not recorded
-    target_kind: str  # demo | loopback | remote | (run.json's target.kind)
+    target_kind: str  # demo | named | unknown (run.json's target.kind)
     host: str | None
     problems: tuple[str, ...]
 
@@ -65,30 +63,30 @@ class Side:
 
 
 def target_kind(run: RunData) -> str:
-    """run.json's `target.kind` when the run recorded it; else demo (the runner started the
-    bundled shop: demo-shop.log is in the folder), loopback or remote, from the host."""
+    """run.json's `target.kind` (`demo` or `named`) when the run recorded it; else `demo` when
+    the runner started the bundled shop (demo-shop.log is in the folder), `named` with a host,
+    `unknown` without."""
     target = run.meta.get("target")
     if isinstance(target, dict) and target.get("kind"):
         return str(target["kind"])
     if run.run_dir is not None and (run.run_dir / "demo-shop.log").exists():
         return "demo"
-    host = urlsplit(str(run.meta.get("host") or "")).hostname or ""
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    return "loopback" if loopback else ("remote" if host else "unknown")
+    return "named" if run.meta.get("host") else "unknown"
 
 
 def describe_delivery(delivery: Any) -> tuple[str, bool | None]:
-    """(one line, delivered?) from run.json's `delivery`, tolerant of its shape: an overall
-    ratio or planned/achieved pair, per-stage entries, and an explicit verdict (`ok`, `passed`,
-    `held` or `status`). Under-delivery blamed on the target (`cause: shop|target`) is the
-    shop's failure, a real result, so it does not make the side untrustworthy."""
+    """(one line, delivered?) from run.json's `delivery` (judge/delivery.py: `held`, `ratio`,
+    `planned`/`achieved`, `stages`), tolerant of its shape. Under-delivery the shop caused
+    (`cause: shop`, or arrivals that could not start because every user was waiting on the
+    shop, `dropped_full`) is the shop's failure, a real result: it does not make the side
+    untrustworthy. A delivery too small to judge (`judged: false`) is shown, not held against
+    the side: its own verdict already says so."""
     if delivery is None:
         return "not recorded", None
     if not isinstance(delivery, dict):
         return f"unreadable ({type(delivery).__name__})", None
+    if delivery.get("judged") is False:
+        return "too little planned to judge", None
     ratio = _ratio(delivery)
     stages = delivery.get("stages")
     parts = []
@@ -103,11 +101,21 @@ def describe_delivery(delivery: Any) -> tuple[str, bool | None]:
         verdicts = [_verdict(s) for s in stages if isinstance(s, dict)]
         verdict = False if False in verdicts else (True if verdicts and all(verdicts) else None)
     cause = str(delivery.get("cause") or delivery.get("blame") or "").lower()
+    planned, achieved, full = (_float(delivery.get(k))
+                               for k in ("planned", "achieved", "dropped_full"))
+    if planned is not None and achieved is not None and full and (
+            full >= 0.5 * (planned - achieved)):
+        cause = "shop"
     if verdict is False and cause in ("shop", "target"):
         parts.append("short because the shop was slow")
         verdict = True
     text = ", ".join(parts) or "recorded"
     return (text if verdict is not False else f"{text}: short"), verdict
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else None
 
 
 def _ratio(block: dict[str, Any]) -> float | None:
