@@ -34,7 +34,7 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT))  # after PYTHONPATH: --rejudge can judge with another checkout
 
 # path -> (endpoint name, server delay in seconds). B adds SLOWDOWN to SLOWED only.
 ENDPOINTS = {"/api/products": ("GET /api/products", 0.010),
@@ -140,12 +140,27 @@ def rejudge(keep: Path, **options: Any) -> dict[str, Any]:
                 results[kind].append(judge(base, new, **options))
     aa, ab = (Counter(v for v, _ in results[k]) for k in ("aa", "ab"))
     return {
+        "runs_busy": busy_runs(keep),
         "pairs": {"aa": len(results["aa"]), "ab": len(results["ab"])},
         "false_alarms": aa["regression"], "detections": ab["regression"],
         "aa": dict(aa), "ab": dict(ab),
         "aa_reasons": [r for v, r in results["aa"] if v != "ok"],
         "ab_missed": [r for v, r in results["ab"] if v != "regression"],
     }
+
+
+def busy_runs(keep: Path) -> str:
+    """`busy machine` runs of all runs kept (judge/machine.py), when this compare has it."""
+    from shop_loadtest import results
+
+    if not hasattr(results, "MACHINE_COLUMNS"):
+        return "n/a (this version of compare reads no machine samples)"
+    from shop_loadtest.judge.machine import machine_health
+    from shop_loadtest.results import load_run
+
+    runs = [p for p in keep.iterdir() if (p / "run.json").exists()]
+    busy = sum(machine_health(load_run(p).ticks).busy for p in runs)
+    return f"{busy} of {len(runs)}"
 
 
 def main() -> None:
@@ -168,14 +183,18 @@ def main() -> None:
             record(keep, args.pairs)
             figures = rejudge(keep, **options)
     n_aa, n_ab = figures["pairs"]["aa"], figures["pairs"]["ab"]
+    print(f"runs on a busy machine: {figures['runs_busy']}")
     print(f"A/A pairs: {n_aa}, false alarms (regression): {figures['false_alarms']} "
           f"{dict(figures['aa'])}")
     print(f"A/B pairs: {n_ab} (+{SLOWDOWN:.0%} on {ENDPOINTS[SLOWED][0]}), detections: "
           f"{figures['detections']} {dict(figures['ab'])}")
-    for reason in figures["aa_reasons"]:
-        print(f"  A/A not ok: {reason[:160]}")
-    for reason in figures["ab_missed"]:
-        print(f"  A/B missed: {reason[:160]}")
+    for label, reasons in (("A/A not ok", figures["aa_reasons"]),
+                           ("A/B missed", figures["ab_missed"])):
+        busy = [r for r in reasons if "run: busy machine" in r[:40]]
+        if busy:
+            print(f"  {label}: {len(busy)} with a busy machine named, e.g. {busy[0][:140]}")
+        for reason in [r for r in reasons if r not in busy][:8]:
+            print(f"  {label}: {reason[:160]}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
