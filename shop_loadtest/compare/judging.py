@@ -27,9 +27,9 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from shop_loadtest.budgets import format_value
 from shop_loadtest.compare.bootstrap import QUANTILES, RESAMPLES, Resampling, Sample, seed_for
 from shop_loadtest.compare.sides import Side
+from shop_loadtest.judge.budgets import format_value
 from shop_loadtest.results import Counts, RunData, merge_counts
 
 ALL = "all endpoints"  # every endpoint both runs have

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from shop_loadtest.budgets import format_value
 from shop_loadtest.compare.bootstrap import RESAMPLES
 from shop_loadtest.compare.judging import (
     ALL,
@@ -28,6 +27,7 @@ from shop_loadtest.compare.judging import (
     format_p,
 )
 from shop_loadtest.compare.sides import Side
+from shop_loadtest.judge.budgets import format_value
 from shop_loadtest.results import counts_percentiles_ms, load_run
 
 TEMPLATES = Path(__file__).parents[1] / "report" / "templates"

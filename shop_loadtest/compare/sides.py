@@ -1,7 +1,7 @@
 """Each side of a comparison: can its run be trusted, and what did it run against?
 
 A comparison is only as good as its worse side. For each run it reads: the load generator's
-health (report/verdict.generator_health), the machine's (judge/machine.py), the delivery of the
+health (judge/verdict.generator_health), the machine's (judge/machine.py), the delivery of the
 planned load (`delivery` in run.json, when the run recorded it) and the kind of target. A side
 with a problem makes the comparison `inconclusive`: a busy machine or a saturated generator
 looks exactly like a slower release.
@@ -37,7 +37,7 @@ class Side:
     def of(cls, run: RunData, label: str, *, tolerate_busy_machine: bool = False) -> Side:
         """The side of `run`; a busy machine is not a problem when `tolerate_busy_machine`
         (a runner that is always shared: the floors alone then guard against its noise)."""
-        from shop_loadtest.report.verdict import generator_health
+        from shop_loadtest.judge.verdict import generator_health
 
         gen = generator_health(run)
         machine = machine_health(run.ticks)

@@ -1,1 +1,5 @@
-"""Judging evidence: pure functions from what a run recorded to what it means."""
+"""Judge: evidence -> verdict. The budget language (`budgets`), the statistics it can name
+(`stats`, with the target-metric ones in `monitor_stats` and the runway projection in
+`runway`), the verdict rules (`verdict`), and the load machine's health (`machine`). Nothing
+here writes a report.
+"""
