@@ -202,7 +202,8 @@ def test_a_request_without_an_answer_times_out_as_a_failed_request_of_kind_timeo
     evidence = run_meta(out)["requests"]
     assert evidence["timeout_s"] == 20
     assert evidence["timeouts"] == slow["failures"]
-    assert received == slow["requests"] + evidence["in_flight_at_stop"]
+    # a request cut off at stop may not have reached the shop yet
+    assert slow["requests"] <= received <= slow["requests"] + evidence["in_flight_at_stop"]
     assert summary["verdict"] == "fail" and summary["exit_code"] == 1
     assert any(r.startswith("the shop stalled: ") for r in summary["reasons"])
 
