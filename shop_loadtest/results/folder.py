@@ -22,7 +22,7 @@ from shop_loadtest.results.histograms import HistCache
 INTERVAL_COLUMNS = ["t", "ts", "dt", "source", "endpoint", "method", "n", "fail", "sum_ms",
                     "min_ms", "max_ms", "bytes", "p50_ms", "p95_ms", "p99_ms", "hist", "hist_due"]
 TICK_COLUMNS = ["t", "ts", "dt", "source", "users", "target", "due", "started", "dropped",
-                "late", "late_max_ms", "cpu_pct", "loop_lag_ms", "rss_mb", "journeys"]
+                "dropped_full", "late", "late_max_ms", "cpu_pct", "loop_lag_ms", "rss_mb", "journeys"]
 ERROR_COLUMNS = ["t", "source", "endpoint", "kind", "message", "count"]
 MONITOR_COLUMNS = ["t", "ts", "endpoint", "ok", "error", "name", "labels", "value"]
 _INT_COLUMNS = ("n", "fail", "bytes", "count")
@@ -159,7 +159,8 @@ def _intervals(records: list[dict[str, Any]], warnings: list[str]
         journeys = _obj(rec.get("journeys"))
         ticks.append({**base, "users": _num(rec.get("users")), "target": _num(rec.get("target")),
                       **{k: _num(arrivals.get(k)) for k in
-                         ("due", "started", "dropped", "late", "late_max_ms")},
+                         ("due", "started", "dropped", "dropped_full", "late",
+                          "late_max_ms")},
                       **{k: _num(health.get(k)) for k in ("cpu_pct", "loop_lag_ms", "rss_mb")},
                       "journeys": _num(journeys.get("completed"))})
         for name, ep in _obj(rec.get("endpoints")).items():
@@ -180,7 +181,7 @@ def _intervals(records: list[dict[str, Any]], warnings: list[str]
             _frame(errors, ERROR_COLUMNS))
 
 
-_TICK_SUM = ("due", "started", "dropped", "late", "journeys")
+_TICK_SUM = ("due", "started", "dropped", "dropped_full", "late", "journeys")
 _TICK_MAX = ("late_max_ms", "cpu_pct", "loop_lag_ms", "rss_mb")
 
 
