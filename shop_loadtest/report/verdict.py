@@ -146,6 +146,15 @@ def aborted(run: RunData) -> dict[str, Any] | None:
             "observed": _round(detail.get("observed"))}
 
 
+def target_line(summary: dict[str, Any]) -> str:
+    """The first line of every output: what was tested. The demo shop says so loudly."""
+    target = summary.get("target") or {}
+    if target.get("kind") == "demo":
+        return ("target: the bundled DEMO SHOP (no host was named), not your shop; "
+                "name yours with --host or target.host")
+    return f"target: {target.get('host') or summary.get('host') or 'unknown'}"
+
+
 def _died(summary: dict[str, Any]) -> str | None:
     """Why the load process cannot have played the whole shape, or None."""
     lp = summary.get("load_process") or {}

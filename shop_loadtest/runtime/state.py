@@ -124,6 +124,7 @@ class RuntimeState:
         runner = self.environment.runner
         events.test_start.add_listener(self._on_test_start)
         events.test_stop.add_listener(self._on_test_stop)
+        events.test_stopping.add_listener(self._on_test_stopping)
         if self.role != "master":
             events.request.add_listener(self.recorder.on_request)
         if self.role == "master":
@@ -375,6 +376,12 @@ class RuntimeState:
         if self.role == "worker":
             return f"worker-{self._index}"
         return self.role
+
+    def _on_test_stopping(self, environment: Any, **_: Any) -> None:
+        # Before the users stop: the arrivals still queued are judged against the pool as
+        # it was (all busy or not), not the empty pool after the users are gone.
+        if self.scheduler is not None:
+            self.scheduler.stop()
 
     def _on_test_stop(self, environment: Any, **_: Any) -> None:
         if self._flusher is not None:
