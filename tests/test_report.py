@@ -8,12 +8,10 @@ import jsonschema
 import plotly.offline
 import pytest
 
-from shop_loadtest.budgets import evaluate, parse_abort, parse_budget
 from shop_loadtest.errors import ResultsError
 from shop_loadtest.report import build_reports, charts, terminal_summary
-from shop_loadtest.report.charts import log_ticks
 from shop_loadtest.report.build import judge
-from shop_loadtest.report.summary import build_summary
+from shop_loadtest.report.charts import log_ticks
 from shop_loadtest.results import load_run
 from tests.runfolder import CHECKOUT, RunFolder, known_run
 

@@ -1,5 +1,6 @@
-"""The judge stage: the evidence a verdict is earned from (`evidence`, `delivery`).
-
-The verdict rules themselves, a pure function from that evidence to (verdict, reasons), are
-`decide` in the verdict module (report/verdict.py, moving to judge/verdict.py).
+"""Judge: evidence -> verdict. The budget language (`budgets`), the statistics it can name
+(`stats`, with the target-metric ones in `monitor_stats` and the runway projection in
+`runway`), the evidence a verdict is earned from (`evidence`: the load process, workers,
+target; `delivery`: planned against delivered load), and the verdict rules (`verdict`, a
+pure function from that evidence to (verdict, reasons)). Nothing here writes a report.
 """

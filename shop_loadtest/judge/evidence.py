@@ -6,7 +6,7 @@
 - `target`: the bundled demo shop or a named host;
 - `delivery` (delivery.py): the planned load against what was delivered, per stage.
 
-The verdict rules (report/verdict.py `decide`) read only these dicts.
+The verdict rules (judge/verdict.py `decide`) read only these dicts.
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ def workers(run: RunData) -> dict[str, Any]:
     start = starts[-1] if starts else {}
     expected = _obj(run.meta.get("workers")).get("expected", start.get("expected"))
     if not isinstance(expected, int | float):
-        expected = run.meta.get("processes") if isinstance(run.meta.get("processes"), int) else 1
+        processes = run.meta.get("processes")
+        expected = processes if isinstance(processes, int) else 1
     joined = start.get("workers")
     refused = [_obj(e.get("detail")) for e in run.events if e.get("kind") == "worker_refused"]
     lost = sum(1 for e in run.events if e.get("kind") == "worker_lost")

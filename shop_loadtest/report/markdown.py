@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from shop_loadtest.budgets import format_value
-from shop_loadtest.report.verdict import target_line
+from shop_loadtest.judge.budgets import format_value
+from shop_loadtest.judge.verdict import target_line
 
 ICON = {"pass": "✅", "fail": "❌", "inconclusive": "⚠️"}
 RESULT = {"pass": "✅ pass", "fail": "❌ FAIL", "no_data": "⚠️ no data"}

@@ -22,7 +22,8 @@ from shop_loadtest.results.histograms import HistCache
 INTERVAL_COLUMNS = ["t", "ts", "dt", "source", "endpoint", "method", "n", "fail", "sum_ms",
                     "min_ms", "max_ms", "bytes", "p50_ms", "p95_ms", "p99_ms", "hist", "hist_due"]
 TICK_COLUMNS = ["t", "ts", "dt", "source", "users", "target", "due", "started", "dropped",
-                "dropped_full", "late", "late_max_ms", "cpu_pct", "loop_lag_ms", "rss_mb", "journeys"]
+                "dropped_full", "late", "late_max_ms", "cpu_pct", "loop_lag_ms", "rss_mb",
+                "journeys"]
 ERROR_COLUMNS = ["t", "source", "endpoint", "kind", "message", "count"]
 MONITOR_COLUMNS = ["t", "ts", "endpoint", "ok", "error", "name", "labels", "value"]
 _INT_COLUMNS = ("n", "fail", "bytes", "count")

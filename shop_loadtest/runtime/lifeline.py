@@ -11,19 +11,33 @@ sending load for the rest of the shape. Two guards, because neither covers every
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import signal
+import sys
 import time
 from typing import Any
 
 import gevent
 
-from shop_loadtest.parentdeath import die_with_parent
-
 logger = logging.getLogger(__name__)
 
+PR_SET_PDEATHSIG = 1
 POLL_S = 0.25
 MASTER_SILENT_S = 6.0  # heartbeats come every second; Locust itself waits 60 s
+
+
+def die_with_parent() -> None:
+    """SIGKILL at the parent's death (Linux). The runner has its twin in run/parentdeath.py:
+    the runtime cannot import run/, and run/ must not import this package (it imports
+    locust)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 def watch_lifeline(worker_runner: Any | None = None, *, parent: bool = True

@@ -9,7 +9,7 @@ from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 
 from shop_loadtest import shapes
 from shop_loadtest.scenario.base import Model, Seconds
-from shop_loadtest.units import parse_percent
+from shop_loadtest.scenario.units import parse_percent
 
 Fraction = Annotated[float, BeforeValidator(parse_percent), WithJsonSchema(
     {"anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^\d+(\.\d+)?%$"}],

@@ -1,8 +1,8 @@
 """`die_with_parent()`: the kernel SIGKILLs this process when its parent dies (Linux).
 
-Used by the runner (`preexec_fn` of the Locust and demo-shop processes) and by the runtime
-(Locust's `--processes` children: the setting does not survive a fork). Kept free of gevent and
-locust so the CLI process can import it.
+Used by the runner as `preexec_fn` of the Locust and demo-shop processes. The runtime has its
+twin in runtime/lifeline.py (Locust's `--processes` children need their own: the setting does
+not survive a fork), since run/ must not import the runtime package (it imports locust).
 """
 
 from __future__ import annotations
