@@ -232,3 +232,35 @@ def test_the_load_stops_when_the_cli_is_killed(tmp_path, counting_server, worker
     late = sum(n for second, n in counting_server.per_second.items() if second > killed + 2)
     assert counting_server.count > before  # it was sending load when the CLI died
     assert late == 0, f"{late} requests more than 2 s after the CLI was killed"
+
+
+def test_a_worker_whose_master_is_gone_stops_its_load(tmp_path, counting_server):
+    from tests.test_distributed import free_port, wait_for_port
+
+    path = scenario(tmp_path, counting_server.url, stages=[(0, 4), (40, 4)])
+    out, port = tmp_path / "run", free_port()
+    master = subprocess.Popen(
+        [sys.executable, "-m", "shop_loadtest", "master", str(path), "--expect-workers", "1",
+         "--bind", "127.0.0.1", "--port", str(port), "--wait", "30", "--out", str(out)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_port(port)
+    with (tmp_path / "worker.log").open("w") as log:
+        worker = subprocess.Popen([sys.executable, "-m", "shop_loadtest", "worker",
+                                   "--master-host", "127.0.0.1", "--master-port", str(port)],
+                                  cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for(out / "intervals.jsonl")
+            time.sleep(2)
+            assert counting_server.count > 0
+            master.kill()  # its Locust dies with it; the worker is on "another machine"
+            master.wait(timeout=10)
+            killed = time.time()
+            code = worker.wait(timeout=20)  # heartbeats stop: gone in ~6 s, not Locust's 60 s
+        finally:
+            for proc in (worker, master):
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+    assert code != 0 or "master" in (tmp_path / "worker.log").read_text()
+    late = sum(n for second, n in counting_server.per_second.items() if second > killed + 9)
+    assert late == 0, f"{late} requests more than 9 s after the master died"
