@@ -19,6 +19,7 @@ from typing import Any
 
 import gevent
 from locust.rpc import Message
+from locust.runners import STATE_RUNNING, STATE_SPAWNING
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,20 @@ class Admission:
                 if now - self._connected.setdefault(client_id, now) > HELLO_WAIT_S:
                     self.refuse(client_id, "no hello with the run token")
 
+    def _rebalance(self) -> None:
+        runner = self.runner
+        # As Locust does after removing a dead worker: a fresh dispatcher over the workers
+        # left (the old one still counts the stranger's users as placed). The stranger never
+        # reports its spawn complete, so the master may still say "spawning".
+        if runner.state in (STATE_RUNNING, STATE_SPAWNING):
+            logger.info("shop-loadtest: handing the refused worker's users back")
+            runner._users_dispatcher = None
+            # At once, not at the shape's last spawn rate (1/s on a hold).
+            users = runner.target_user_count
+            runner.start(user_count=users, spawn_rate=max(runner.spawn_rate, 2.0 * users, 1.0))
+        else:
+            logger.info("shop-loadtest: no rebalance in state %s", runner.state)
+
     def refuse(self, client_id: str, why: str) -> None:
         runner = self.runner
         logger.warning("shop-loadtest: refusing worker %s: %s", client_id, why)
@@ -95,6 +110,9 @@ class Admission:
             dispatcher = getattr(runner, "_users_dispatcher", None)
             if dispatcher is not None:
                 dispatcher.remove_worker(node)
+                # Locust gave the stranger a share of the users when it connected mid-run:
+                # hand them back to our workers.
+                gevent.spawn(self._rebalance)
         record = {"client_id": client_id, "reason": why}
         self.refused.append(record)
         self._on_refused(record)

@@ -103,7 +103,9 @@ class RuntimeState:
         self._index = 0
         self._flusher: gevent.Greenlet | None = None
         self._health: Health | None = None
-        self.token = getattr(options, "slt_token", None) or None
+        # From the environment only, never a Locust option: the master sends its options to
+        # every worker that connects, so a token there would be handed to any stranger.
+        self.token = os.environ.get(TOKEN_ENV) or None
         self.admission: Admission | None = None
         shape = environment.shape_class
         self.shape = shape
@@ -416,8 +418,6 @@ def install(events: Any, *, scenario: str, budgets: list[str] | None = None,
                             help="shop-loadtest: play the shape this many times faster")
         parser.add_argument("--slt-seed", type=int, default=None,
                             help="shop-loadtest: seed for template randomness")
-        parser.add_argument("--slt-token", default=os.environ.get(TOKEN_ENV) or None,
-                            help=f"shop-loadtest: run token workers must present (or ${TOKEN_ENV})")
         parser.add_argument("--slt-watch-parent", action="store_true", default=False,
                             help="shop-loadtest: stop when the parent process is gone")
 
