@@ -114,8 +114,12 @@ def _wait_listening(ns: str, address: str, port: int, timeout: float = 40.0) -> 
 def test_a_master_and_two_workers_on_separate_hosts_deliver_the_rate(tmp_path, hosts):
     target = f"http://{HOSTS['shop']}:{SHOP_PORT}"
     count_file = tmp_path / "shop-count"
-    # 30 journeys/s for 4 s = 120, played across two workers on two other "machines".
-    path = scenario(tmp_path, None, model="arrival_rate", stages=[(0, 30), (4, 30)])
+    # 20 journeys/s for 4 s = 80, played across two workers on two other "machines". What
+    # is tested is the network, not the pacing: a loaded machine may delay an arrival by
+    # seconds, so the lateness limit is generous.
+    path = scenario(tmp_path, None, model="arrival_rate", stages=[(0, 20), (4, 20)])
+    path.write_text(path.read_text().replace("model: arrival_rate",
+                                             "model: arrival_rate\n  max_lateness: 10s"))
     out = tmp_path / "run"
     procs: list[subprocess.Popen[str]] = []
     logs = [(tmp_path / f"{name}.log").open("w") for name in ("shop", "master", "w1", "w2")]
@@ -149,7 +153,7 @@ def test_a_master_and_two_workers_on_separate_hosts_deliver_the_rate(tmp_path, h
     assert s["target"] == {"kind": "named", "host": target}
     assert s["delivery"]["held"] and s["verdict"] == "pass"
     served = int(count_file.read_text())
-    assert 114 <= served <= 121, served  # 120 planned; a request in flight at the end
+    assert 76 <= served <= 81, served  # 80 planned; a request or two in flight at the end
     sources = {json.loads(line)["source"] for line in (out / "intervals.jsonl").read_text()
                .splitlines() if json.loads(line)["endpoints"]}
     assert sources == {"worker-0", "worker-1"}
