@@ -192,12 +192,18 @@ def worker(
 ) -> None:
     """Run one load worker for a `shop-loadtest master` until the master ends the run."""
     import os
+    import tempfile
 
     from shop_loadtest.run.runner import worker_command
 
     # Become the Locust worker (exec, not a child): a signal or a kill aimed at this process
     # reaches the worker itself, and no orphan keeps sending load.
     cmd = worker_command(master_host, master_port, locustfile)
+    # Locust saves a fetched locustfile as $TMPDIR/locustfile.py: two workers on one machine
+    # would write the same file while the other imports it ("No User class found!"). Two
+    # levels below /, so the locustfile's ../../ paths to data files resolve as from /tmp.
+    os.environ["TMPDIR"] = tempfile.mkdtemp(prefix="shop-loadtest-worker-",
+                                            dir=tempfile.gettempdir())
     os.execv(cmd[0], cmd)
 
 

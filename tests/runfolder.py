@@ -57,9 +57,14 @@ class RunFolder:
 
     def __init__(self, path: Path, *, scenario: str = "demo", model: str = "users",
                  stages: list[dict[str, Any]] | None = None, budgets: Sequence[str] = (),
-                 abort: Sequence[str] = (), scenario_yaml: str | None = None) -> None:
+                 abort: Sequence[str] = (), scenario_yaml: str | None = None,
+                 max_users: int | None = None, workers_expected: int = 1) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
+        if stages is None:  # a 10 s hold that the default samples (10 users, 100/s) deliver
+            level = 100 if model == "arrival_rate" else 10
+            stages = [{"name": "steady", "start_s": 0.0, "end_s": 10.0, "from": level,
+                       "to": level}]
         self.meta: dict[str, Any] = {
             "schema_version": 1, "scenario": scenario,
             "scenario_file": f"scenarios/{scenario}.yaml",
@@ -67,8 +72,10 @@ class RunFolder:
             "host": "http://127.0.0.1:8800", "model": model, "speedup": 1.0,
             "command": ["shop-loadtest", "run", f"scenarios/{scenario}.yaml"], "processes": 1,
             "versions": {"shop_loadtest": "0.1.0", "locust": "2.47.0", "python": "3.11.7"},
-            "stages": stages or [], "budgets": list(budgets), "abort": list(abort),
+            "stages": stages, "budgets": list(budgets), "abort": list(abort),
             "exit_reason": None, "abort_reason": None, "locust_exit_code": None,
+            "target": {"kind": "named", "host": "http://127.0.0.1:8800"},
+            "workers": {"expected": workers_expected}, "max_users": max_users,
         }
         self._write_meta()
         (self.path / "scenario.yaml").write_text(
@@ -134,12 +141,12 @@ class RunFolder:
             "samples": [{"name": n, "labels": labels, "value": v} for n, labels, v in samples]})
 
     def finish(self, exit_reason: str = "completed", *, t: float | None = None,
-               abort_reason: dict[str, Any] | None = None) -> Path:
+               abort_reason: dict[str, Any] | None = None, locust_exit_code: int = 0) -> Path:
         """Write the stop event and the final run.json, as the runner does after the load."""
         if t is not None:
             self.event(t, "stop", reason=exit_reason)
         self.meta.update(ended_at="2025-11-26T20:31:00Z", exit_reason=exit_reason,
-                         abort_reason=abort_reason, locust_exit_code=0)
+                         abort_reason=abort_reason, locust_exit_code=locust_exit_code)
         self._write_meta()
         return self.path
 

@@ -9,12 +9,10 @@ import plotly.offline
 import pytest
 
 from shop_loadtest.errors import ResultsError
-from shop_loadtest.judge.budgets import evaluate
 from shop_loadtest.report import build_reports, charts, terminal_summary
+from shop_loadtest.report.build import judge
 from shop_loadtest.report.charts import log_ticks
-from shop_loadtest.report.summary import build_summary
 from shop_loadtest.results import load_run
-from shop_loadtest.scenario.budgets import parse_abort, parse_budget
 from tests.runfolder import CHECKOUT, RunFolder, known_run
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "shop_loadtest" / "schemas"
@@ -24,11 +22,7 @@ OUTPUTS = ("summary.json", "report.html", "junit.xml", "summary.md")
 
 
 def summarize(path: Path, *, tolerate_worker_loss: bool = False) -> dict:
-    data = load_run(path)
-    budgets = [parse_budget(b) for b in data.meta["budgets"]]
-    rules = [parse_abort(a) for a in data.meta["abort"]]
-    return build_summary(data, evaluate(budgets, data), rules,
-                         tolerate_worker_loss=tolerate_worker_loss)
+    return judge(load_run(path), tolerate_worker_loss=tolerate_worker_loss)
 
 
 def validate(summary: dict) -> None:
@@ -64,7 +58,8 @@ def _lost(path):
 
 
 def _no_requests(path):
-    run = RunFolder(path, budgets=HOLDS)
+    run = RunFolder(path, budgets=HOLDS, stages=[
+        {"name": "s", "start_s": 0.0, "end_s": 1.0, "from": 10, "to": 10}])
     run.interval(1.0, {})
     run.finish(t=1.0)
 
@@ -76,31 +71,92 @@ def _aborted(path):
     run.finish("aborted", t=6.5, abort_reason={"rule": rule, "t": 6.0, "observed": 0.5})
 
 
+def _killed(path):
+    """`kill -9` of the load process 7 s into a 20 s shape: no stop event, exit code -9."""
+    run = RunFolder(path, budgets=HOLDS, stages=[
+        {"name": "s", "start_s": 0.0, "end_s": 20.0, "from": 10, "to": 10}])
+    for t in range(1, 8):
+        run.interval(float(t), {"GET /a": [10.0] * 5})
+    run.finish("load_process_died", locust_exit_code=-9)
+
+
+def _short_shape(path):
+    """Exit code 0 and a stop event, but only 12 s of a 20 s shape played."""
+    run = RunFolder(path, budgets=HOLDS, stages=[
+        {"name": "s", "start_s": 0.0, "end_s": 20.0, "from": 10, "to": 10}])
+    for t in range(1, 13):
+        run.interval(float(t), {"GET /a": [10.0] * 5})
+    run.finish(t=12.0)
+
+
+def _users(path, users, target=10, max_users=None):
+    run = RunFolder(path, budgets=HOLDS, stages=[
+        {"name": "s", "start_s": 0.0, "end_s": 10.0, "from": target, "to": target}],
+        max_users=max_users)
+    for t in range(1, 11):
+        run.interval(float(t), {"GET /a": [10.0] * 2}, users=users, target=target)
+    run.finish(t=10.0)
+
+
+def _open(path, started, *, full=0, cpu=30.0):
+    """100 arrivals/s planned for 10 s; `full` of the missing ones found the pool full."""
+    run = RunFolder(path, model="arrival_rate", budgets=HOLDS, max_users=2000)
+    for t in range(1, 11):
+        dropped = 100 - started
+        run.interval(float(t), {"GET /a": [10.0] * 5}, cpu=cpu,
+                     arrivals={"due": 100, "started": started, "dropped": dropped,
+                               "dropped_full": full, "late": 0, "late_max_ms": 0.0})
+    run.finish(t=10.0)
+
+
+def _workers(path, joined, refused=0):
+    run = known_run(path, budgets=HOLDS, finish=False, workers_expected=2)
+    run.event(0.0, "start", workers=joined, role="master", expected=2, refused=refused)
+    for _ in range(refused):
+        run.event(0.0, "worker_refused", client_id="intruder", reason="wrong run token")
+    run.finish(t=10.0)
+
+
+def _all_failed(path):
+    run = RunFolder(path)
+    for t in range(1, 11):
+        run.interval(float(t), {"GET /a": [10.0] * 5},
+                     errors={"GET /a": [("HTTP 500", "boom", 5)]})
+    run.finish(t=10.0)
+
+
 CPU_5S = [30, 30, 95, 95, 95, 95, 95, 30, 30, 30]
 CPU_4S = [30, 30, 95, 95, 95, 95, 30, 95, 30, 30]
+HELD = "all 2 budgets held"
+USERS_OK = "delivered 100% of planned users (min 95% per stage)"
+IMPLIED = "no budgets in the scenario: judged on the implied budget error_rate < 1%"
 
 VERDICTS = [
-    ("budgets hold", lambda p: known_run(p, budgets=HOLDS), False, "pass",
-     ["all 2 budgets held"]),
-    ("no budgets", lambda p: known_run(p), False, "pass", ["no budgets to check"]),
+    ("budgets hold", lambda p: known_run(p, budgets=HOLDS), False, "pass", [HELD, USERS_OK]),
+    ("no budgets: the implied error_rate < 1% breaks", lambda p: known_run(p), False, "fail",
+     ["budget broke: error_rate < 1% (observed 4.00% vs limit 1.00%)", IMPLIED]),
+    ("no budgets, every request failed", _all_failed, False, "fail",
+     ["budget broke: error_rate < 1% (observed 100.00% vs limit 1.00%)", IMPLIED]),
     ("a budget broke", lambda p: known_run(p, budgets=BREAKS), False, "fail", [BROKE]),
     ("CPU saturated 5 s", lambda p: known_run(p, budgets=BREAKS, cpu=CPU_5S), False,
      "inconclusive", ["load generator saturated: CPU above 90% for 5 s in a row on local "
                       "(t=2-7 s)", f"(not trusted) {BROKE}"]),
     ("CPU high 4 s only", lambda p: known_run(p, budgets=HOLDS, cpu=CPU_4S), False, "pass",
-     ["all 2 budgets held"]),
+     [HELD, USERS_OK]),
     ("loop lag 5 s", lambda p: _lag(p, 5), False, "inconclusive",
      ["load generator saturated: event-loop lag above 200 ms for 5 s in a row on local "
       "(t=0-5 s)"]),
-    ("loop lag 4 s", lambda p: _lag(p, 4), False, "pass", ["all 2 budgets held"]),
-    ("2% arrivals dropped", lambda p: _arrivals(p, 2), False, "inconclusive",
-     ["load generator could not keep up: 20 of 1000 due arrivals dropped (2.0% > 1%)"]),
-    ("1% arrivals dropped", lambda p: _arrivals(p, 1), False, "pass", ["all 2 budgets held"]),
+    ("loop lag 4 s", lambda p: _lag(p, 4), False, "pass", [HELD, USERS_OK]),
+    ("2% arrivals dropped, users free", lambda p: _arrivals(p, 2), False, "inconclusive",
+     ["load generator could not keep up: 20 of 1000 due arrivals dropped with the user pool "
+      "below max_users (2.0% > 1%)"]),
+    ("1% arrivals dropped", lambda p: _arrivals(p, 1), False, "pass",
+     [HELD, "delivered 99% of planned arrivals (min 95% per stage)"]),
     ("worker lost", _lost, False, "inconclusive",
      ["worker host_1234 was lost at t=4.2 s; rerun, or pass --tolerate-worker-loss to "
       "accept it"]),
     ("worker lost, tolerated", _lost, True, "pass",
-     ["all 2 budgets held", "worker host_1234 was lost at t=4.2 s (tolerated)"]),
+     [HELD, USERS_OK, "worker host_1234 was lost at t=4.2 s (tolerated)"]),
     ("engine error", lambda p: known_run(p, budgets=HOLDS, finish=False).finish("engine_error"),
      False, "inconclusive",
      ["the load engine failed (exit_reason engine_error); see locust.log"]),
@@ -121,6 +177,43 @@ VERDICTS = [
     ("a budget without data", lambda p: known_run(p, budgets=["p95 of GET /typo < 1s"]),
      False, "inconclusive",
      ["budget 'p95 of GET /typo < 1s' has no data: no endpoint matches 'GET /typo'"]),
+    # --- the evidence behind a pass (issue 11) ---
+    ("the load process was killed", _killed, False, "inconclusive",
+     ["the load process died (signal 9) after 7 s of 20 s"]),
+    ("the shape ended early", _short_shape, False, "inconclusive",
+     ["the shape ended early: 12 s of 20 s played"]),
+    ("no users ran", lambda p: _users(p, 0), False, "inconclusive",
+     ["stage s delivered 0.0% of its planned users (0 of 10; min 95%): the load generator "
+      "did not start the planned users"]),
+    ("half the users", lambda p: _users(p, 5), False, "inconclusive",
+     ["stage s delivered 50.0% of its planned users (5 of 10; min 95%): the load generator "
+      "did not start the planned users"]),
+    ("a target above max_users", lambda p: _users(p, 2000, target=10**9, max_users=2000),
+     False, "inconclusive",
+     ["stage s delivered 0.0% of its planned users (2000 of 1000000000; min 95%): the shape asks "
+      "for more users than max_users (2000) allows"]),
+    ("96% of the users", lambda p: _users(p, 96, target=100), False, "pass",
+     [HELD, "delivered 96% of planned users (min 95% per stage)"]),
+    ("arrivals dropped: pool full, generator healthy", lambda p: _open(p, 80, full=20), False,
+     "fail", ["200 arrivals could not start: all 2000 users were waiting on the shop; stage "
+              "steady delivered 80.0% of its planned arrivals (800 of 1000; min 95%)"]),
+    ("arrivals dropped: pool full, generator saturated",
+     lambda p: _open(p, 80, full=20, cpu=95.0), False, "inconclusive",
+     ["load generator saturated: CPU above 90% for 10 s in a row on local (t=0-10 s)",
+      "stage steady delivered 80.0% of its planned arrivals (800 of 1000; min 95%): the load "
+      "generator did not deliver the planned load"]),
+    ("2% of arrivals found the pool full, delivery held", lambda p: _open(p, 98, full=2),
+     False, "fail", ["20 arrivals could not start: all 2000 users were waiting on the shop"]),
+    ("arrivals never released", lambda p: _open(p, 50), False, "inconclusive",
+     ["load generator could not keep up: 500 of 1000 due arrivals dropped with the user pool "
+      "below max_users (50.0% > 1%)",
+      "stage steady delivered 50.0% of its planned arrivals (500 of 1000; min 95%): the load "
+      "generator did not deliver the planned load"]),
+    ("fewer workers than expected", lambda p: _workers(p, 1), False, "inconclusive",
+     ["1 load processes took part, 2 expected"]),
+    ("an intruder refused, the expected workers joined", lambda p: _workers(p, 2, refused=1),
+     False, "pass", [HELD, USERS_OK, "1 worker(s) that were not part of this run were refused "
+                                     "(wrong run token)"]),
 ]
 
 

@@ -1,21 +1,25 @@
 """Can the run be trusted, and did it pass? Generator health and the verdict rules.
 
-Rules (docs/reports.md):
+`decide` is the one place the rules live: a pure function from a summary's evidence
+(judge/evidence.py: load process, workers, delivery, target; generator health here) to
+(verdict, reasons). docs/reports.md has them in one table. In short, starting from "not shown":
 
-1. `inconclusive` when the result cannot be trusted, whatever the budgets say: no requests
-   recorded; the engine failed (exit_reason engine_error); a worker was lost (unless
-   tolerated); the load generator was unhealthy (CPU > 90% for 5 s in a row on any source,
-   event-loop lag > 200 ms for 5 s in a row, or more than 1% of due arrivals dropped).
-   A saturated generator slows its own requests and sends less load than asked, so it can
-   make a run look worse or better than the target is: it must never pass or fail silently.
-2. `fail` when a budget broke, or an abort rule stopped the run.
-3. `inconclusive` when the run is incomplete and nothing broke: interrupted before the shape
-   ended, never finished (no exit_reason), or a budget had no data to judge. An incomplete
-   run cannot pass, but a budget broken on the data it has is still a real failure (rule 2).
-4. `pass` otherwise.
+1. `inconclusive` when the result cannot be trusted, whatever the budgets say: no requests;
+   the engine failed; the load process died, never recorded its stop or ended the shape
+   early; other than the expected number of load processes took part; a worker was lost
+   (unless tolerated); the generator was saturated (CPU > 90% or loop lag > 200 ms for 5 s in a
+   row, or more than 1% of due arrivals dropped while users were free); the planned load
+   was not delivered (below `min_delivered` in a stage) for a reason other than the shop.
+2. `fail` when a budget broke, an abort rule stopped the run, or arrivals could not start
+   because every user was waiting on the shop (the pool at max_users, the generator healthy).
+3. `inconclusive` when the run is incomplete and nothing broke: interrupted, never finished,
+   or a budget had no data.
+4. `pass` otherwise: all budgets held (the implied `error_rate < 1%` when the scenario names
+   none) and the planned load was delivered.
 
-Then one rule apart (`blame_stall`): a shop that stalled (requests timed out, or were still
-waiting at stop after half their timeout) is the shop's failure, not the generator's.
+Then one rule apart (`blame_stall`, applied after `decide`): a shop that stalled
+(requests timed out, or were still waiting at stop after half their timeout) is the shop's
+failure, not the generator's.
 """
 
 from __future__ import annotations
@@ -27,12 +31,14 @@ import numpy as np
 import pandas as pd
 
 from shop_loadtest.judge.budgets import format_value
+from shop_loadtest.judge.delivery import describe as describe_delivery
 from shop_loadtest.results import RunData
 
 
 def _obj(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
+PLAYED_SLACK_S = 1.5  # the last interval and the stop take about a second
 CPU_SATURATED_PCT = 90.0
 LOOP_LAG_MS = 200.0
 SUSTAINED_S = 5.0
@@ -72,19 +78,24 @@ def generator_health(run: RunData) -> dict[str, Any]:
                 problems.append(f"load generator saturated: {what.format(limit)} for "
                                 f"{seconds:g} s in a row on {source} (t={start:g}-{end:g} s)")
     due, dropped = _total(ticks, "due"), _total(ticks, "dropped")
+    full = _total(ticks, "dropped_full") if "dropped_full" in ticks else 0.0
     arrivals = None
     if ticks["due"].notna().any():
         late = _total(ticks, "late")
         arrivals = {
             "due": int(due), "started": int(_total(ticks, "started")), "dropped": int(dropped),
+            "dropped_full": int(full),
             "late": int(late), "late_max_ms": _max(ticks, "late_max_ms"),
             "dropped_pct": round(100 * dropped / due, 3) if due else 0.0,
             "late_pct": round(100 * late / due, 3) if due else 0.0,
         }
-        if due and dropped / due > DROPPED_MAX:
-            problems.append(f"load generator could not keep up: {int(dropped)} of {int(due)} "
-                            f"due arrivals dropped ({100 * dropped / due:.1f}% > "
-                            f"{100 * DROPPED_MAX:g}%)")
+        # Dropped while every user of a full pool waited on the shop: the shop's doing,
+        # judged by the delivery rule. The others found users free and still did not start.
+        own = dropped - full
+        if due and own / due > DROPPED_MAX:
+            problems.append(f"load generator could not keep up: {int(own)} of {int(due)} "
+                            f"due arrivals dropped with the user pool below max_users "
+                            f"({100 * own / due:.1f}% > {100 * DROPPED_MAX:g}%)")
     return {
         "sources": sorted(str(s) for s in ticks["source"].dropna().unique()),
         "cpu_max_pct": _max(ticks, "cpu_pct"),
@@ -186,17 +197,126 @@ def blame_stall(verdict: str, reasons: list[str], summary: dict[str, Any],
     return verdict, [*reasons, reason]
 
 
+def target_line(summary: dict[str, Any]) -> str:
+    """The first line of every output: what was tested. The demo shop says so loudly."""
+    target = summary.get("target") or {}
+    if target.get("kind") == "demo":
+        return ("target: the bundled DEMO SHOP (no host was named), not your shop; "
+                "name yours with --host or target.host")
+    return f"target: {target.get('host') or summary.get('host') or 'unknown'}"
+
+
+def _died(summary: dict[str, Any]) -> str | None:
+    """Why the load process cannot have played the whole shape, or None."""
+    lp = summary.get("load_process") or {}
+    played, planned = lp.get("played_s"), lp.get("planned_s")
+    after = (f" after {played:.0f} s of {planned:.0f} s" if played is not None and planned
+             else "")
+    code = lp.get("exit_code")
+    if lp.get("signal"):
+        return f"the load process died (signal {lp['signal']}){after}"
+    if code is not None and code not in (0, 1):
+        return f"the load process failed (exit code {code}){after}; see locust.log"
+    reason = summary.get("exit_reason")
+    if reason == "timeout":
+        return (f"the load process did not stop by itself at the end of the shape{after}; "
+                "it was stopped")
+    if reason in (None, "engine_error", "interrupted", "aborted"):
+        return None  # said by their own reasons
+    if not lp.get("stop_event"):
+        return f"the load process never recorded its stop{after}: it did not end normally"
+    if played is not None and planned and played < planned - PLAYED_SLACK_S:
+        return f"the shape ended early: {played:.0f} s of {planned:.0f} s played"
+    return None
+
+
+def _n(value: float) -> str:
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def _pct(ratio: float) -> str:
+    return f"{100 * ratio:.1f}%" if ratio < 0.9995 else f"{100 * ratio:.0f}%"
+
+
+def _delivery_reasons(summary: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(untrusted, broken) reasons from the delivery check: under-delivery the shop caused is
+    the shop's failure; any other is the tool's or the generator's, and cannot be trusted."""
+    d = summary.get("delivery") or {}
+    untrusted: list[str] = []
+    broken: list[str] = []
+    if not d.get("judged"):
+        untrusted.append(f"the planned load cannot be shown delivered: too little planned or "
+                         f"recorded to judge (planned {d.get('planned', 0):g} {d.get('unit')})")
+        return untrusted, broken
+    healthy = bool((summary.get("generator") or {}).get("healthy", True))
+    stall = summary.get("stall") or {}
+    stalled = (stall.get("timeouts") or 0) + (stall.get("in_flight_at_stop") or 0)
+    max_users = d.get("max_users")
+    unit = d.get("unit")
+    floor = f"{100 * float(d.get('min_delivered') or 0.95):g}%"
+    for stage in d.get("stages") or []:
+        if not stage.get("judged") or stage.get("held"):
+            continue
+        name = stage.get("name") or "?"
+        ratio = stage.get("ratio") or 0.0
+        got = (f"stage {name} delivered {_pct(ratio)} of its planned {unit} "
+               f"({_n(stage.get('achieved') or 0)} of {_n(stage['planned'])}; min {floor})")
+        if unit == "arrivals":
+            shortfall = max(stage["planned"] - stage["achieved"], 0.0)
+            full = stage.get("dropped_full") or 0.0
+            if healthy and (full >= 0.5 * shortfall or stalled):
+                who = (f"all {max_users} users were waiting on the shop" if full
+                       else "the shop stalled")
+                broken.append(f"{full:.0f} arrivals could not start: {who}; {got}")
+            else:
+                untrusted.append(f"{got}: the load generator did not deliver the planned load")
+        elif d.get("capped"):
+            untrusted.append(f"{got}: the shape asks for more users than max_users "
+                             f"({max_users}) allows")
+        else:
+            untrusted.append(f"{got}: the load generator did not start the planned users")
+    if not d.get("held") and not (untrusted or broken):
+        untrusted.append(f"{describe_delivery(d)}: the load generator did not deliver the "
+                         "planned load")
+    if not broken and d.get("held") and d.get("dropped_full") and healthy:
+        due = (summary.get("arrivals") or {}).get("due") or 0
+        if due and d["dropped_full"] / due > DROPPED_MAX:
+            broken.append(f"{d['dropped_full']:.0f} arrivals could not start: all {max_users} "
+                          "users were waiting on the shop")
+    return untrusted, broken
+
+
 def decide(summary: dict[str, Any], *, tolerate_worker_loss: bool) -> tuple[str, list[str]]:
-    """The verdict and the reasons for it, from a summary's figures (rules in the docstring)."""
+    """The verdict and the reasons for it, from a summary's evidence (rules in docs/reports.md).
+
+    Starts from "not shown": `pass` only when the load process lived to the end of the
+    shape, exactly the expected workers took part, the planned load was delivered, the run
+    is complete and every budget held.
+    """
     untrusted: list[str] = []
     incomplete: list[str] = []
     broken: list[str] = []
+    notes: list[str] = []
     exit_reason = summary.get("exit_reason")
+    if summary.get("budgets_implied"):
+        notes.append("no budgets in the scenario: judged on the implied budget error_rate < 1%")
+    if (summary.get("target") or {}).get("kind") == "demo":
+        notes.append("target: the bundled demo shop (no host was named)")
     if not summary["requests"]:
         untrusted.append("no requests were recorded")
     if exit_reason == "engine_error":
         untrusted.append("the load engine failed (exit_reason engine_error); see locust.log")
-    notes: list[str] = []
+    died = _died(summary)
+    if died:
+        untrusted.append(died)
+    workers = summary.get("workers") or {}
+    if workers.get("joined") is not None and workers["joined"] != workers.get("expected"):
+        untrusted.append(f"{workers['joined']} load processes took part, "
+                         f"{workers.get('expected')} expected")
+    if workers.get("refused"):
+        why = ", ".join(workers.get("refused_reasons") or [])
+        notes.append(f"{workers['refused']} worker(s) that were not part of this run were "
+                     f"refused ({why})")
     for lost in summary["workers_lost"]:
         text = f"worker {lost['worker']} was lost at t={lost['t']} s"
         if tolerate_worker_loss:
@@ -204,6 +324,10 @@ def decide(summary: dict[str, Any], *, tolerate_worker_loss: bool) -> tuple[str,
         else:
             untrusted.append(f"{text}; rerun, or pass --tolerate-worker-loss to accept it")
     untrusted.extend(summary["generator"]["problems"])
+    if summary["requests"] and not died:
+        not_delivered, shop_failed = _delivery_reasons(summary)
+        untrusted.extend(not_delivered)
+        broken.extend(shop_failed)
     if exit_reason == "interrupted":
         incomplete.append(f"the run was interrupted after {summary['duration_s']:g} s, before "
                           "the shape ended; budgets were judged on partial data")
@@ -232,4 +356,7 @@ def decide(summary: dict[str, Any], *, tolerate_worker_loss: bool) -> tuple[str,
     if incomplete:
         return "inconclusive", incomplete + notes
     held = len(summary["budgets"])
-    return "pass", [f"all {held} budgets held" if held else "no budgets to check"] + notes
+    shown = [f"all {held} budgets held" if held else "no budgets to check"]
+    if summary.get("delivery"):
+        shown.append(describe_delivery(summary["delivery"]))
+    return "pass", shown + notes

@@ -12,8 +12,10 @@ from shop_loadtest.report.html import render_html
 from shop_loadtest.report.junit import render_junit
 from shop_loadtest.report.markdown import render_markdown
 from shop_loadtest.report.summary import build_summary
-from shop_loadtest.results import load_run
+from shop_loadtest.results import RunData, load_run
 from shop_loadtest.scenario.budgets import parse_abort, parse_budget
+
+IMPLIED_BUDGET = "error_rate < 1%"
 
 
 def _write(path: Path, text: str) -> None:
@@ -33,6 +35,17 @@ def _capacity(run_dir: Path, run: Any) -> dict[str, Any] | None:
     return {"headlines": list(data.get("headlines") or []), "file": "capacity.json"}
 
 
+def judge(run: RunData, *, tolerate_worker_loss: bool = False) -> dict[str, Any]:
+    """The summary of a loaded run, verdict included, from its run.json's budgets and abort
+    rules; a scenario without budgets is judged on the implied `error_rate < 1%`."""
+    named = [str(expr) for expr in run.meta.get("budgets") or []]
+    # No budget is not "nothing can fail": 100% failed requests must not pass.
+    budgets = [parse_budget(expr) for expr in named or [IMPLIED_BUDGET]]
+    abort_rules = [parse_abort(str(expr)) for expr in run.meta.get("abort") or []]
+    return build_summary(run, evaluate(budgets, run), abort_rules,
+                         tolerate_worker_loss=tolerate_worker_loss, budgets_implied=not named)
+
+
 def build_reports(run_dir: Path, *, tolerate_worker_loss: bool = False) -> dict[str, Any]:
     """Judge the run in `run_dir` and write summary.json, report.html, junit.xml, summary.md.
 
@@ -41,10 +54,7 @@ def build_reports(run_dir: Path, *, tolerate_worker_loss: bool = False) -> dict[
     """
     run_dir = Path(run_dir)
     run = load_run(run_dir)
-    budgets = [parse_budget(str(expr)) for expr in run.meta.get("budgets") or []]
-    abort_rules = [parse_abort(str(expr)) for expr in run.meta.get("abort") or []]
-    summary = build_summary(run, evaluate(budgets, run), abort_rules,
-                            tolerate_worker_loss=tolerate_worker_loss)
+    summary = judge(run, tolerate_worker_loss=tolerate_worker_loss)
     summary["capacity"] = _capacity(run_dir, run)
     _write(run_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
     _write(run_dir / "junit.xml", render_junit(summary))

@@ -15,6 +15,7 @@ import plotly.offline
 
 from shop_loadtest.judge.budgets import format_value
 from shop_loadtest.judge.machine import machine_health
+from shop_loadtest.judge.verdict import target_line
 from shop_loadtest.report.charts import all_figures
 from shop_loadtest.results import RunData
 
@@ -70,5 +71,6 @@ def render_html(run: RunData, summary: dict[str, Any]) -> str:
         s=summary, figures=all_figures(run, summary), plotly_js=plotly.offline.get_plotlyjs(),
         scenario_text=_scenario_text(run), metadata=_metadata(run, summary),
         events=[e for e in run.events if isinstance(e, dict)][:500],
+        target_line=target_line(summary),
         machine=machine_health(run.ticks),
     )

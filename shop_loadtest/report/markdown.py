@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from shop_loadtest.judge.budgets import format_value
+from shop_loadtest.judge.verdict import target_line
 
 ICON = {"pass": "✅", "fail": "❌", "inconclusive": "⚠️"}
 RESULT = {"pass": "✅ pass", "fail": "❌ FAIL", "no_data": "⚠️ no data"}
@@ -20,7 +21,7 @@ def md(text: Any) -> str:
 def render_markdown(summary: dict[str, Any]) -> str:
     ms = lambda v: format_value(v, "ms")  # noqa: E731
     lines = [f"## {ICON[summary['verdict']]} {md(summary['scenario'])}: "
-             f"{summary['verdict'].upper()}", ""]
+             f"{summary['verdict'].upper()}", "", f"**{md(target_line(summary))}**", ""]
     lines += [f"- {md(reason)}" for reason in summary["reasons"]]
     lines += ["", f"{summary['requests']:,} requests, {summary['failures']:,} failed "
               f"({format_value(summary['error_rate'], 'ratio')}), {summary['rps']:.1f} req/s "

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shop_loadtest.judge import evidence
 from shop_loadtest.judge.budgets import BudgetResult, first_hit
 from shop_loadtest.judge.verdict import (
     aborted,
@@ -106,7 +107,8 @@ def abort_table(rules: list[AbortRule], run: RunData) -> list[dict[str, Any]]:
 
 
 def build_summary(run: RunData, budgets: list[BudgetResult], abort_rules: list[AbortRule],
-                  *, tolerate_worker_loss: bool = False) -> dict[str, Any]:
+                  *, tolerate_worker_loss: bool = False, budgets_implied: bool = False
+                  ) -> dict[str, Any]:
     """summary.json as a dict, verdict included."""
     meta = run.meta
     endpoints, overall = endpoint_table(run)
@@ -119,6 +121,7 @@ def build_summary(run: RunData, budgets: list[BudgetResult], abort_rules: list[A
         "schema_version": SCHEMA_VERSION,
         "scenario": str(meta.get("scenario") or (run.run_dir.name if run.run_dir else "")),
         "verdict": "inconclusive", "reasons": [],
+        "target": evidence.target(run),
         "started_at": meta.get("started_at"), "ended_at": meta.get("ended_at"),
         "duration_s": round(duration, 3), "exit_reason": meta.get("exit_reason"),
         "model": meta.get("model"), "host": meta.get("host"),
@@ -128,7 +131,13 @@ def build_summary(run: RunData, budgets: list[BudgetResult], abort_rules: list[A
         "rps": _num(requests / duration) if duration else 0.0,
         **overall,
         "endpoints": endpoints,
-        "budgets": [b.to_json() for b in budgets],
+        "budgets": [{**b.to_json(), "implied": budgets_implied} for b in budgets],
+        "budgets_implied": budgets_implied,
+        "delivery": evidence.delivery_of(run),
+        "load_process": evidence.load_process(run),
+        "workers": evidence.workers(run),
+        "stall": {"timeouts": evidence.timeouts(run),
+                  "in_flight_at_stop": evidence.in_flight_at_stop(run)},
         "abort_rules": abort_table(abort_rules, run),
         "aborted": aborted(run),
         "arrivals": arrivals,

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shop_loadtest.judge.budgets import format_value
+from shop_loadtest.judge.verdict import target_line
 
 MAX_ENDPOINTS = 15
 RESULT = {"pass": "PASS", "fail": "FAIL", "no_data": "NO DATA"}
@@ -29,7 +30,7 @@ def _cut(text: str, width: int = 48) -> str:
 def terminal_summary(summary: dict[str, Any]) -> str:
     """Budgets (observed vs limit, PASS/FAIL), endpoints, and the verdict line."""
     ms = lambda v: format_value(v, "ms")  # noqa: E731
-    out: list[str] = []
+    out: list[str] = [target_line(summary), ""]
     if summary["budgets"]:
         out += _table(["budget", "observed", "limit", "result"], [
             [_cut(b["expr"], 60), format_value(b["observed"], b["unit"]),

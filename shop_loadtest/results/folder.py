@@ -24,8 +24,8 @@ INTERVAL_COLUMNS = ["t", "ts", "dt", "source", "endpoint", "method", "n", "fail"
 # health.machine, sampled beside each load process (runtime/machine.py)
 MACHINE_COLUMNS = ["cores", "other_cpu_pct", "steal_pct", "load1", "runq_wait_pct", "family"]
 TICK_COLUMNS = ["t", "ts", "dt", "source", "users", "target", "due", "started", "dropped",
-                "late", "late_max_ms", "cpu_pct", "loop_lag_ms", "rss_mb", "journeys",
-                *MACHINE_COLUMNS]
+                "dropped_full", "late", "late_max_ms", "cpu_pct", "loop_lag_ms", "rss_mb",
+                "journeys", *MACHINE_COLUMNS]
 ERROR_COLUMNS = ["t", "source", "endpoint", "kind", "message", "count"]
 MONITOR_COLUMNS = ["t", "ts", "endpoint", "ok", "error", "name", "labels", "value"]
 _INT_COLUMNS = ("n", "fail", "bytes", "count")
@@ -162,7 +162,8 @@ def _intervals(records: list[dict[str, Any]], warnings: list[str]
         journeys, machine = _obj(rec.get("journeys")), _obj(health.get("machine"))
         ticks.append({**base, "users": _num(rec.get("users")), "target": _num(rec.get("target")),
                       **{k: _num(arrivals.get(k)) for k in
-                         ("due", "started", "dropped", "late", "late_max_ms")},
+                         ("due", "started", "dropped", "dropped_full", "late",
+                          "late_max_ms")},
                       **{k: _num(health.get(k)) for k in ("cpu_pct", "loop_lag_ms", "rss_mb")},
                       "journeys": _num(journeys.get("completed")),
                       **{k: _num(machine.get(k)) for k in MACHINE_COLUMNS}})
@@ -184,7 +185,7 @@ def _intervals(records: list[dict[str, Any]], warnings: list[str]
             _frame(errors, ERROR_COLUMNS))
 
 
-_TICK_SUM = ("due", "started", "dropped", "late", "journeys")
+_TICK_SUM = ("due", "started", "dropped", "dropped_full", "late", "journeys")
 _TICK_MAX = ("late_max_ms", "cpu_pct", "loop_lag_ms", "rss_mb", *MACHINE_COLUMNS)
 
 

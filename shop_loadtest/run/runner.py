@@ -11,7 +11,9 @@ import json
 import os
 import platform
 import re
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -35,6 +37,7 @@ from shop_loadtest.errors import (
 )
 from shop_loadtest.generate.locustfile import render_locustfile
 from shop_loadtest.run.monitor import run_meta, start_monitor
+from shop_loadtest.run.parentdeath import die_with_parent
 from shop_loadtest.scenario import Scenario, load_scenario
 
 GRACE_S = 30.0  # beyond the shape's end, before we stop a Locust that does not stop itself
@@ -81,8 +84,25 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
+def target_host(scenario: Scenario, host: str | None) -> str | None:
+    """The URL load goes to: `--host`, else the scenario's; None means the demo shop.
+    An empty or blank `--host` (an unset CI variable) is bad input, never the demo shop."""
+    if host is None:
+        return scenario.target.host
+    host = host.strip()
+    parts = urlsplit(host)
+    if not host or parts.scheme not in ("http", "https") or not parts.hostname:
+        shown = repr(host) if host else "empty"
+        raise InputError(f"--host {shown}: give the target's URL, e.g. --host "
+                         "http://127.0.0.1:8800 (leave --host out to test the bundled demo shop)")
+    return host
+
+
 def check_target_allowed(scenario: Scenario, host: str, extra: tuple[str, ...]) -> None:
-    """Only the scenario's own host, its allowed_hosts and --allow-host may get traffic."""
+    """Only the scenario's own host, its allowed_hosts and --allow-host may get traffic.
+    A scenario that names no host lets `--host` name the target."""
+    if scenario.target.host is None:
+        return
     allowed = [h for h in (scenario.target.host, *scenario.target.allowed_hosts, *extra) if h]
     if origin(host) not in {origin(h) for h in allowed}:
         listed = ", ".join(allowed) if allowed else "none"
@@ -116,8 +136,9 @@ def demo_shop(db_path: Path, log_path: Path, timeout: float = 30.0,
         [sys.executable, "-u", "-m", "shop_loadtest.demo_shop", "--host", "127.0.0.1",
          "--port", "0", "--db", str(db_path), *cap],
         stdout=subprocess.PIPE, stderr=log, text=True,
-        # Its own session: a Ctrl-C in the terminal must not stop the shop before the load.
-        start_new_session=True,
+        # Its own session: a Ctrl-C in the terminal must not stop the shop before the load;
+        # but it goes when we go, even by SIGKILL.
+        start_new_session=True, preexec_fn=die_with_parent,
     )
     try:
         url = _wait_for_url(proc, timeout)
@@ -194,9 +215,20 @@ class _Stop:
                 signal.signal(s, h)
 
 
-def locust_command(locustfile: Path, host: str, run_dir: Path, options: RunOptions) -> list[str]:
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def locust_command(locustfile: Path, host: str, run_dir: Path, options: RunOptions,
+                   local_port: int | None = None) -> list[str]:
+    """The Locust command line. Local worker processes talk to their master on `local_port`
+    of 127.0.0.1 only (never Locust's default 5557 on every interface, where any other Locust
+    on the machine would join the run)."""
     cmd = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--host", host,
-           "--only-summary", "--slt-results", str(run_dir), "--slt-speedup", str(options.speedup)]
+           "--only-summary", "--slt-results", str(run_dir), "--slt-speedup", str(options.speedup),
+           "--slt-watch-parent"]
     if options.seed is not None:
         cmd += ["--slt-seed", str(options.seed)]
     if options.expect_workers:
@@ -205,7 +237,10 @@ def locust_command(locustfile: Path, host: str, run_dir: Path, options: RunOptio
                 "--master-bind-host", options.bind_host,
                 "--master-bind-port", str(options.bind_port)]
     elif options.workers > 1:
-        cmd += ["--processes", str(options.workers)]
+        port = local_port or free_port()
+        cmd += ["--processes", str(options.workers), "--master-bind-host", "127.0.0.1",
+                "--master-bind-port", str(port), "--master-host", "127.0.0.1",
+                "--master-port", str(port)]
     return cmd + list(options.extra_locust_args)
 
 
@@ -221,7 +256,7 @@ def run(options: RunOptions, *, progress: Progress | None = None) -> RunOutcome:
     scenario = load_scenario(options.scenario_path)
     if options.speedup <= 0:
         raise InputError(f"--speedup must be > 0, got {options.speedup}")
-    host = options.host or scenario.target.host
+    host = target_host(scenario, options.host)
     if host is not None:
         check_target_allowed(scenario, host, options.allow_hosts)
     started = datetime.now(UTC)
@@ -256,6 +291,7 @@ def _start_metrics(run_dir: Path, port: int | None) -> Any:
 def _run_against(scenario: Scenario, host: str, run_dir: Path, options: RunOptions,
                  progress: Progress | None) -> RunOutcome:
     check_reachable(host, scenario.target.health_path)
+    demo = target_host(scenario, options.host) is None
     base = options.scenario_path.parent
     profile = scenario.profile(base, options.speedup)
     (run_dir / "scenario.yaml").write_text(options.scenario_path.read_text())
@@ -272,7 +308,11 @@ def _run_against(scenario: Scenario, host: str, run_dir: Path, options: RunOptio
         "stages": profile.stages(), "budgets": list(scenario.budgets),
         "abort": list(scenario.abort), "exit_reason": None, "abort_reason": None,
         "locust_exit_code": None,
-        **run_meta(scenario, demo_shop=(options.host or scenario.target.host) is None),
+        "target": {"kind": "demo" if demo else "named", "host": host},
+        "min_delivered": scenario.load.min_delivered, "max_users": scenario.load.max_users,
+        "workers": {"expected": options.expect_workers or options.workers},
+        "load_process": None,
+        **run_meta(scenario, demo_shop=demo),
     }
     _write_json(run_dir / "run.json", meta)
     watch = start_monitor(meta, host, run_dir, origin=lambda: _started_ts(run_dir))
@@ -280,13 +320,20 @@ def _run_against(scenario: Scenario, host: str, run_dir: Path, options: RunOptio
         exit_reason, abort_reason, code = _drive(
             locust_command(locustfile, host, run_dir, options), run_dir, scenario,
             profile.duration, progress,
-            wait_s=options.workers_wait_s if options.expect_workers else 0.0)
+            wait_s=options.workers_wait_s if options.expect_workers else 0.0,
+            local=not options.expect_workers)
     finally:
         if watch is not None:
             watch.stop()
+    if exit_reason == "completed" and code not in (0, 1):
+        # Locust's own exit code is no proof: SIGKILLed it returns -9 and nothing stopped us
+        # from calling that "completed".
+        exit_reason = "load_process_died" if code < 0 else "engine_error"
     meta.update(
         ended_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         exit_reason=exit_reason, abort_reason=abort_reason, locust_exit_code=code,
+        load_process={"exit_code": code, "signal": -code if code < 0 else None,
+                      "planned_s": round(profile.duration, 3)},
     )
     meta["requests"] = {"timeout_s": scenario.target.timeout,
                         **request_evidence(run_dir / "intervals.jsonl")}
@@ -299,6 +346,9 @@ def _run_against(scenario: Scenario, host: str, run_dir: Path, options: RunOptio
     from shop_loadtest.report import build_reports
 
     summary = build_reports(run_dir, tolerate_worker_loss=options.tolerate_worker_loss)
+    # The evidence the verdict was built from, next to the raw facts it came from.
+    meta.update({key: summary.get(key) for key in ("load_process", "workers", "delivery")})
+    _write_json(run_dir / "run.json", meta)
     return RunOutcome(run_dir, summary, meta["exit_reason"])
 
 
@@ -337,14 +387,21 @@ def _last_line(log: Path) -> str:
 
 
 def _drive(cmd: list[str], run_dir: Path, scenario: Scenario, duration: float,
-           progress: Progress | None, wait_s: float = 0.0,
+           progress: Progress | None, wait_s: float = 0.0, local: bool = True,
            ) -> tuple[str, dict[str, Any] | None, int]:
     """Run Locust until it ends, an abort rule fires, time runs out or we are signalled."""
     stop = _Stop()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if local:
+        # A fresh token per run: only the worker processes we fork know it, so no other
+        # Locust can join our master (runtime/admission.py). Remote workers of `master` use
+        # the token the user set in SHOP_LOADTEST_RUN_TOKEN on every machine, if any.
+        env["SHOP_LOADTEST_RUN_TOKEN"] = secrets.token_hex(16)
     with (run_dir / "locust.log").open("w") as log, stop.installed():
+        # Its own session (a terminal's Ctrl-C reaches us first, and we stop it cleanly), and
+        # killed by the kernel if we die: no load goes on that nobody controls.
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=die_with_parent)
         began = time.monotonic()
         reason, abort = "completed", None
         next_check = began + 2.0

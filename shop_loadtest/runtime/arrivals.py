@@ -7,13 +7,17 @@ that waited longer than `max_lateness` is dropped and counted: a slow target can
 lower the arrival rate without it showing (coordinated omission).
 
 Every ticket ends as exactly one of `started` or `dropped` (tickets still queued when the load
-stops are dropped), so over a run `due == started + dropped`.
+stops are dropped), so over a run `due == started + dropped`. A ticket dropped while every user
+of a pool already at `max_users` was in a journey is also counted `dropped_full`: those
+arrivals could not start because all users were waiting on the shop, which is the shop's
+failure, not the generator's.
 """
 
 from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import gevent
@@ -26,19 +30,26 @@ LATE_S = 0.1
 
 @dataclass
 class ArrivalCounts:
-    """One interval's arrivals: due (released), started, dropped, late (> LATE_S)."""
+    """One interval's arrivals: due (released), started, dropped, late (> LATE_S), and the
+    dropped ones that found the pool full (`dropped_full`)."""
 
     due: int = 0
     started: int = 0
     dropped: int = 0
+    dropped_full: int = 0
     late: int = 0
     late_max_ms: float = 0.0
 
-    def start(self, lateness: float, max_lateness: float) -> bool:
+    def drop(self, pool_full: bool) -> None:
+        self.dropped += 1
+        if pool_full:
+            self.dropped_full += 1
+
+    def start(self, lateness: float, max_lateness: float, pool_full: bool = False) -> bool:
         """Account for a ticket a user picked up `lateness` seconds after it was due; False
         when it is too late to start (dropped)."""
         if lateness > max_lateness:
-            self.dropped += 1
+            self.drop(pool_full)
             return False
         self.started += 1
         if lateness > LATE_S:
@@ -49,8 +60,9 @@ class ArrivalCounts:
 
     def take(self) -> dict[str, float]:
         out = {"due": self.due, "started": self.started, "dropped": self.dropped,
-               "late": self.late, "late_max_ms": round(self.late_max_ms, 3)}
-        self.due = self.started = self.dropped = self.late = 0
+               "dropped_full": self.dropped_full, "late": self.late,
+               "late_max_ms": round(self.late_max_ms, 3)}
+        self.due = self.started = self.dropped = self.dropped_full = self.late = 0
         self.late_max_ms = 0.0
         return out
 
@@ -65,11 +77,16 @@ class ArrivalScheduler:
     """
 
     def __init__(self, profile: Profile, *, index: int, count: int, mode: str,
-                 max_lateness: float, doors_open: float, seed: int | None = None) -> None:
+                 max_lateness: float, doors_open: float, seed: int | None = None,
+                 pool_full: Callable[[int], bool] | None = None) -> None:
         self.profile = profile
         self.max_lateness = max_lateness
         self.doors_open = doors_open
         self.counts = ArrivalCounts()
+        # Journeys running now: the pool grows with them (CampaignShape), and a drop while
+        # `pool_full(in_flight)` is the shop's doing.
+        self.in_flight = 0
+        self._pool_full = pool_full or (lambda _busy: False)
         self._queue: Queue[float] = Queue()
         # With a seed, each process still draws its own Poisson stream: the same stream in
         # every worker would make all of them arrive at the same instants.
@@ -85,9 +102,19 @@ class ArrivalScheduler:
         """Stop releasing tickets; the ones still waiting were never started: dropped."""
         if self._greenlet is not None:
             self._greenlet.kill(block=False)
+        full = self._full()
         while not self._queue.empty():
             self._queue.get_nowait()
-            self.counts.dropped += 1
+            self.counts.drop(full)
+
+    def _full(self) -> bool:
+        return self._pool_full(self.in_flight)
+
+    def journey_started(self) -> None:
+        self.in_flight += 1
+
+    def journey_ended(self) -> None:
+        self.in_flight -= 1
 
     def _run(self) -> None:
         # Release every ticket that is due, then sleep until the next one: at thousands of
@@ -116,7 +143,7 @@ class ArrivalScheduler:
             if now - due <= self.max_lateness:
                 return
             self._queue.get_nowait()
-            self.counts.dropped += 1
+            self.counts.drop(self._full())
 
     def take(self, timeout: float = 1.0) -> float | None:
         """Wait for the next arrival; returns its lateness in seconds, or None (none came,
@@ -126,6 +153,9 @@ class ArrivalScheduler:
         except Empty:
             return None
         lateness = time.time() - due
-        if not self.counts.start(lateness, self.max_lateness):
+        # This user was busy until now: the pool was as full as it was with it in a journey.
+        too_late = lateness > self.max_lateness
+        if not self.counts.start(lateness, self.max_lateness,
+                                 too_late and self._pool_full(self.in_flight + 1)):
             return None
         return max(lateness, 0.0)

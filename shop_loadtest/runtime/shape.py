@@ -54,7 +54,7 @@ class CampaignShape(LoadTestShape):
             self._last_stage = stage
             state.event("stage", {"name": stage})
         if self.model == "arrival_rate":
-            users = self._pool_size(profile, t, state.journey_seconds())
+            users = self._pool_size(profile, t, state.journey_seconds(), state.in_flight())
         else:
             users = min(round(profile.value(t)), self.max_users)
         delta = abs(users - self._last_users)
@@ -63,9 +63,13 @@ class CampaignShape(LoadTestShape):
         state.target_now = profile.value(t)
         return users, rate, list(self.user_classes)
 
-    def _pool_size(self, profile: Profile, t: float, journey_s: float) -> int:
-        """Little's law with headroom, sized for the next two seconds; it never shrinks, so
-        no journey is cut off mid-way when the rate falls."""
+    def _pool_size(self, profile: Profile, t: float, journey_s: float,
+                   in_flight: int = 0) -> int:
+        """Little's law with headroom, sized for the next two seconds, and never fewer than
+        the journeys in flight plus two seconds of arrivals: when the shop slows down or
+        stalls, journeys last longer than any completed one says, and the pool must grow
+        with them (up to max_users) rather than drop arrivals. It never shrinks, so no
+        journey is cut off mid-way when the rate falls."""
         rate = max(profile.value(t), profile.value(t + 1.0), profile.value(t + 2.0))
-        needed = math.ceil(rate * journey_s * 1.5) + 2
+        needed = max(math.ceil(rate * journey_s * 1.5), in_flight + math.ceil(rate * 2.0)) + 2
         return min(max(needed, self._last_users), self.max_users)

@@ -6,6 +6,10 @@ Roles, as Locust gives them:
   writes what workers send;
 - worker: records requests and sends each interval to the master as a custom message.
 Files are written only when `--slt-results DIR` is given, so plain `locust -f` runs are clean.
+
+Who takes part is checked here too: a worker says hello with the run token, and the master
+admits exactly the workers it expects (`admission.py`); with `--slt-watch-parent` every load
+process ends itself when the process that started it is gone (`lifeline.py`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from pathlib import Path
 from typing import IO, Any
@@ -22,7 +27,9 @@ import psutil
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from shop_loadtest.journeys import SecretEnv, make_environment
+from shop_loadtest.runtime.admission import MSG_HELLO, Admission
 from shop_loadtest.runtime.arrivals import ArrivalScheduler
+from shop_loadtest.runtime.lifeline import watch_lifeline
 from shop_loadtest.runtime.machine import MachineSampler
 from shop_loadtest.runtime.recorder import Recorder
 
@@ -37,6 +44,7 @@ MAX_PENDING_LINES = 100_000
 MSG_PLAN = "slt_plan"
 MSG_INTERVAL = "slt_interval"
 MSG_EVENT = "slt_event"
+TOKEN_ENV = "SHOP_LOADTEST_RUN_TOKEN"
 
 
 class Health:
@@ -99,6 +107,10 @@ class RuntimeState:
         self._index = 0
         self._flusher: gevent.Greenlet | None = None
         self._health: Health | None = None
+        # From the environment only, never a Locust option: the master sends its options to
+        # every worker that connects, so a token there would be handed to any stranger.
+        self.token = os.environ.get(TOKEN_ENV) or None
+        self.admission: Admission | None = None
         shape = environment.shape_class
         self.shape = shape
         self.profile = shape.profile(self.speedup) if shape is not None else None
@@ -118,13 +130,25 @@ class RuntimeState:
         runner = self.environment.runner
         events.test_start.add_listener(self._on_test_start)
         events.test_stop.add_listener(self._on_test_stop)
+        events.test_stopping.add_listener(self._on_test_stopping)
         if self.role != "master":
             events.request.add_listener(self.recorder.on_request)
         if self.role == "master":
             runner.register_message(MSG_INTERVAL, self._on_worker_interval)
             runner.register_message(MSG_EVENT, self._on_worker_event)
+            options = self.environment.parsed_options
+            self.admission = Admission(runner, expected=int(getattr(options, "expect_workers", 1)
+                                                            or 1), token=self.token,
+                                       on_refused=lambda d: self.event("worker_refused", d))
+            runner.register_message(MSG_HELLO, self.admission.on_hello)
+            events.worker_connect.add_listener(self.admission.on_connect)
+            self.admission.start()
         if self.role == "worker":
             runner.register_message(MSG_PLAN, self._on_plan)
+            runner.send_message(MSG_HELLO, {"token": self.token})
+        watch_parent = bool(getattr(self.environment.parsed_options, "slt_watch_parent", False))
+        if watch_parent or self.role == "worker":
+            watch_lifeline(runner if self.role == "worker" else None, parent=watch_parent)
 
     # --- recording -----------------------------------------------------------------------
     def journey_seconds(self) -> float:
@@ -182,10 +206,20 @@ class RuntimeState:
 
     def _on_worker_interval(self, environment: Any, msg: Any, **_: Any) -> None:
         self._observe_journeys(msg.data.get("journeys"))
+        if self.admission is not None and not self.admission.admitted(msg.node_id):
+            return  # a refused worker's last words are not part of this run
         worker = self._workers.setdefault(msg.node_id, {"source": msg.data.get("source")})
         if not worker.get("lost"):
-            worker.update(seen=time.time(), users=msg.data.get("users"))
+            worker.update(seen=time.time(), users=msg.data.get("users"),
+                          in_flight=msg.data.get("in_flight"))
         self._write("intervals.jsonl", msg.data)
+
+    def in_flight(self) -> int:
+        """Journeys running now, in this process or (master) in all its workers."""
+        if self.scheduler is not None:
+            return self.scheduler.in_flight
+        return sum(int(w.get("in_flight") or 0) for w in self._workers.values()
+                   if not w.get("lost"))
 
     def _check_workers(self) -> None:
         """Record each worker that went silent or left, once, with the load it carried."""
@@ -206,6 +240,8 @@ class RuntimeState:
                 })
 
     def _on_worker_event(self, environment: Any, msg: Any, **_: Any) -> None:
+        if self.admission is not None and not self.admission.admitted(msg.node_id):
+            return
         self._write("events.jsonl", msg.data)
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -214,9 +250,10 @@ class RuntimeState:
             return  # the worker starts when the master's plan arrives (_on_plan)
         now = time.time()
         if self.role == "master":
-            self.doors_open = now + DOORS_OPEN_DELAY_S
             runner = environment.runner
-            workers = sorted(runner.clients.keys())
+            assert self.admission is not None
+            workers = self.admission.settle()
+            self.doors_open = time.time() + DOORS_OPEN_DELAY_S
             self._plan_count = len(workers)
             for index, client_id in enumerate(workers):
                 self._workers[client_id] = {"source": f"worker-{index}", "seen": self.doors_open}
@@ -228,12 +265,14 @@ class RuntimeState:
                     "seed": getattr(environment.parsed_options, "slt_seed", None),
                 }, client_id=client_id)
             self._write_run_meta()
-            self.event("start", {"workers": len(workers), "role": "master"}, ts=self.doors_open)
+            self.event("start", {"workers": len(workers), "role": "master",
+                                 "expected": self.admission.expected,
+                                 "refused": len(self.admission.refused)}, ts=self.doors_open)
             self._flusher = gevent.spawn(self._flush_loop)
             return
         self.doors_open = now
         self._write_run_meta()
-        self.event("start", {"workers": 1, "role": "local"})
+        self.event("start", {"workers": 1, "role": "local", "expected": 1, "refused": 0})
         self._start_process(index=0, count=1)
 
     def _write_run_meta(self, **update: Any) -> None:
@@ -286,9 +325,17 @@ class RuntimeState:
         shape = self.shape
         if shape is not None and shape.model == "arrival_rate" and self.profile is not None:
             assert self.doors_open is not None
+            runner = self.environment.runner
+            # This process's share of max_users, all of it busy: the pool can grow no more.
+            share = max(shape.max_users // max(count, 1) - 1, 1)
+
+            def pool_full(busy: int) -> bool:
+                return runner.user_count >= share and busy >= runner.user_count
+
             self.scheduler = ArrivalScheduler(
                 self.profile, index=index, count=count, mode=shape.arrivals,
                 max_lateness=shape.max_lateness, doors_open=self.doors_open,
+                pool_full=pool_full,
             )
             delay = max(self.doors_open - time.time(), 0.0)
             gevent.spawn_later(delay, self.scheduler.start)
@@ -303,8 +350,9 @@ class RuntimeState:
             self.flush()
             k += 1
 
-    def flush(self) -> None:
-        """Write (or send) the interval that ends now."""
+    def flush(self, *, final: bool = False) -> None:
+        """Write (or send) the interval that ends now. The `final` one, at stop, carries no
+        user count: the users are gone by then, and a 0 would read as a run that had none."""
         now = time.time()
         assert self.doors_open is not None
         source = self._source()
@@ -317,8 +365,9 @@ class RuntimeState:
             taken = self.recorder.take()
             self._observe_journeys(taken["journeys"])
             record.update(taken)
-            record["users"] = self.environment.runner.user_count
+            record["users"] = None if final else self.environment.runner.user_count
             record["arrivals"] = self.scheduler.counts.take() if self.scheduler else None
+            record["in_flight"] = self.scheduler.in_flight if self.scheduler else None
             record["health"] = self._health.take() if self._health else None
         if self.role != "worker":
             record["target"] = self.target_now
@@ -334,6 +383,12 @@ class RuntimeState:
             return f"worker-{self._index}"
         return self.role
 
+    def _on_test_stopping(self, environment: Any, **_: Any) -> None:
+        # Before the users stop: the arrivals still queued are judged against the pool as
+        # it was (all busy or not), not the empty pool after the users are gone.
+        if self.scheduler is not None:
+            self.scheduler.stop()
+
     def _on_test_stop(self, environment: Any, **_: Any) -> None:
         if self._flusher is not None:
             self._flusher.kill(block=False)
@@ -341,7 +396,7 @@ class RuntimeState:
         if self.scheduler is not None:
             self.scheduler.stop()
         if self.doors_open is not None:
-            self.flush()
+            self.flush(final=True)
             if self.role != "worker":
                 self.event("stop", {"reason": "completed"})
                 played = self.profile is not None and (
@@ -367,6 +422,8 @@ def install(events: Any, *, scenario: str, budgets: list[str] | None = None,
                             help="shop-loadtest: play the shape this many times faster")
         parser.add_argument("--slt-seed", type=int, default=None,
                             help="shop-loadtest: seed for template randomness")
+        parser.add_argument("--slt-watch-parent", action="store_true", default=False,
+                            help="shop-loadtest: stop when the parent process is gone")
 
     @events.init.add_listener
     def _init(environment: Any, **_: Any) -> None:

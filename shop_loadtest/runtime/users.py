@@ -469,7 +469,11 @@ class ArrivalUser(_JourneyMixin, FastHttpUser):
             return
         journey = self._rng.choices(self.journeys, weights=self._weights)[0]
         self._late_ms = lateness * 1000.0
-        self.run_journey(journey)
+        scheduler.journey_started()
+        try:
+            self.run_journey(journey)
+        finally:
+            scheduler.journey_ended()
 
     def on_stop(self) -> None:
         self._stop_journeys(self.journeys)

@@ -5,10 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 
 from shop_loadtest import shapes
 from shop_loadtest.scenario.base import Model, Seconds
+from shop_loadtest.scenario.units import parse_percent
+
+Fraction = Annotated[float, BeforeValidator(parse_percent), WithJsonSchema(
+    {"anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^\d+(\.\d+)?%$"}],
+     "description": "a percentage such as 95%, or a fraction such as 0.95"})]
 
 
 class Stage(Model):
@@ -138,6 +143,9 @@ class Load(Model):
     max_users: int = Field(default=2000, gt=0)
     max_lateness: Seconds = Field(default=1.0, gt=0)
     spawn_rate: float | None = Field(default=None, gt=0)
+    # The always-on delivery check: each stage must get at least this share of its planned
+    # arrivals (open model) or users (closed model, after ramps), or the run is not a pass.
+    min_delivered: Fraction = Field(default=0.95, gt=0, le=1)
 
     @model_validator(mode="after")
     def _one_shape(self) -> Load:
