@@ -21,6 +21,7 @@ Seconds = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(_DURA
 
 
 class Model(BaseModel):
-    """Unknown keys are errors (a typo must not be silently ignored); values never change."""
+    """Unknown keys are errors (a typo must not be silently ignored); values never change;
+    `.nan` and `.inf` are refused wherever a number is expected (docs/limits.md)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)

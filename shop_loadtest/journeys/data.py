@@ -41,14 +41,31 @@ class Row:
 
 
 def read_csv(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
-    """(columns, rows) of a CSV file with a header row; ValueError when it has neither."""
-    with Path(path).open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        columns = [c.strip() for c in reader.fieldnames or []]
-        if not columns:
+    """(columns, rows) of a CSV file with a header row; ValueError naming the line otherwise.
+
+    A byte-order mark (spreadsheets write one) is not part of the first column's name. A row
+    with more or fewer values than the header, a repeated or empty column name, are errors:
+    silently padding or dropping values would send requests with the wrong data.
+    """
+    with Path(path).open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        columns = [c.strip() for c in header or []]
+        if not columns or columns == [""]:
             raise ValueError(f"{path}: empty CSV (the first line names the columns)")
-        rows = [{c: (v or "").strip() for c, v in zip(columns, r.values(), strict=False)}
-                for r in reader]
+        for i, name in enumerate(columns):
+            if not name:
+                raise ValueError(f"{path}:1: column {i + 1} has no name")
+            if name in columns[:i]:
+                raise ValueError(f"{path}:1: column {name!r} appears twice")
+        rows = []
+        for values in reader:
+            if not values:  # a blank line
+                continue
+            if len(values) != len(columns):
+                raise ValueError(f"{path}:{reader.line_num}: {len(values)} values under "
+                                 f"{len(columns)} columns")
+            rows.append({c: v.strip() for c, v in zip(columns, values, strict=True)})
     if not rows:
         raise ValueError(f"{path}: no rows under the header")
     return columns, rows

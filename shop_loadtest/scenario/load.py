@@ -7,20 +7,20 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import Field, model_validator
 
-from shop_loadtest import shapes
-from shop_loadtest.scenario.base import Model, Seconds
+from shop_loadtest import limits, shapes
+from shop_loadtest.scenario.base import Level, Model, Name, Seconds
 
 
 class Stage(Model):
-    name: str | None = None
+    name: Name | None = None
     duration: Seconds
-    target: float = Field(ge=0)
+    target: Level
 
 
 class FlashSale(Model):
     kind: Literal["flash_sale"]
-    baseline: float = Field(ge=0)
-    peak: float = Field(ge=0)
+    baseline: Level
+    peak: Level
     ramp: Seconds = 120.0
     hold: Seconds = 300.0
     decay: Seconds = 300.0
@@ -35,9 +35,9 @@ class FlashSale(Model):
 
 class EmailBlast(Model):
     kind: Literal["email_blast"]
-    baseline: float = Field(ge=0)
-    peak: float | None = Field(default=None, ge=0)
-    multiplier: float | None = Field(default=None, gt=0)
+    baseline: Level
+    peak: Level | None = None
+    multiplier: float | None = Field(default=None, gt=0, le=limits.MAX_TARGET)
     send_at: Seconds = 60.0
     rise: Seconds = 60.0
     half_life: Seconds = Field(default=600.0, gt=0)
@@ -58,10 +58,10 @@ class EmailBlast(Model):
 
 class StepTemplate(Model):
     kind: Literal["step"]
-    start: float = Field(ge=0)
-    step: float = Field(gt=0)
+    start: Level
+    step: float = Field(gt=0, le=limits.MAX_TARGET)
     every: Seconds = Field(gt=0)
-    until: float = Field(ge=0)
+    until: Level
 
     def expand(self, base: Path) -> list[shapes.StageSpec]:
         return shapes.step_load(start=self.start, step=self.step, every=self.every,
@@ -70,8 +70,8 @@ class StepTemplate(Model):
 
 class Spike(Model):
     kind: Literal["spike"]
-    baseline: float = Field(ge=0)
-    peak: float = Field(ge=0)
+    baseline: Level
+    peak: Level
     at: Seconds = 60.0
     rise: Seconds = 10.0
     hold: Seconds = 60.0
@@ -84,7 +84,7 @@ class Spike(Model):
 
 class Soak(Model):
     kind: Literal["soak"]
-    target: float = Field(ge=0)
+    target: Level
     ramp: Seconds = 60.0
     duration: Seconds = 3600.0
 
@@ -94,8 +94,8 @@ class Soak(Model):
 
 class Wave(Model):
     kind: Literal["wave"]
-    low: float = Field(ge=0)
-    high: float = Field(ge=0)
+    low: Level
+    high: Level
     period: Seconds = Field(default=86400.0, gt=0)
     duration: Seconds = 86400.0
 
@@ -109,7 +109,7 @@ class Replay(Model):
     file: str
     column: str | None = None
     step: Seconds = Field(default=60.0, gt=0)
-    multiplier: float = Field(default=1.0, gt=0)
+    multiplier: float = Field(default=1.0, gt=0, le=limits.MAX_TARGET)
     per: Literal["second", "minute"] = "minute"
 
     def expand(self, base: Path) -> list[shapes.StageSpec]:
@@ -133,11 +133,12 @@ class Load(Model):
     model: Literal["users", "arrival_rate"] = "users"
     stages: list[Stage] | None = None
     template: Template | None = None
-    time_scale: float = Field(default=1.0, gt=0)
+    time_scale: float = Field(default=1.0, ge=limits.MIN_TIME_SCALE, le=limits.MAX_TIME_SCALE,
+                              description="campaign seconds per wall second")
     arrivals: Literal["even", "poisson"] = "even"
-    max_users: int = Field(default=2000, gt=0)
+    max_users: int = Field(default=2000, gt=0, le=limits.MAX_USERS)
     max_lateness: Seconds = Field(default=1.0, gt=0)
-    spawn_rate: float | None = Field(default=None, gt=0)
+    spawn_rate: float | None = Field(default=None, gt=0, le=limits.MAX_TARGET)
 
     @model_validator(mode="after")
     def _one_shape(self) -> Load:
