@@ -25,6 +25,8 @@ def parse_duration(value: str | int | float) -> float:
         raise ValueError(f"expected a duration such as 90s or 1m30s, got {shown(value)}")
     if isinstance(value, int | float):
         seconds = _float(value)
+    elif not isinstance(value, str):
+        raise ValueError(f"expected a duration such as 90s or 1m30s, got {shown(value)}")
     else:
         text = value.strip().replace(" ", "")
         if text.startswith("-") and _DURATION_FULL.match(text[1:]):

@@ -28,10 +28,13 @@ _SEQUENCE = (str, list, tuple, bytes)
 
 
 def _power_digits(base: Any, exponent: Any) -> float:
-    """Decimal digits of `base ** exponent` for numbers (0 when it is small or fractional)."""
+    """Decimal digits of `base ** exponent` for numbers (0 when it is small or fractional, or
+    when either is not a number: Python raises for those, or they are not known yet)."""
+    numbers = (int, float)
+    if not (isinstance(base, numbers) and isinstance(exponent, numbers)) or isinstance(
+            base, bool) or isinstance(exponent, bool):
+        return 0.0
     try:
-        if isinstance(base, bool) or isinstance(exponent, bool):
-            return 0.0
         magnitude = abs(float(base))
         power = float(exponent)
     except (TypeError, ValueError, OverflowError):
@@ -78,6 +81,8 @@ def _constant(node: nodes.Node) -> Any:
     _TooCostly when it is not; None when it is not a constant."""
     if isinstance(node, nodes.Const):
         return node.value
+    if isinstance(node, nodes.List | nodes.Tuple):  # only its length matters here
+        return [None] * len(node.items)
     if isinstance(node, nodes.Neg | nodes.Pos):
         value = _constant(node.node)
         if isinstance(value, int | float) and not isinstance(value, bool):
