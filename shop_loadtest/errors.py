@@ -99,7 +99,7 @@ class ScenarioErrors(ScenarioError):
         return shown
 
 
-MAX_MESSAGE = 400  # characters of one error line: a 5,000-character value is cut, not printed
+MAX_MESSAGE = 300  # characters of one error message: a 5,000-character value is cut, not printed
 MAX_LISTED = 20  # errors printed for one file
 
 

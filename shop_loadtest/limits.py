@@ -11,6 +11,7 @@ from __future__ import annotations
 MAX_FILE_BYTES = 1_000_000  # a scenario file (scenarios are a few KB; data goes in CSV files)
 MAX_DEPTH = 64  # mappings and lists nested in one another, aliases followed
 MAX_NODES = 100_000  # YAML values once every alias is expanded (defeats "billion laughs")
+MAX_INT_DIGITS = 1_000  # digits of an integer (Python refuses to read past 4,300)
 
 # --- values -----------------------------------------------------------------------------------
 MAX_DURATION_S = 366 * 86400.0  # any one duration: a stage, a think time, a window

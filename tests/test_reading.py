@@ -38,9 +38,11 @@ def test_aliases_and_merge_keys_that_stay_small_are_fine():
     ("a: \x07\n", "s.yaml:1:4: the control character U+0007 cannot appear"),
     ("a: " + "[" * 65 + "]" * 65 + "\n", "s.yaml:1:67: YAML nests deeper than 64 levels"),
     ("a: " + "[" * 3000 + "]" * 3000 + "\n", "YAML nests deeper than 64 levels"),
-    ("a: !!python/object/apply:os.system ['true']\n", "s.yaml:1:4: YAML syntax error: could "
+    ("a: !!python/object/apply:os.system ['true']\n", "s.yaml:1:4: YAML value error: could "
                                                       "not determine a constructor"),
     ("a: [1\n", "YAML syntax error"),
+    ("a: " + "7" * 5000 + "\n", "s.yaml:1:4: YAML value error: an integer of 5,000 digits"),
+    ("a: 2001-13-45\n", "s.yaml:1:4: YAML value error: cannot read this value (month must"),
 ])
 def test_dangerous_yaml_is_one_located_error(text, message):
     assert message in error_of(text)

@@ -167,6 +167,24 @@ class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]
         self.duplicates: list[ScenarioError] = []
         self.paths: dict[int, Loc] = {}
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """PyYAML raises plain ValueErrors for some scalars (an int past Python's 4,300-digit
+        limit, a timestamp with month 13): give them the node's position."""
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read this value ({str(exc)[:120]})",
+                node.start_mark) from None
+
+    def construct_yaml_int(self, node: yaml.Node) -> int:
+        digits = sum(c.isdigit() for c in str(node.value))
+        if digits > limits.MAX_INT_DIGITS:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"an integer of {digits:,} digits; at most {limits.MAX_INT_DIGITS:,} "
+                f"are read (docs/limits.md)", node.start_mark)
+        return super().construct_yaml_int(node)  # type: ignore[no-any-return]
+
     def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
         if isinstance(node, yaml.MappingNode):
             seen: dict[Any, int] = {}
@@ -184,6 +202,9 @@ class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]
                 else:
                     seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)  # type: ignore[arg-type]
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 
 
 def read_yaml(text: str, file: str) -> Document:
@@ -206,6 +227,8 @@ def read_yaml(text: str, file: str) -> Document:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = f"YAML syntax error: {exc.problem or 'invalid YAML'}"
+        if isinstance(exc, yaml.constructor.ConstructorError):
+            problem = f"YAML value error: {exc.problem}"
         if "nesting depth" in problem:  # libyaml's own bound (1,000) met before ours
             problem = f"YAML nests deeper than {limits.MAX_DEPTH} levels (docs/limits.md)"
         raise ScenarioError(problem, file=file,
