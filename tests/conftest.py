@@ -15,7 +15,7 @@ from tests.servers import CountingServer
 # `make fuzz` the `fuzz` profile (HYPOTHESIS_PROFILE=fuzz). Examples through the validation in
 # this process, and through the real command (a fresh process each, so fewer).
 FUZZ_EXAMPLES = {"default": int(os.environ.get("SLT_FUZZ_EXAMPLES", 2500)), "fuzz": 25000}
-FUZZ_CLI_EXAMPLES = {"default": 12, "fuzz": 200}
+FUZZ_CLI_EXAMPLES = {"default": 6, "fuzz": 200}
 for _name, _count in FUZZ_EXAMPLES.items():
     settings.register_profile(
         _name, max_examples=_count, deadline=None, derandomize=_name == "default",

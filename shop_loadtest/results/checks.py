@@ -102,8 +102,8 @@ def check_meta(meta: dict[str, Any], name: str = "run.json") -> tuple[dict[str, 
 def check_interval(rec: dict[str, Any], line: int, damage: Damage) -> dict[str, Any] | None:
     """One intervals.jsonl line with its damaged parts left out; None when nothing is left
     (no valid `t`)."""
-    t = rec.get("t")
-    if measure(t) is None or t > MAX_RUN_S:
+    t = measure(rec.get("t"))
+    if t is None or t > MAX_RUN_S:
         damage.note("lines without a valid t, left out", line)
         return None
     out = dict(rec)

@@ -89,8 +89,8 @@ def check_scenario(scenario: Scenario, file: str, marks: Marks, base: Path) -> l
         fail(str(exc), shape_loc)
     else:
         stage_names = sorted({name for name, _, _ in specs})
-        for problem in shape_problems(specs, scenario.load.time_scale):
-            fail(problem, shape_loc)
+        for text in shape_problems(specs, scenario.load.time_scale):
+            fail(text, shape_loc)
     # A budget on a stage or an endpoint that does not exist would only show at report time,
     # as no data, after the whole campaign ran.
     names = endpoint_names(scenario)

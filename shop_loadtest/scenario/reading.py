@@ -81,8 +81,9 @@ def _check_depth(text: str, file: str) -> None:
             if depth > limits.MAX_DEPTH:
                 mark = event.start_mark
                 raise ScenarioError(f"YAML nests deeper than {limits.MAX_DEPTH} levels "
-                                    f"(docs/limits.md)", file=file, line=mark.line + 1,
-                                    col=mark.column + 1)
+                                    f"(docs/limits.md)", file=file,
+                                    line=mark.line + 1 if mark else None,
+                                    col=mark.column + 1 if mark else None)
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
 
