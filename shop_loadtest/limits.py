@@ -13,6 +13,8 @@ MAX_DEPTH = 64  # mappings and lists nested in one another, aliases followed
 MAX_NODES = 100_000  # YAML values once every alias is expanded (defeats "billion laughs")
 MAX_INT_DIGITS = 1_000  # digits of an integer (Python refuses to read past 4,300)
 
+MAX_DATA_BYTES = 100_000_000  # a CSV a scenario names (data:, replay)
+
 # --- values -----------------------------------------------------------------------------------
 MAX_DURATION_S = 366 * 86400.0  # any one duration: a stage, a think time, a window
 MAX_SHAPE_S = 366 * 86400.0  # the whole shape, in campaign time and in wall time

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from shop_loadtest.limits import MAX_STAGES
+from shop_loadtest.limits import MAX_DATA_BYTES, MAX_STAGES
 
 StageSpec = tuple[str, float, float]  # (name, duration seconds, target)
 
@@ -270,6 +270,10 @@ def read_replay_csv(path: Path, column: str | None) -> list[float]:
 
     Every value must be a finite number >= 0; a bad one is named by its line in the file.
     """
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{path} is not a regular file")
+    if path.is_file() and path.stat().st_size > MAX_DATA_BYTES:
+        raise ValueError(f"{path} is larger than {MAX_DATA_BYTES:,} bytes (docs/limits.md)")
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)

@@ -7,6 +7,9 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
+
+from shop_loadtest.limits import MAX_DATA_BYTES
 
 
 class DataExhausted(Exception):
@@ -40,6 +43,17 @@ class Row:
         return f"Row({self._values!r})"
 
 
+def open_data_file(path: str | Path) -> TextIO:
+    """A CSV file a scenario names, opened for reading: a regular file (not /dev/stdin, which
+    would wait forever, nor /dev/zero) of at most MAX_DATA_BYTES; a BOM is skipped."""
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{path} is not a regular file")
+    if path.is_file() and path.stat().st_size > MAX_DATA_BYTES:
+        raise ValueError(f"{path} is larger than {MAX_DATA_BYTES:,} bytes (docs/limits.md)")
+    return path.open(newline="", encoding="utf-8-sig")
+
+
 def read_csv(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
     """(columns, rows) of a CSV file with a header row; ValueError naming the line otherwise.
 
@@ -47,7 +61,7 @@ def read_csv(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
     with more or fewer values than the header, a repeated or empty column name, are errors:
     silently padding or dropping values would send requests with the wrong data.
     """
-    with Path(path).open(newline="", encoding="utf-8-sig") as handle:
+    with open_data_file(path) as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         columns = [c.strip() for c in header or []]

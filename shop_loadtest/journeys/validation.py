@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateSyntaxError, meta, nodes
 
+from shop_loadtest.errors import shown
 from shop_loadtest.journeys.captures import Capture
 from shop_loadtest.journeys.data import read_csv
 from shop_loadtest.journeys.sandbox import Sandbox, template_problem
@@ -211,12 +212,17 @@ def check_journeys(scenario: Scenario, base: Path = Path(".")) -> Iterator[Probl
         try:
             columns, _ = read_csv(base / source.file)
         except FileNotFoundError:
-            yield Problem(f"no such file {source.file!r} (paths are relative to the scenario "
+            yield Problem(f"no such file {shown(source.file)} (paths are relative to the scenario "
                           f"file's folder, {base.as_posix() or '.'})", ("data", name, "file"))
             unreadable.add(name)
             continue
-        except (OSError, ValueError, UnicodeDecodeError, csv.Error) as exc:
-            yield Problem(f"cannot read {source.file!r}: {exc}", ("data", name, "file"))
+        except OSError as exc:
+            yield Problem(f"cannot read {shown(source.file)}: {exc.strerror or exc}",
+                          ("data", name, "file"))
+            unreadable.add(name)
+            continue
+        except (ValueError, UnicodeDecodeError, csv.Error) as exc:
+            yield Problem(f"cannot read {shown(source.file)}: {exc}", ("data", name, "file"))
             unreadable.add(name)  # its name is still known: no second error where it is used
             continue
         checker.columns[name] = columns

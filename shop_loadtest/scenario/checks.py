@@ -4,6 +4,7 @@ pass `journeys.check_journeys` (templates, captures, data files, user classes)."
 
 from __future__ import annotations
 
+import csv
 import fnmatch
 import math
 from pathlib import Path
@@ -85,7 +86,9 @@ def check_scenario(scenario: Scenario, file: str, marks: Marks, base: Path) -> l
     stage_names: list[str] | None = None
     try:
         specs = scenario.stage_specs(base)
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        fail(f"cannot read {shown(str(exc.filename))}: {exc.strerror or exc}", shape_loc)
+    except (ValueError, UnicodeDecodeError, csv.Error) as exc:
         fail(str(exc), shape_loc)
     else:
         stage_names = sorted({name for name, _, _ in specs})
