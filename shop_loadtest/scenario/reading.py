@@ -169,14 +169,18 @@ class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]
         self.paths: dict[int, Loc] = {}
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        """PyYAML raises plain ValueErrors for some scalars (an int past Python's 4,300-digit
-        limit, a timestamp with month 13): give them the node's position."""
+        """PyYAML raises plain exceptions for some scalars (an int past Python's 4,300-digit
+        limit, a timestamp with month 13, `!!timestamp` on text that is not one: an
+        AttributeError): give them the node's position."""
         try:
             return super().construct_object(node, deep=deep)
-        except (ValueError, TypeError, OverflowError) as exc:
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever PyYAML raised, it is this value
+            tag = str(node.tag).rsplit(":", 1)[-1]
+            why = str(exc)[:120] if isinstance(exc, ValueError) else f"not a valid {tag}"
             raise yaml.constructor.ConstructorError(
-                None, None, f"cannot read this value ({str(exc)[:120]})",
-                node.start_mark) from None
+                None, None, f"cannot read this value ({why})", node.start_mark) from None
 
     def construct_yaml_int(self, node: yaml.Node) -> int:
         digits = sum(c.isdigit() for c in str(node.value))
