@@ -66,6 +66,8 @@ def _clean_message(error: dict[str, Any]) -> str:
     return msg
 
 
+# The Tag()s of our discriminated unions (scenario/journey.py): never a key of the file.
+_UNION_TAGS = {"<capture text>", "<capture spec>", "<think text>", "<think distribution>"}
 # The labels pydantic puts in an error's path for the member of a union that was tried.
 _MEMBER_LABEL = re.compile(r"^(str|int|float|bool|none|\[key\]|"
                            r"(function-\w+|list|dict|tuple|set|literal|constrained-\w+)\[.*\])$")
@@ -78,9 +80,10 @@ _MEMBER_MISMATCH = {"string_type", "float_type", "float_parsing", "int_type", "i
 def _drop_tags(raw: Loc) -> Loc:
     """Drop pydantic's union tags and member labels (e.g. 'flash_sale', '<capture spec>',
     'str') so the path is the YAML's."""
-    return tuple(p for i, p in enumerate(raw) if not (isinstance(p, str) and (
-        p.startswith("<") or _MEMBER_LABEL.match(p) is not None
+    loc = tuple(p for i, p in enumerate(raw) if not (isinstance(p, str) and (
+        p in _UNION_TAGS or _MEMBER_LABEL.match(p) is not None
         or (p in _TEMPLATE_KINDS and i > 0 and raw[i - 1] == "template"))))
+    return loc or tuple(raw)
 
 
 def _model_errors(exc: ValidationError, file: str, marks: Marks) -> list[ScenarioError]:
