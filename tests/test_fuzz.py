@@ -249,7 +249,7 @@ def assert_accepted_scenario_is_runnable(path: Path) -> None:
     runtime's CampaignShape and arrival scheduler read) gives finite values everywhere."""
     import random
 
-    from shop_loadtest.generator import render_locustfile
+    from shop_loadtest.generate.locustfile import render_locustfile
     from shop_loadtest.scenario import load_scenario
     from shop_loadtest.shapes import arrival_times
 

@@ -1,4 +1,8 @@
-"""The base of every scenario model (frozen, closed) and the field types they share."""
+"""The base of every scenario model (frozen, closed) and the field types they share.
+
+Every section of a scenario file (including monitor:, plan: and forecast:) is a model of this
+package, so the stages that act on a section import its model from here.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,11 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from shop_loadtest import limits
 from shop_loadtest.errors import shown
-from shop_loadtest.fields import Model, Seconds
+from shop_loadtest.scenario.units import parse_duration
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -20,6 +24,19 @@ OnFail = Literal["continue", "end_journey"]
 # RFC 9110 token characters: what a header name may hold (no space, no CR/LF, no colon).
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+# Friendly units are validated by our parsers; the JSON Schema says what editors should accept.
+_DURATION_SCHEMA = {"anyOf": [{"type": "number", "minimum": 0},
+                              {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d)?)+$"}],
+                    "description": "seconds, or a duration such as 90s, 1m30s, 400ms"}
+Seconds = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
+
+
+class Model(BaseModel):
+    """Unknown keys are errors (a typo must not be silently ignored); values never change;
+    `.nan` and `.inf` are refused wherever a number is expected (docs/limits.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def control_problem(text: str, what: str) -> str | None:

@@ -31,7 +31,7 @@ from shop_loadtest.scenario.base import (
     check_name,
     control_problem,
 )
-from shop_loadtest.units import parse_duration
+from shop_loadtest.scenario.units import parse_duration
 
 
 def _one_or_list(value: Any) -> Any:

@@ -10,10 +10,10 @@ from pydantic import BaseModel, ValidationError
 
 from shop_loadtest import limits
 from shop_loadtest.errors import ScenarioError, ScenarioErrors, did_you_mean, dotted, shown
-from shop_loadtest.scenario.semantics import check_scenario
 from shop_loadtest.scenario.load import _TEMPLATE_KINDS
 from shop_loadtest.scenario.models import Scenario
 from shop_loadtest.scenario.reading import Loc, Marks, locate, read_yaml
+from shop_loadtest.scenario.semantics import check_scenario
 
 
 def _model_at(loc: Loc) -> type[BaseModel] | None:

@@ -33,8 +33,8 @@ from shop_loadtest.errors import (
     TargetNotAllowed,
     TargetUnreachable,
 )
-from shop_loadtest.generator import render_locustfile
-from shop_loadtest.monitor import run_meta, start_monitor
+from shop_loadtest.generate.locustfile import render_locustfile
+from shop_loadtest.run.monitor import run_meta, start_monitor
 from shop_loadtest.scenario import Scenario, load_scenario
 
 GRACE_S = 30.0  # beyond the shape's end, before we stop a Locust that does not stop itself
@@ -330,8 +330,9 @@ def _drive(cmd: list[str], run_dir: Path, scenario: Scenario, duration: float,
 
 
 def _check_abort(scenario: Scenario, run_dir: Path) -> dict[str, Any] | None:
-    from shop_loadtest.budgets import check_abort, parse_abort
+    from shop_loadtest.judge.budgets import check_abort
     from shop_loadtest.results import load_run
+    from shop_loadtest.scenario.budgets import parse_abort
 
     try:
         run_data = load_run(run_dir)
