@@ -61,13 +61,14 @@ class ScenarioError(InputError):
         super().__init__(self._render())
 
     def _render(self) -> str:
-        where = self.file or "<scenario>"
+        where = one_line(self.file or "<scenario>", 160)
         if self.line is not None:
             where += f":{self.line}"
             if self.col is not None:
                 where += f":{self.col}"
-        field = f" {one_line(self.path, 120)}:" if self.path else ""
-        return f"{where}:{field} {one_line(self.message, MAX_MESSAGE)}"
+        field = f" {one_line(self.path, 80)}:" if self.path else ""
+        prefix = f"{where}:{field}"
+        return f"{prefix} {one_line(self.message, max(MAX_LINE - len(prefix) - 1, 80))}"
 
     def lines(self) -> list[str]:
         """The message as printed, one error a line."""
@@ -99,7 +100,7 @@ class ScenarioErrors(ScenarioError):
         return shown
 
 
-MAX_MESSAGE = 300  # characters of one error message: a 5,000-character value is cut, not printed
+MAX_LINE = 400  # characters of one error line: a 5,000-character value is cut, not printed: a 5,000-character value is cut, not printed
 MAX_LISTED = 20  # errors printed for one file
 
 

@@ -101,3 +101,13 @@ def test_a_budget_endpoint_typo_suggests_the_endpoint_a_step_produces():
     assert str(caught.value) == (
         "b.yaml:5:11: budgets.0: no step produces an endpoint matching 'POST /api/chekout' "
         "(did you mean POST /api/checkout?); endpoints: POST /api/checkout, GET /api/cart")
+
+
+def test_an_error_line_is_at_most_400_characters_and_keeps_its_line_number():
+    """Found by the fuzzer: a 300-character capture name made a 470-character line."""
+    from shop_loadtest.errors import ScenarioError
+
+    error = ScenarioError("m" * 1000, file="/tmp/" + "f" * 300 + ".yaml", line=3, col=4,
+                          path="journeys.0.capture." + "x" * 500)
+    assert len(str(error)) == 400
+    assert "...:3:4: journeys.0.capture.xxx" in str(error)
