@@ -100,7 +100,7 @@ class ScenarioErrors(ScenarioError):
         return shown
 
 
-MAX_LINE = 400  # characters of one error line: a 5,000-character value is cut, not printed: a 5,000-character value is cut, not printed
+MAX_LINE = 400  # characters of one error line: a 5,000-character value is cut, not printed
 MAX_LISTED = 20  # errors printed for one file
 
 
