@@ -191,6 +191,9 @@ def run(
     seed: Annotated[int | None, typer.Option(help="Seed for template randomness.")] = None,
     tolerate_worker_loss: Annotated[bool, typer.Option(
         help="A lost worker does not make the run inconclusive.")] = False,
+    metrics_port: Annotated[int | None, typer.Option(
+        min=0, max=65535, help="Serve the run's own Prometheus metrics on 127.0.0.1:N "
+                               "(0: a free port) while it runs.")] = None,
 ) -> None:
     """Run a scenario headless and judge it against its budgets."""
     from shop_loadtest.run.runner import RunOptions
@@ -199,6 +202,7 @@ def run(
         scenario_path=file, host=host, speedup=speedup, out=out, reports_root=reports,
         allow_hosts=tuple(allow_host or ()), workers=workers, seed=seed,
         tolerate_worker_loss=tolerate_worker_loss, command=tuple(sys.argv),
+        metrics_port=metrics_port,
     )
     _run_and_judge(options)
 
@@ -279,23 +283,50 @@ def compare(
     base_dir: Annotated[Path, typer.Argument(help="The baseline run folder.")],
     new_dir: Annotated[Path, typer.Argument(help="The run folder to judge against it.")],
     max_regression: Annotated[str, typer.Option(
-        help="A figure worse by more than this (and significantly) is a regression.")] = "10%",
-    alpha: Annotated[float, typer.Option(callback=_finite,
-                                         help="Significance level of the test.")] = 0.05,
+        help="Relative floor: a latency or throughput change smaller than this never "
+             "fails.")] = "10%",
+    latency_floor: Annotated[str, typer.Option(
+        help="Absolute floor for latency (p50, p95, p99): also at least this much.")] = "5ms",
+    error_rate_floor: Annotated[str, typer.Option(
+        help="Floor for the error rate, in percentage points.")] = "0.5%",
+    alpha: Annotated[float, typer.Option(
+        callback=_finite,
+        help="A regression must clear its floor with 1 - alpha confidence.")] = 0.05,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap: same folders, same "
+                                           "answer.")] = 0,
+    resamples: Annotated[int, typer.Option(min=100, max=100_000,
+                                           help="Bootstrap resamples.")] = 1000,
+    tolerate_busy_machine: Annotated[bool, typer.Option(
+        help="Judge runs whose machine was busy instead of calling them inconclusive.")] = False,
     out: Annotated[Path | None, typer.Option(
         help="Where compare.md and compare.html go. Default: NEW_DIR.")] = None,
 ) -> None:
-    """Compare a run with a baseline run; exit 1 on a significant regression."""
-    from shop_loadtest.compare import terminal_table, write_comparison
-    from shop_loadtest.scenario.units import parse_percent
+    """Compare a run with a baseline run; exit 1 on a clear regression beyond the floors."""
+    from shop_loadtest.compare import Floors, terminal_table, write_comparison
+    from shop_loadtest.scenario.units import parse_duration, parse_percent
 
     try:
-        limit = parse_percent(max_regression)
+        relative = parse_percent(max_regression)
     except ValueError as exc:
         raise InputError(f"--max-regression: {exc}") from None
-    if limit < 0 or not 0 < alpha <= 0.5:
-        raise InputError("--max-regression must be >= 0% and --alpha in (0, 0.5]")
-    comparison = write_comparison(base_dir, new_dir, out, max_regression=limit, alpha=alpha)
+    try:
+        if latency_floor.strip().replace(".", "", 1).isdigit():
+            raise ValueError(f"give a unit, such as 5ms, got {latency_floor!r}")
+        latency_ms = parse_duration(latency_floor) * 1000.0
+    except ValueError as exc:
+        raise InputError(f"--latency-floor: {exc}") from None
+    try:
+        error_rate = parse_percent(error_rate_floor)
+    except ValueError as exc:
+        raise InputError(f"--error-rate-floor: {exc}") from None
+    if min(relative, latency_ms, error_rate) < 0:
+        raise InputError("--max-regression, --latency-floor and --error-rate-floor must be >= 0")
+    if not 0 < alpha <= 0.5:
+        raise InputError("--alpha must be in (0, 0.5]")
+    floors = Floors(relative=relative, latency_ms=latency_ms, error_rate=error_rate)
+    comparison = write_comparison(base_dir, new_dir, out, floors=floors, alpha=alpha, seed=seed,
+                                  resamples=resamples,
+                                  tolerate_busy_machine=tolerate_busy_machine)
     typer.echo(terminal_table(comparison))
     typer.echo(f"comparison: {(out or new_dir) / 'compare.html'}")
     raise typer.Exit({"ok": EXIT_OK, "regression": EXIT_BUDGET,
@@ -361,6 +392,52 @@ def plan(
     result = planning.plan_scenario(load_scenario(file), file.parent, rps_per_worker)
     typer.echo(json.dumps(planning.as_json(result), indent=2) if as_json
                else planning.render(result))
+
+
+@app.command()
+def alerts(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (monitored).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Rule file to write; its "
+                                         "tests and RUNBOOK.md go beside it.")] = Path(
+        "alerts.yml"),
+    capacity_dir: Annotated[Path | None, typer.Option(
+        "--capacity", help="A find-capacity folder: its sustainable rate is the capacity.")
+    ] = None,
+    horizon: Annotated[str, typer.Option(help="Page when a resource fills within this.")] = "4h",
+    lookback: Annotated[str, typer.Option(help="Growth measured over this.")] = "1h",
+    for_: Annotated[str, typer.Option("--for", help="Conditions hold this long first.")] = "5m",
+    rate_window: Annotated[str, typer.Option(help="Request rate over this.")] = "5m",
+    interval: Annotated[str, typer.Option(help="Rule evaluation interval.")] = "1m",
+    share: Annotated[str, typer.Option(help="Traffic alert at this share of capacity.")] = "80%",
+    runbook_url: Annotated[str, typer.Option(
+        help="Where RUNBOOK.md will be served (the rules' runbook links).")] = "RUNBOOK.md",
+    fmt: Annotated[str, typer.Option("--format", help="rules | prometheusrule")] = "rules",
+) -> None:
+    """Prometheus alert rules, their promtool tests and a runbook, from a run's measurements."""
+    from shop_loadtest.capacity.alerts import Settings, write_alerts
+    from shop_loadtest.scenario.units import parse_duration, parse_percent
+
+    def parsed(flag: str, text: str, parse: Any) -> float:
+        try:
+            return float(parse(text))
+        except ValueError as exc:
+            raise InputError(f"{flag}: {exc}") from None
+
+    settings = Settings(
+        horizon_s=parsed("--horizon", horizon, parse_duration),
+        lookback_s=parsed("--lookback", lookback, parse_duration),
+        for_s=parsed("--for", for_, parse_duration),
+        rate_window_s=parsed("--rate-window", rate_window, parse_duration),
+        interval_s=parsed("--interval", interval, parse_duration),
+        traffic_share=parsed("--share", share, parse_percent), runbook_url=runbook_url)
+    written = write_alerts(run_dir, output, capacity_dir=capacity_dir, settings=settings,
+                           fmt=fmt)
+    typer.echo(f"{len(written.rules.alerts)} alerts from run {written.evidence.run_id}")
+    for note in written.notes:
+        _echo_err(f"note: {note}")
+    for path in dict.fromkeys((written.output, written.rule_file, written.test_file,
+                               written.runbook)):
+        typer.echo(f"wrote {path}")
 
 
 @app.command("demo-shop")
