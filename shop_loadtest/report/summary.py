@@ -11,7 +11,13 @@ import numpy as np
 import pandas as pd
 
 from shop_loadtest.judge.budgets import BudgetResult, first_hit
-from shop_loadtest.judge.verdict import aborted, decide, generator_health, workers_lost
+from shop_loadtest.judge.verdict import (
+    aborted,
+    blame_stall,
+    decide,
+    generator_health,
+    workers_lost,
+)
 from shop_loadtest.results import Counts, RunData, counts_percentiles_ms, merge_counts
 from shop_loadtest.scenario.budgets import AbortRule
 
@@ -131,6 +137,6 @@ def build_summary(run: RunData, budgets: list[BudgetResult], abort_rules: list[A
         "errors": error_table(run),
         "warnings": list(run.warnings),
     }
-    summary["verdict"], summary["reasons"] = decide(
-        summary, tolerate_worker_loss=tolerate_worker_loss)
+    summary["verdict"], summary["reasons"] = blame_stall(
+        *decide(summary, tolerate_worker_loss=tolerate_worker_loss), summary, meta)
     return summary

@@ -14,6 +14,7 @@ from shop_loadtest.scenario.base import (
     Headers,
     JsonValue,
     Model,
+    Seconds,
     Url,
     check_name,
     control_problem,
@@ -33,6 +34,9 @@ class Target(Model):
     host: Url | None = None
     allowed_hosts: list[Url] = Field(default_factory=list)
     health_path: str = "/"
+    timeout: Seconds = Field(
+        default=30.0, gt=0, description="give up on a request after this long: a failed "
+                                        "request of kind timeout (a step's timeout overrides)")
     headers: Headers = Field(default_factory=dict)
     demo_shop: DemoShopOptions = Field(default_factory=DemoShopOptions,
                                        description="the demo shop started when no host is given")
