@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-quick lint bench generate clean
+.PHONY: install demo test test-quick fuzz lint bench generate clean
 
 install: $(STAMP)
 
@@ -23,6 +23,11 @@ test: $(STAMP)
 
 test-quick: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not e2e"
+
+# The fuzz tests with the `fuzz` hypothesis profile (tests/conftest.py): 10x the examples of
+# `make test`, random rather than derandomized, so each run explores new inputs.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/test_fuzz.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check shop_loadtest tests benchmarks

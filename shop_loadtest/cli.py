@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +19,7 @@ from shop_loadtest.errors import (
     EXIT_OK,
     EXIT_RUN,
     InputError,
+    ScenarioError,
     ShopLoadtestError,
 )
 
@@ -27,6 +29,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 VERDICT_EXIT = {"pass": EXIT_OK, "fail": EXIT_BUDGET, "inconclusive": EXIT_RUN}
@@ -38,6 +41,61 @@ def _echo_err(message: str) -> None:
     typer.echo(message, err=True)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from shop_loadtest import __version__
+
+        typer.echo(f"shop-loadtest {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        ] = False) -> None:
+    """Load-test an online shop before a campaign: scenario YAML -> Locust -> judged report."""
+
+
+def _speedup(value: float) -> float:
+    """--speedup: finite and within docs/limits.md (inf would make every stage last 0 s)."""
+    from shop_loadtest.limits import MAX_SPEEDUP
+
+    if not (0.001 <= value <= MAX_SPEEDUP):  # also refuses nan
+        raise typer.BadParameter(f"expected a number from 0.001 to {MAX_SPEEDUP:g}, got {value}")
+    return value
+
+
+def _finite(value: float | None) -> float | None:
+    """A number option: nan and inf are refused (click's ranges let nan through)."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"expected a finite number, got {value}")
+    return value
+
+
+def _out_folder(value: Path | None) -> Path | None:
+    if value is not None and value.exists() and not value.is_dir():
+        raise typer.BadParameter(f"{value} is a file; --out names the folder the run writes")
+    return value
+
+
+def _host_url(value: str | None) -> str | None:
+    from shop_loadtest.scenario.base import url_problem
+
+    problem = url_problem(value) if value is not None else None
+    if problem:
+        raise typer.BadParameter(problem)
+    return value
+
+
+Speedup = Annotated[float, typer.Option(callback=_speedup, help="Play the shape N times faster.")]
+Host = Annotated[str | None, typer.Option(callback=_host_url,
+                                          help="Target URL; overrides the scenario's.")]
+Out = Annotated[Path | None, typer.Option(callback=_out_folder,
+                                          help="Folder the run writes into.")]
+
+
 @app.command()
 def validate(files: Annotated[list[Path], typer.Argument(help="Scenario files.")]) -> None:
     """Check scenario files without sending any traffic."""
@@ -47,6 +105,11 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Scenario files.")
     for path in files:
         try:
             scenario = load_scenario(path)
+        except ScenarioError as exc:
+            for line in exc.lines():
+                _echo_err(line)
+            failed += 1
+            continue
         except InputError as exc:
             _echo_err(str(exc))
             failed += 1
@@ -80,7 +143,7 @@ def preview(
     output: Annotated[Path | None, typer.Option(
         "-o", "--output", help="Image to write (.svg or .png). Default: <name>-shape.svg")] = None,
     speedup: Annotated[float, typer.Option(
-        min=0.001, help="Show wall time at this speedup.")] = 1.0,
+        callback=_speedup, help="Show wall time at this speedup.")] = 1.0,
 ) -> None:
     """Draw the scenario's traffic shape (terminal and an image) without sending traffic."""
     from shop_loadtest.report.preview import stage_table, terminal_chart, write_image
@@ -118,9 +181,9 @@ def generate(
 @app.command()
 def run(
     file: ScenarioArg,
-    host: Annotated[str | None, typer.Option(help="Target URL; overrides the scenario's.")] = None,
-    speedup: Annotated[float, typer.Option(min=0.001, help="Play the shape N times faster.")] = 1.0,
-    out: Annotated[Path | None, typer.Option(help="Folder the run writes into.")] = None,
+    host: Host = None,
+    speedup: Speedup = 1.0,
+    out: Out = None,
     reports: Annotated[Path, typer.Option(help="Where run folders go.")] = Path("reports"),
     allow_host: Annotated[list[str] | None, typer.Option(
         help="Also allow load to this host (repeatable).")] = None,
@@ -161,14 +224,15 @@ def _run_and_judge(options: Any) -> None:
 def master(
     file: ScenarioArg,
     expect_workers: Annotated[int, typer.Option(min=1, help="Workers to wait for.")],
-    host: Annotated[str | None, typer.Option(help="Target URL; overrides the scenario's.")] = None,
-    speedup: Annotated[float, typer.Option(min=0.001)] = 1.0,
-    out: Annotated[Path | None, typer.Option(help="Folder the run writes into.")] = None,
+    host: Host = None,
+    speedup: Speedup = 1.0,
+    out: Out = None,
     reports: Annotated[Path, typer.Option(help="Where run folders go.")] = Path("reports"),
     allow_host: Annotated[list[str] | None, typer.Option()] = None,
     bind: Annotated[str, typer.Option(help="Address workers connect to.")] = "*",
     port: Annotated[int, typer.Option(help="Port workers connect to.")] = 5557,
-    wait: Annotated[float, typer.Option(help="Seconds to wait for the workers.")] = 120.0,
+    wait: Annotated[float, typer.Option(min=0, callback=_finite,
+                                        help="Seconds to wait for the workers.")] = 120.0,
     tolerate_worker_loss: Annotated[bool, typer.Option()] = False,
 ) -> None:
     """Run a scenario as the master of workers on other machines (`shop-loadtest worker`)."""
@@ -216,6 +280,8 @@ def report(
     from shop_loadtest.report import build_reports, terminal_summary
 
     summary = build_reports(run_dir, tolerate_worker_loss=tolerate_worker_loss)
+    for warning in summary.get("warnings") or []:
+        _echo_err(f"warning: {warning}")
     typer.echo(terminal_summary(summary))
     raise typer.Exit(VERDICT_EXIT[summary["verdict"]])
 
@@ -232,6 +298,7 @@ def compare(
     error_rate_floor: Annotated[str, typer.Option(
         help="Floor for the error rate, in percentage points.")] = "0.5%",
     alpha: Annotated[float, typer.Option(
+        callback=_finite,
         help="A regression must clear its floor with 1 - alpha confidence.")] = 0.05,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap: same folders, same "
                                            "answer.")] = 0,
@@ -279,14 +346,17 @@ def find_capacity(
     file: ScenarioArg,
     step: Annotated[str, typer.Option(help="How long each step holds its rate.")] = "30s",
     start: Annotated[float | None, typer.Option(
-        min=0.001, help="First rate, journeys/s. Default: the forecast peak.")] = None,
+        min=0.001, callback=_finite,
+        help="First rate, journeys/s. Default: the forecast peak.")] = None,
     max_rate: Annotated[float | None, typer.Option(
-        "--max", min=0.001, help="Never step above this rate. Default: 64x the start.")] = None,
+        "--max", min=0.001, callback=_finite,
+        help="Never step above this rate. Default: 64x the start.")] = None,
     precision: Annotated[str, typer.Option(
         help="Stop when the highest pass and the lowest fail are this close.")] = "10%",
     max_steps: Annotated[int, typer.Option(min=1, help="At most this many runs.")] = 10,
-    host: Annotated[str | None, typer.Option(help="Target URL; overrides the scenario's.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Folder the search writes into.")] = None,
+    host: Host = None,
+    out: Annotated[Path | None, typer.Option(callback=_out_folder,
+                                             help="Folder the search writes into.")] = None,
     reports: Annotated[Path, typer.Option(help="Where run folders go.")] = Path("reports"),
     allow_host: Annotated[list[str] | None, typer.Option(
         help="Also allow load to this host (repeatable).")] = None,
@@ -319,7 +389,8 @@ def find_capacity(
 def plan(
     file: ScenarioArg,
     rps_per_worker: Annotated[float | None, typer.Option(
-        min=1, help="Requests/s one load process sends (default: docs/capacity.md).")] = None,
+        min=1, callback=_finite,
+        help="Requests/s one load process sends (default: docs/capacity.md).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """From the scenario's plan: (visitors, funnel): journey weights, rates, users, workers."""
@@ -384,6 +455,7 @@ def demo_shop(
         "demo-shop.sqlite"),
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     storage_limit_mb: Annotated[float | None, typer.Option(
+        min=0.001, callback=_finite,
         help="Cap the database size: writes then fail as on a full disk.")] = None,
 ) -> None:
     """Run the bundled demo storefront (SQLite) until Ctrl-C."""
@@ -407,11 +479,35 @@ def _click_errors() -> tuple[tuple[type[BaseException], ...], ...]:
     return tuple(exits), tuple(usage), tuple(aborts)
 
 
+def _internal_error(exc: BaseException) -> str:
+    """The one line for an exception we did not expect; its traceback goes to a log file."""
+    import tempfile
+    import time
+    import traceback
+
+    from shop_loadtest.errors import one_line
+
+    what = one_line(f"{type(exc).__name__}: {exc}", 200)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    log = Path(tempfile.gettempdir()) / f"shop-loadtest-internal-error-{stamp}-{os.getpid()}.log"
+    try:
+        log.write_text(f"shop-loadtest {' '.join(sys.argv[1:])}\n"
+                       + "".join(traceback.format_exception(exc)), encoding="utf-8")
+    except OSError:
+        return f"internal error: {what}; please report it with the run folder"
+    return f"internal error: {what}; please report it with the run folder and {log}"
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: one line on stderr and the right exit code for every failure."""
+    """Entry point: one line on stderr and the right exit code for every failure; never a
+    traceback (an unexpected exception is `internal error: ...`, exit 3)."""
     exits, usage, aborts = _click_errors()
     try:
         result = app(args=argv, standalone_mode=False)
+    except ScenarioError as exc:
+        for line in exc.lines():
+            _echo_err(f"error: {line}")
+        sys.exit(exc.exit_code)
     except ShopLoadtestError as exc:
         _echo_err(f"error: {exc}")
         sys.exit(exc.exit_code)
@@ -423,7 +519,13 @@ def main(argv: list[str] | None = None) -> None:
     except aborts:
         _echo_err("error: interrupted")
         sys.exit(EXIT_RUN)
+    except KeyboardInterrupt:
+        _echo_err("error: interrupted")
+        sys.exit(EXIT_RUN)
     except OSError as exc:  # a full disk, a read-only folder: name it, keep the exit code
         _echo_err(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+        sys.exit(EXIT_RUN)
+    except Exception as exc:  # noqa: BLE001 - the one place an unexpected error is caught
+        _echo_err(_internal_error(exc))
         sys.exit(EXIT_RUN)
     sys.exit(result if isinstance(result, int) else EXIT_OK)

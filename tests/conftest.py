@@ -7,8 +7,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.servers import CountingServer
+
+# Fuzz budgets (tests/test_fuzz.py): `make test` runs the default profile in about a minute,
+# `make fuzz` the `fuzz` profile (HYPOTHESIS_PROFILE=fuzz). Examples through the validation in
+# this process, and through the real command (a fresh process each, so fewer).
+FUZZ_EXAMPLES = {"default": int(os.environ.get("SLT_FUZZ_EXAMPLES", 2500)), "fuzz": 25000}
+FUZZ_CLI_EXAMPLES = {"default": 6, "fuzz": 200}
+for _name, _count in FUZZ_EXAMPLES.items():
+    settings.register_profile(
+        _name, max_examples=_count, deadline=None, derandomize=_name == "default",
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                               HealthCheck.filter_too_much,
+                               HealthCheck.function_scoped_fixture])
+FUZZ_PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "default")
+settings.load_profile(FUZZ_PROFILE)
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -113,7 +113,8 @@ def test_data_files_and_user_classes_are_found_from_the_generated_file(tmp_path,
     (tmp_path / "scenarios" / "data").mkdir(parents=True)
     (tmp_path / "scenarios" / "data" / "coupons.csv").write_text("code\nA\n")
     (tmp_path / "locustfiles").mkdir()
-    (tmp_path / "locustfiles" / "custom.py").write_text("class VipBuyer:\n    pass\n")
+    (tmp_path / "locustfiles" / "custom.py").write_text(
+        "from locust import HttpUser\n\n\nclass VipBuyer(HttpUser):\n    pass\n")
     scenario = load_scenario_text(STOREFRONT, base=tmp_path / "scenarios")
     source = render_locustfile(scenario, source="scenarios/store.yaml",
                                output="locustfiles/store.py", base=tmp_path / "scenarios")

@@ -13,7 +13,8 @@ PACKAGE = Path(shop_loadtest.__file__).parent
 # Lowest first. `errors` (the one exception tree) and the package root sit under everything;
 # `shapes` and `journeys` are the languages the scenario file is written in (the models
 # validate with them); `run` orchestrates a run, so it calls results, judge and report.
-STAGES = ["errors", "demo_shop", "shapes", "journeys", "scenario", "generate", "runtime",
+# `limits` (the bounds on every input, constants only) is read from the languages up.
+STAGES = ["errors", "limits", "demo_shop", "shapes", "journeys", "scenario", "generate", "runtime",
           "results", "judge", "report", "run", "capacity", "compare", "cli"]
 
 

@@ -101,7 +101,8 @@ def test_a_broken_budget_exits_1(tmp_path, slow_server):
 
 def test_bad_input_exits_2_with_one_line(tmp_path):
     path = tmp_path / "bad.yaml"
-    path.write_text("name: x\nload: {model: users, stagse: []}\n")
+    path.write_text("name: x\nload: {model: users, stagse: []}\n"
+                    "journeys: [{name: a, steps: [{request: GET /}]}]\n")
     result = cli("validate", str(path))
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0

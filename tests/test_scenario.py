@@ -47,7 +47,7 @@ def test_a_good_scenario_loads_with_typed_values():
     ("text", "message"),
     [
         (_with("name: tiny", "name: [tiny"),
-         "bad.yaml:2:5: YAML syntax error: expected ',' or ']', but got ':'"),
+         "bad.yaml:2:5: YAML syntax error: did not find expected ',' or ']'"),
         (_with("  model: users", "  model: users\n  modle: users"),
          "bad.yaml:4:3: load.modle: unknown field 'modle' (did you mean model?)"),
         (_with("  model: users", "  model: user"),

@@ -7,6 +7,9 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
+
+from shop_loadtest.limits import MAX_DATA_BYTES
 
 
 class DataExhausted(Exception):
@@ -40,15 +43,43 @@ class Row:
         return f"Row({self._values!r})"
 
 
+def open_data_file(path: str | Path) -> TextIO:
+    """A CSV file a scenario names, opened for reading: a regular file (not /dev/stdin, which
+    would wait forever, nor /dev/zero) of at most MAX_DATA_BYTES; a BOM is skipped."""
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{path} is not a regular file")
+    if path.is_file() and path.stat().st_size > MAX_DATA_BYTES:
+        raise ValueError(f"{path} is larger than {MAX_DATA_BYTES:,} bytes (docs/limits.md)")
+    return path.open(newline="", encoding="utf-8-sig")
+
+
 def read_csv(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
-    """(columns, rows) of a CSV file with a header row; ValueError when it has neither."""
-    with Path(path).open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        columns = [c.strip() for c in reader.fieldnames or []]
-        if not columns:
+    """(columns, rows) of a CSV file with a header row; ValueError naming the line otherwise.
+
+    A byte-order mark (spreadsheets write one) is not part of the first column's name. A row
+    with more or fewer values than the header, a repeated or empty column name, are errors:
+    silently padding or dropping values would send requests with the wrong data.
+    """
+    with open_data_file(path) as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        columns = [c.strip() for c in header or []]
+        if not columns or columns == [""]:
             raise ValueError(f"{path}: empty CSV (the first line names the columns)")
-        rows = [{c: (v or "").strip() for c, v in zip(columns, r.values(), strict=False)}
-                for r in reader]
+        for i, name in enumerate(columns):
+            if not name:
+                raise ValueError(f"{path}:1: column {i + 1} has no name")
+            if name in columns[:i]:
+                raise ValueError(f"{path}:1: column {name!r} appears twice")
+        rows = []
+        for values in reader:
+            if not values:  # a blank line
+                continue
+            if len(values) != len(columns):
+                raise ValueError(f"{path}:{reader.line_num}: {len(values)} values under "
+                                 f"{len(columns)} columns")
+            rows.append({c: v.strip() for c, v in zip(columns, values, strict=True)})
     if not rows:
         raise ValueError(f"{path}: no rows under the header")
     return columns, rows

@@ -20,6 +20,8 @@ from typing import Any
 from jinja2 import StrictUndefined, Undefined, meta
 from jinja2.sandbox import SandboxedEnvironment
 
+from shop_loadtest.journeys.sandbox import Sandbox
+
 GLOBAL_NAMES = ("faker", "random_int", "random_choice", "random_float", "uuid", "env", "vars",
                 "host", "base_url")
 
@@ -100,7 +102,7 @@ def make_environment(*, seed: int | None = None, locale: str | list[str] | None 
             return str(uuid.uuid4())
         return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
-    env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True,
+    env = Sandbox(autoescape=False, keep_trailing_newline=True,
                                undefined=StrictUndefined)
     env.globals.update(
         faker=fake,

@@ -1,8 +1,10 @@
 """Read a results folder (docs/results-format.md) into dataframes: `load_run` -> `RunData`.
 
 A run folder is read leniently: a truncated last line (a crash mid-write), a missing optional
-file or an unreadable histogram become `RunData.warnings`, never an exception. Only a missing
-folder or `run.json` raises `ResultsError`.
+file or an unreadable histogram become `RunData.warnings`, never an exception. What is read is
+checked (`results.checks`): damaged values and duplicated lines are left out with one warning
+per kind of damage. `ResultsError` is raised when nothing trustworthy is left: no folder or
+`run.json`, an unknown schema version, unreadable budgets, or no usable interval line.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from shop_loadtest.errors import ResultsError
+from shop_loadtest.results.checks import Damage, check_interval, check_meta
 from shop_loadtest.results.histograms import HistCache
 
 INTERVAL_COLUMNS = ["t", "ts", "dt", "source", "endpoint", "method", "n", "fail", "sum_ms",
@@ -95,17 +98,47 @@ def load_run(run_dir: Path) -> RunData:
         raise ResultsError(f"{meta_path}: unreadable ({exc})") from None
     if not isinstance(meta, dict):
         raise ResultsError(f"{meta_path}: expected a JSON object")
-    warnings: list[str] = []
-    intervals, ticks, errors = _intervals(_read_jsonl(run_dir / "intervals.jsonl", warnings),
-                                          warnings)
+    meta, warnings = check_meta(meta, str(meta_path))
+    intervals, ticks, errors = _intervals(_checked_intervals(run_dir / "intervals.jsonl",
+                                                             warnings), warnings)
     events = _read_jsonl(run_dir / "events.jsonl", warnings)
     monitor = _monitor(_read_jsonl(run_dir / "monitor.jsonl", warnings))
     return RunData(meta=meta, intervals=intervals, ticks=ticks, errors=errors, events=events,
                    monitor=monitor, warnings=tuple(warnings), run_dir=run_dir)
 
 
+def _checked_intervals(path: Path, warnings: list[str]) -> list[dict[str, Any]]:
+    """intervals.jsonl, each line checked; a line written twice (same source, t and ts) is
+    read once. ResultsError when the file has lines and none of them can be used."""
+    numbered = _read_jsonl_numbered(path, warnings)
+    damage = Damage(path.name)
+    seen: set[str] = set()
+    records = []
+    for line, rec in numbered:
+        key = json.dumps([rec.get("source"), rec.get("t"), rec.get("ts")], default=str)
+        if rec.get("ts") is not None and key in seen:
+            damage.note("duplicated lines (same source, t and ts), read once", line)
+            continue
+        seen.add(key)
+        checked = check_interval(rec, line, damage)
+        if checked is not None:
+            records.append(checked)
+    warnings.extend(damage.warnings())
+    had_figures = any(rec.get("endpoints") for _, rec in numbered)
+    if numbered and (not records or (had_figures and not any(r["endpoints"] for r in records))):
+        first = damage.warnings()[0] if damage.kinds else "no usable line"
+        raise ResultsError(f"{path}: none of its {len(numbered)} lines holds usable figures "
+                           f"({first})")
+    return records
+
+
 def _read_jsonl(path: Path, warnings: list[str]) -> list[dict[str, Any]]:
     """JSON objects, one a line; bad lines are skipped with a warning, a missing file is []."""
+    return [rec for _, rec in _read_jsonl_numbered(path, warnings)]
+
+
+def _read_jsonl_numbered(path: Path, warnings: list[str]) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) of each JSON object line of the file."""
     try:
         text = path.read_bytes().decode("utf-8", errors="replace")
     except FileNotFoundError:
@@ -114,7 +147,7 @@ def _read_jsonl(path: Path, warnings: list[str]) -> list[dict[str, Any]]:
         warnings.append(f"{path.name}: unreadable ({exc.strerror or exc})")
         return []
     lines = text.split("\n")
-    records: list[dict[str, Any]] = []
+    records: list[tuple[int, dict[str, Any]]] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -126,7 +159,7 @@ def _read_jsonl(path: Path, warnings: list[str]) -> list[dict[str, Any]]:
                             + ("truncated last line ignored" if last else "not JSON, ignored"))
             continue
         if isinstance(record, dict):
-            records.append(record)
+            records.append((number, record))
         else:
             warnings.append(f"{path.name}:{number}: not a JSON object, ignored")
     return records

@@ -17,13 +17,14 @@ how each statistic is computed in `shop_loadtest.judge.stats`.
 from __future__ import annotations
 
 import difflib
+import math
 import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shop_loadtest.errors import BudgetSyntaxError
+from shop_loadtest.errors import BudgetSyntaxError, shown
 from shop_loadtest.scenario.options import Selector
 from shop_loadtest.scenario.units import parse_duration
 
@@ -162,7 +163,7 @@ def parse_abort(expr: str) -> AbortRule:
 
 
 def _fail(expr: str, message: str) -> BudgetSyntaxError:
-    return BudgetSyntaxError(f"budget {expr!r}: {message}")
+    return BudgetSyntaxError(f"budget {shown(expr, 80)}: {message}")
 
 
 def _parse(expr: str) -> dict[str, Any]:
@@ -242,6 +243,8 @@ def _limit(expr: str, stat_text: str, stat: Stat, tail: str) -> tuple[float, str
     number, unit = float(m.group(1)), (m.group(2) or m.group(3) or "").lower()
     if number < 0:
         raise _fail(expr, "a limit cannot be negative")
+    if not math.isfinite(number) or number > 1e15:  # 400 nines read as inf: no JSON, no verdict
+        raise _fail(expr, f"the limit {m.group(1)[:20]!r} is too large to mean anything")
     kind, shown = stat.kind, f"{m.group(1)}{unit}"
     if kind == "latency":
         if unit not in _LATENCY_UNITS:

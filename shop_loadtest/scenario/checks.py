@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateSyntaxError, meta, nodes
-from jinja2.sandbox import SandboxedEnvironment
 
+from shop_loadtest.errors import shown
 from shop_loadtest.journeys.captures import Capture
 from shop_loadtest.journeys.data import read_csv
+from shop_loadtest.journeys.sandbox import Sandbox, template_problem
 from shop_loadtest.journeys.templates import GLOBAL_NAMES, Loc, is_template, walk_strings
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ class _Checker:
     def __init__(self, scenario: Scenario, base: Path) -> None:
         from faker import Faker
 
-        self.env = SandboxedEnvironment()
+        self.env = Sandbox()
         self.base = base
         self.problems: list[Problem] = []
         locale = scenario.faker.locale
@@ -96,6 +97,13 @@ class _Checker:
             ast = self.env.parse(text)
         except TemplateSyntaxError as exc:
             self.problems.append(Problem(f"template does not parse: {exc.message}", loc))
+            return
+        except RecursionError:
+            self.problems.append(Problem("template nests too deeply to parse", loc))
+            return
+        problem = template_problem(ast)
+        if problem is not None:  # checked before anything below compiles the template
+            self.problems.append(Problem(problem, loc))
             return
         for name in sorted(meta.find_undeclared_variables(ast)):
             if name in known:
@@ -240,6 +248,7 @@ def check_journeys(scenario: Scenario, base: Path = Path(".")) -> Iterator[Probl
         if not _IDENT.match(name) or name in reserved:
             yield Problem(f"variable name {name!r} must be a plain name (letters, digits, _) "
                           f"other than {', '.join(GLOBAL_NAMES)}", ("variables", name))
+    unreadable: set[str] = set()
     for name, source in scenario.data.items():
         if not _IDENT.match(name) or name in reserved or name in scenario.variables:
             yield Problem(f"data name {name!r} must be a plain name (letters, digits, _), "
@@ -248,18 +257,25 @@ def check_journeys(scenario: Scenario, base: Path = Path(".")) -> Iterator[Probl
         try:
             columns, _ = read_csv(base / source.file)
         except FileNotFoundError:
-            yield Problem(f"no such file {source.file!r} (paths are relative to the scenario "
+            yield Problem(f"no such file {shown(source.file)} (paths are relative to the scenario "
                           f"file's folder, {base.as_posix() or '.'})", ("data", name, "file"))
+            unreadable.add(name)
             continue
-        except (OSError, ValueError, UnicodeDecodeError, csv.Error) as exc:
-            yield Problem(f"cannot read {source.file!r}: {exc}", ("data", name, "file"))
+        except OSError as exc:
+            yield Problem(f"cannot read {shown(source.file)}: {exc.strerror or exc}",
+                          ("data", name, "file"))
+            unreadable.add(name)
+            continue
+        except (ValueError, UnicodeDecodeError, csv.Error) as exc:
+            yield Problem(f"cannot read {shown(source.file)}: {exc}", ("data", name, "file"))
+            unreadable.add(name)  # its name is still known: no second error where it is used
             continue
         checker.columns[name] = columns
     globals_known = set(GLOBAL_NAMES)
     for name, value in scenario.variables.items():
         for loc, text in walk_strings(value, ("variables", name)):
             checker.template(text, loc, globals_known, {})
-    known = globals_known | set(scenario.variables) | set(checker.columns)
+    known = globals_known | set(scenario.variables) | set(checker.columns) | unreadable
     for name, text in scenario.target.headers.items():
         checker.template(text, ("target", "headers", name), globals_known | set(
             scenario.variables), {})
@@ -296,8 +312,33 @@ def _check_class(spec: str, base: Path, loc: Loc) -> Problem | None:
                        f"{base.as_posix() or '.'}){hint}", loc)
     try:
         found = _has_class(path, name)
-    except (SyntaxError, UnicodeDecodeError, OSError) as exc:
+    except (SyntaxError, UnicodeDecodeError, OSError, ValueError, RecursionError) as exc:
         return Problem(f"cannot read {file}: {exc}", loc)
     if not found:
         return Problem(f"{file} defines no class {name} at its top level", loc)
-    return None
+    problem = _probe_class(path, name)
+    return Problem(f"{file}:{name}: {problem}", loc) if problem else None
+
+
+PROBE_TIMEOUT_S = 60.0
+
+
+def _probe_class(path: Path, name: str) -> str | None:
+    """Import the class in a child process as a run would; why it cannot be used, or None.
+
+    A child, because importing Locust patches the process and the module may do anything.
+    """
+    import subprocess
+    import sys
+
+    mark = "probe: "
+    try:
+        done = subprocess.run([sys.executable, "-m", "shop_loadtest.runtime.probe", str(path),
+                               name], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S,
+                              stdin=subprocess.DEVNULL, errors="replace")
+    except subprocess.TimeoutExpired:
+        return f"importing it took longer than {PROBE_TIMEOUT_S:.0f}s"
+    if done.returncode == 0:
+        return None
+    answers = [line[len(mark):] for line in done.stdout.splitlines() if line.startswith(mark)]
+    return answers[-1] if answers else f"importing it ended the process (exit {done.returncode})"

@@ -15,8 +15,23 @@ from pydantic import (
     model_validator,
 )
 
+from shop_loadtest import limits
+from shop_loadtest.errors import shown
 from shop_loadtest.journeys.steps import MAX_REPEAT
-from shop_loadtest.scenario.base import IDENT_RE, METHODS, NAME_RE, Model, OnFail, Seconds
+from shop_loadtest.scenario.base import (
+    IDENT_RE,
+    METHODS,
+    NAME_RE,
+    Headers,
+    JsonValue,
+    Model,
+    Name,
+    OnFail,
+    Seconds,
+    Status,
+    check_name,
+    control_problem,
+)
 from shop_loadtest.scenario.units import parse_duration
 
 
@@ -25,7 +40,7 @@ def _one_or_list(value: Any) -> Any:
 
 
 StatusList = Annotated[
-    list[int], BeforeValidator(_one_or_list),
+    list[Status], BeforeValidator(_one_or_list),
     WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}}],
                     "description": "a status code or a list of them"}),
 ]
@@ -41,7 +56,8 @@ class CaptureSpec(Model):
     from_: str = Field(alias="from", description="kind:expression, as in the short form")
     pick: Literal["first", "random", "all"] = Field(
         default="first", description="first match, a random match, or all matches (a list)")
-    default: Any = Field(default=None, description="value when nothing matches (no failure)")
+    default: JsonValue = Field(default=None,
+                               description="value when nothing matches (no failure)")
     on_fail: OnFail | None = Field(default=None, description="default: the step's on_fail")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -71,7 +87,7 @@ class Check(Model):
 
     status: StatusList | None = None
     json_path: str | None = Field(default=None, alias="json")
-    equals: Any = None
+    equals: JsonValue = None
     exists: bool | None = None
     body_contains: str | None = None
     on_fail: OnFail | None = Field(default=None, description="default: the step's on_fail")
@@ -142,12 +158,12 @@ class Step(Model):
         default=None, alias="set",
         description="assign variables from templates, in order, for the journey's later steps "
                     "(reset with its captures each run unless session: keep)")
-    name: str | None = None
-    query: dict[str, Any] | None = None
-    json_body: Any = Field(default=None, alias="json")
-    form: dict[str, Any] | None = None
+    name: Name | None = None
+    query: dict[str, JsonValue] | None = None
+    json_body: JsonValue = Field(default=None, alias="json")
+    form: dict[str, JsonValue] | None = None
     body: str | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Headers = Field(default_factory=dict)
     capture: dict[str, CaptureValue] = Field(default_factory=dict)
     check: list[Check] = Field(default_factory=list)
     expect: Expect | None = None
@@ -165,13 +181,15 @@ class Step(Model):
     def _request_line(cls, value: str | None) -> str | None:
         if value is None:
             return value
+        problem = control_problem(value, "the request line")
+        if problem:
+            raise ValueError(problem)
         parts = value.split(None, 1)
         if len(parts) != 2 or parts[0].upper() not in METHODS:
-            raise ValueError(
-                f"expected 'METHOD /path' with METHOD one of {', '.join(METHODS)}, got {value!r}"
-            )
+            raise ValueError(f"expected 'METHOD /path' with METHOD one of {', '.join(METHODS)}, "
+                             f"got {shown(value)}")
         if not parts[1].startswith(("/", "{{")):
-            raise ValueError(f"the path must start with '/', got {parts[1]!r}")
+            raise ValueError(f"the path must start with '/', got {shown(parts[1])}")
         return f"{parts[0].upper()} {parts[1]}"
 
     @field_validator("repeat")
@@ -274,7 +292,7 @@ def parse_think(value: str | float) -> tuple[float, float]:
 
 class Journey(Model):
     name: str
-    weight: float = Field(default=1.0, gt=0)
+    weight: float = Field(default=1.0, gt=0, le=limits.MAX_WEIGHT)
     class_: str | None = Field(
         default=None, alias="class",
         description="a hand-written Locust user class, path.py:ClassName (relative to the "
@@ -299,8 +317,9 @@ class Journey(Model):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
+        check_name(value, "a journey name")
         if not NAME_RE.match(value):
-            raise ValueError(f"journey names use letters, digits, _ . -; got {value!r}")
+            raise ValueError(f"journey names use letters, digits, _ . -; got {shown(value)}")
         return value
 
     @field_validator("class_")
@@ -308,8 +327,8 @@ class Journey(Model):
     def _class(cls, value: str | None) -> str | None:
         if value is not None:
             path, _, name = value.rpartition(":")
-            if not path.endswith(".py") or not IDENT_RE.match(name):
-                raise ValueError(f"expected path/to/file.py:ClassName, got {value!r}")
+            if not path.endswith(".py") or not IDENT_RE.match(name) or control_problem(path, ""):
+                raise ValueError(f"expected path/to/file.py:ClassName, got {shown(value)}")
         return value
 
     @model_validator(mode="after")

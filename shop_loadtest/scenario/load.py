@@ -7,8 +7,8 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 
-from shop_loadtest import shapes
-from shop_loadtest.scenario.base import Model, Seconds
+from shop_loadtest import limits, shapes
+from shop_loadtest.scenario.base import Level, Model, Name, Seconds
 from shop_loadtest.scenario.units import parse_percent
 
 Fraction = Annotated[float, BeforeValidator(parse_percent), WithJsonSchema(
@@ -17,15 +17,15 @@ Fraction = Annotated[float, BeforeValidator(parse_percent), WithJsonSchema(
 
 
 class Stage(Model):
-    name: str | None = None
+    name: Name | None = None
     duration: Seconds
-    target: float = Field(ge=0)
+    target: Level
 
 
 class FlashSale(Model):
     kind: Literal["flash_sale"]
-    baseline: float = Field(ge=0)
-    peak: float = Field(ge=0)
+    baseline: Level
+    peak: Level
     ramp: Seconds = 120.0
     hold: Seconds = 300.0
     decay: Seconds = 300.0
@@ -40,9 +40,9 @@ class FlashSale(Model):
 
 class EmailBlast(Model):
     kind: Literal["email_blast"]
-    baseline: float = Field(ge=0)
-    peak: float | None = Field(default=None, ge=0)
-    multiplier: float | None = Field(default=None, gt=0)
+    baseline: Level
+    peak: Level | None = None
+    multiplier: float | None = Field(default=None, gt=0, le=limits.MAX_TARGET)
     send_at: Seconds = 60.0
     rise: Seconds = 60.0
     half_life: Seconds = Field(default=600.0, gt=0)
@@ -63,10 +63,10 @@ class EmailBlast(Model):
 
 class StepTemplate(Model):
     kind: Literal["step"]
-    start: float = Field(ge=0)
-    step: float = Field(gt=0)
+    start: Level
+    step: float = Field(gt=0, le=limits.MAX_TARGET)
     every: Seconds = Field(gt=0)
-    until: float = Field(ge=0)
+    until: Level
 
     def expand(self, base: Path) -> list[shapes.StageSpec]:
         return shapes.step_load(start=self.start, step=self.step, every=self.every,
@@ -75,8 +75,8 @@ class StepTemplate(Model):
 
 class Spike(Model):
     kind: Literal["spike"]
-    baseline: float = Field(ge=0)
-    peak: float = Field(ge=0)
+    baseline: Level
+    peak: Level
     at: Seconds = 60.0
     rise: Seconds = 10.0
     hold: Seconds = 60.0
@@ -89,7 +89,7 @@ class Spike(Model):
 
 class Soak(Model):
     kind: Literal["soak"]
-    target: float = Field(ge=0)
+    target: Level
     ramp: Seconds = 60.0
     duration: Seconds = 3600.0
 
@@ -99,8 +99,8 @@ class Soak(Model):
 
 class Wave(Model):
     kind: Literal["wave"]
-    low: float = Field(ge=0)
-    high: float = Field(ge=0)
+    low: Level
+    high: Level
     period: Seconds = Field(default=86400.0, gt=0)
     duration: Seconds = 86400.0
 
@@ -114,7 +114,7 @@ class Replay(Model):
     file: str
     column: str | None = None
     step: Seconds = Field(default=60.0, gt=0)
-    multiplier: float = Field(default=1.0, gt=0)
+    multiplier: float = Field(default=1.0, gt=0, le=limits.MAX_TARGET)
     per: Literal["second", "minute"] = "minute"
 
     def expand(self, base: Path) -> list[shapes.StageSpec]:
@@ -138,11 +138,12 @@ class Load(Model):
     model: Literal["users", "arrival_rate"] = "users"
     stages: list[Stage] | None = None
     template: Template | None = None
-    time_scale: float = Field(default=1.0, gt=0)
+    time_scale: float = Field(default=1.0, ge=limits.MIN_TIME_SCALE, le=limits.MAX_TIME_SCALE,
+                              description="campaign seconds per wall second")
     arrivals: Literal["even", "poisson"] = "even"
-    max_users: int = Field(default=2000, gt=0)
+    max_users: int = Field(default=2000, gt=0, le=limits.MAX_USERS)
     max_lateness: Seconds = Field(default=1.0, gt=0)
-    spawn_rate: float | None = Field(default=None, gt=0)
+    spawn_rate: float | None = Field(default=None, gt=0, le=limits.MAX_TARGET)
     # The always-on delivery check: each stage must get at least this share of its planned
     # arrivals (open model) or users (closed model, after ramps), or the run is not a pass.
     min_delivered: Fraction = Field(default=0.95, gt=0, le=1)

@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-import difflib
+import re
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
-from shop_loadtest.errors import BudgetSyntaxError, ScenarioError
+from shop_loadtest import limits
+from shop_loadtest.errors import ScenarioError, ScenarioErrors, did_you_mean, dotted, shown
 from shop_loadtest.scenario.load import _TEMPLATE_KINDS
 from shop_loadtest.scenario.models import Scenario
-
-Loc = tuple[str | int, ...]
-
-
-def _marks(node: yaml.Node, path: Loc, out: dict[Loc, tuple[int, int]]) -> None:
-    """Record where each value (and each mapping key, under path + (key, '<key>')) starts."""
-    out[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            out[(*path, key, "<key>")] = (key_node.start_mark.line + 1,
-                                          key_node.start_mark.column + 1)
-            _marks(value_node, (*path, key), out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _marks(item, (*path, i), out)
-
-
-def _locate(marks: dict[Loc, tuple[int, int]], loc: Loc, key: bool) -> tuple[int, int] | None:
-    if key and (*loc, "<key>") in marks:
-        return marks[(*loc, "<key>")]
-    for end in range(len(loc), -1, -1):
-        if loc[:end] in marks:
-            return marks[loc[:end]]
-    return None
+from shop_loadtest.scenario.reading import Loc, Marks, locate, read_yaml
+from shop_loadtest.scenario.semantics import check_scenario
 
 
 def _model_at(loc: Loc) -> type[BaseModel] | None:
@@ -82,15 +59,6 @@ def _first_model(annotation: Any) -> Any:
     return None
 
 
-def _suggest(word: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]}?)" if close else ""
-
-
-def _dotted(loc: Loc) -> str:
-    return ".".join(str(p) for p in loc)
-
-
 def _clean_message(error: dict[str, Any]) -> str:
     msg = str(error["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
@@ -98,110 +66,104 @@ def _clean_message(error: dict[str, Any]) -> str:
     return msg
 
 
-def _pick_error(errors: list[Any]) -> Any:
-    """The first error, except that an unknown key beats a missing one beside it (a typo in a
-    required key gives both, and the typo is what to show)."""
-    first = errors[0]
-    if first["type"] == "missing":
-        for other in errors[1:]:
-            if other["type"] == "extra_forbidden" and other["loc"][:-1] == first["loc"][:-1]:
-                return other
-    return first
+# The Tag()s of our discriminated unions (scenario/journey.py): never a key of the file.
+_UNION_TAGS = {"<capture text>", "<capture spec>", "<think text>", "<think distribution>"}
+# The labels pydantic puts in an error's path for the member of a union that was tried.
+_MEMBER_LABEL = re.compile(r"^(str|int|float|bool|none|\[key\]|"
+                           r"(function-\w+|list|dict|tuple|set|literal|constrained-\w+)\[.*\])$")
+# Errors that only say "not this member of the union": another error at the place says more.
+_MEMBER_MISMATCH = {"string_type", "float_type", "float_parsing", "int_type", "int_parsing",
+                    "bool_type", "bool_parsing", "list_type", "dict_type", "model_type",
+                    "model_attributes_type", "none_required", "is_instance_of"}
 
 
-def _first_error(exc: ValidationError, file: str,
-                 marks: dict[Loc, tuple[int, int]]) -> ScenarioError:
-    error = _pick_error(exc.errors())
-    # Drop pydantic's union tags (e.g. 'flash_sale', '<capture spec>') so the path is the YAML's.
-    raw = error["loc"]
+def _drop_tags(raw: Loc) -> Loc:
+    """Drop pydantic's union tags and member labels (e.g. 'flash_sale', '<capture spec>',
+    'str') so the path is the YAML's."""
     loc = tuple(p for i, p in enumerate(raw) if not (isinstance(p, str) and (
-        p.startswith("<") or (p in _TEMPLATE_KINDS and i > 0 and raw[i - 1] == "template"))))
+        p in _UNION_TAGS or _MEMBER_LABEL.match(p) is not None
+        or (p in _TEMPLATE_KINDS and i > 0 and raw[i - 1] == "template"))))
+    return loc or tuple(raw)
+
+
+def _model_errors(exc: ValidationError, file: str, marks: Marks) -> list[ScenarioError]:
+    """One error per place: a value that fits no member of a union gives one error per
+    member, and a typo in a required key gives 'missing' beside 'unknown' (the typo wins)."""
+    errors = sorted(exc.errors(), key=lambda e: e["type"] in _MEMBER_MISMATCH)
+    typo_parents = {_drop_tags(e["loc"])[:-1] for e in errors if e["type"] == "extra_forbidden"}
+    out: list[ScenarioError] = []
+    seen: set[Loc] = set()
+    for error in errors:
+        loc = _drop_tags(error["loc"])
+        if loc in seen or (error["type"] == "missing" and loc[:-1] in typo_parents):
+            continue
+        seen.add(loc)
+        out.append(_one_error(error, loc, file, marks))
+    return out
+
+
+def _one_error(error: Any, loc: Loc, file: str, marks: Marks) -> ScenarioError:
     msg = _clean_message(error)
     if error["type"] == "extra_forbidden":
         parent = _model_at(loc[:-1])
         options = [f.alias or n for n, f in parent.model_fields.items()] if parent else []
-        msg = f"unknown field {loc[-1]!r}{_suggest(str(loc[-1]), options)}"
+        msg = f"unknown field {shown(loc[-1])}{did_you_mean(str(loc[-1]), options)}"
     elif error["type"] == "missing":
         msg = f"missing required field {loc[-1]!r}"
-        where = _locate(marks, loc[:-1], key=False)
-        line, col = where or (None, None)
-        return ScenarioError(msg, file=file, line=line, col=col, path=_dotted(loc))
+        line, col = locate(marks, loc[:-1], key=False) or (None, None)
+        return ScenarioError(msg, file=file, line=line, col=col, path=dotted(loc))
     elif error["type"] == "union_tag_invalid":
         tag = error.get("input", {}).get("kind") if isinstance(error.get("input"), dict) else None
-        msg = f"unknown template kind {tag!r}{_suggest(str(tag), list(_TEMPLATE_KINDS))}"
-    where = _locate(marks, loc, key=error["type"] == "extra_forbidden")
-    line, col = where or (None, None)
-    return ScenarioError(msg, file=file, line=line, col=col, path=_dotted(loc))
-
+        msg = f"unknown template kind {shown(tag)}{did_you_mean(str(tag), list(_TEMPLATE_KINDS))}"
+    elif error["type"] == "finite_number":
+        msg = "must be a finite number (not .nan or .inf)"
+    line, col = locate(marks, loc, key=error["type"] == "extra_forbidden") or (None, None)
+    return ScenarioError(msg, file=file, line=line, col=col, path=dotted(loc))
 
 
 def load_scenario_text(text: str, file: str = "<scenario>", base: Path | None = None) -> Scenario:
-    """Parse and validate scenario YAML text; raise ScenarioError with its location."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or "invalid YAML"
-        raise ScenarioError(
-            f"YAML syntax error: {problem}",
-            file=file,
-            line=mark.line + 1 if mark else None,
-            col=mark.column + 1 if mark else None,
-        ) from None
-    if not isinstance(data, dict):
+    """Parse and validate scenario YAML text; raise ScenarioError(s) with every location.
+
+    All errors of the file are raised together (`ScenarioErrors`, sorted by line): those of
+    the YAML and the models first; the checks that need a whole scenario run when those pass.
+    """
+    doc = read_yaml(text, file)
+    if not isinstance(doc.data, dict):
         raise ScenarioError("a scenario is a YAML mapping with name, load and journeys",
                             file=file, line=1, col=1)
-    marks: dict[Loc, tuple[int, int]] = {}
-    if root is not None:
-        _marks(root, (), marks)
     try:
-        scenario = Scenario.model_validate(data)
+        scenario = Scenario.model_validate(doc.data)
     except ValidationError as exc:
-        raise _first_error(exc, file, marks) from None
-    _check_semantics(scenario, file, marks, base or Path("."))
+        raise _raise_all(doc.duplicates + _model_errors(exc, file, doc.marks)) from None
+    except RecursionError:  # bounded by read_yaml's depth limit; kept as a last line of defence
+        raise ScenarioError("the scenario nests too deeply", file=file) from None
+    problems = doc.duplicates + check_scenario(scenario, file, doc.marks, base or Path("."))
+    if problems:
+        raise _raise_all(problems)
     return scenario
+
+
+def _raise_all(errors: list[ScenarioError]) -> ScenarioError:
+    return errors[0] if len(errors) == 1 else ScenarioErrors(errors)
 
 
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(limits.MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ScenarioError("no such file", file=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"cannot read the file: {exc}", file=path) from None
-    return load_scenario_text(text, file=str(path), base=path.parent)
-
-
-def _check_semantics(scenario: Scenario, file: str, marks: dict[Loc, tuple[int, int]],
-                     base: Path) -> None:
-    """Checks that need the whole scenario: budgets parse, templates parse, captures in order."""
-    # Deferred: checks brings jinja2 with it, and plain model use needs neither.
-    from shop_loadtest.scenario import budgets, checks
-
-    def fail(msg: str, loc: Loc) -> ScenarioError:
-        line, col = _locate(marks, loc, key=False) or (None, None)
-        return ScenarioError(msg, file=file, line=line, col=col, path=_dotted(loc))
-
-    parsed = []
-    for field, parse in (("budgets", budgets.parse_budget), ("abort", budgets.parse_abort)):
-        for i, expr in enumerate(getattr(scenario, field)):
-            try:
-                parsed.append(((field, i), parse(expr)))
-            except BudgetSyntaxError as exc:
-                raise fail(str(exc), (field, i)) from None
+    except OSError as exc:
+        raise ScenarioError(f"cannot read the file: {exc.strerror or exc}", file=path) from None
+    if len(raw) > limits.MAX_FILE_BYTES:
+        raise ScenarioError(f"the file is larger than {limits.MAX_FILE_BYTES:,} bytes "
+                            f"(docs/limits.md)", file=path)
     try:
-        stage_names = sorted({name for name, _, _ in scenario.stage_specs(base)})
-    except (OSError, ValueError) as exc:
-        raise fail(str(exc), ("load", "template")) from None
-    # A budget `during` a stage that does not exist would only show at report time, as no data.
-    for loc, rule in parsed:
-        stage = getattr(rule, "stage", None)
-        if stage is not None and stage not in stage_names:
-            raise fail(f"no stage named {stage!r}{_suggest(stage, stage_names)}; stages: "
-                       f"{', '.join(stage_names)}", loc)
-    for problem in checks.check_journeys(scenario, base):
-        raise fail(problem.message, problem.loc)
-
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ScenarioError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x})", file=path,
+                            line=line) from None
+    return load_scenario_text(text, file=str(path), base=path.parent)

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from shop_loadtest import shapes
-from shop_loadtest.scenario.base import NAME_RE, Model, Seconds
+from shop_loadtest.errors import shown
+from shop_loadtest.scenario.base import (
+    NAME_RE,
+    Headers,
+    JsonValue,
+    Model,
+    Seconds,
+    Url,
+    check_name,
+    control_problem,
+)
 from shop_loadtest.scenario.journey import Journey
 from shop_loadtest.scenario.load import Load
 from shop_loadtest.scenario.options import Forecast, MonitorConfig, PlanConfig
@@ -22,22 +31,21 @@ class DemoShopOptions(Model):
 
 
 class Target(Model):
-    host: str | None = None
-    allowed_hosts: list[str] = Field(default_factory=list)
+    host: Url | None = None
+    allowed_hosts: list[Url] = Field(default_factory=list)
     health_path: str = "/"
     timeout: Seconds = Field(
         default=30.0, gt=0, description="give up on a request after this long: a failed "
                                         "request of kind timeout (a step's timeout overrides)")
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Headers = Field(default_factory=dict)
     demo_shop: DemoShopOptions = Field(default_factory=DemoShopOptions,
                                        description="the demo shop started when no host is given")
 
-    @field_validator("host", "allowed_hosts")
+    @field_validator("health_path")
     @classmethod
-    def _url(cls, value: Any) -> Any:
-        for url in [value] if isinstance(value, str) else value or []:
-            if not re.match(r"^https?://[^/\s]+", url):
-                raise ValueError(f"expected a URL such as http://127.0.0.1:8800, got {url!r}")
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/") or control_problem(value, "") or " " in value:
+            raise ValueError(f"a path such as /health, got {shown(value)}")
         return value
 
 
@@ -62,7 +70,7 @@ class Scenario(Model):
     description: str = ""
     target: Target = Field(default_factory=Target)
     load: Load
-    variables: dict[str, Any] = Field(default_factory=dict)
+    variables: dict[str, JsonValue] = Field(default_factory=dict)
     data: dict[str, DataSource] = Field(default_factory=dict)
     faker: FakerOptions = Field(default_factory=FakerOptions)
     journeys: list[Journey] = Field(min_length=1)
@@ -75,8 +83,10 @@ class Scenario(Model):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
+        check_name(value, "a scenario name")
         if not NAME_RE.match(value):
-            raise ValueError(f"use letters, digits, _ . - (it names the run folder); got {value!r}")
+            raise ValueError(f"use letters, digits, _ . - (it names the run folder); got "
+                             f"{shown(value)}")
         return value
 
     @model_validator(mode="after")

@@ -8,7 +8,11 @@
 
 from __future__ import annotations
 
+import math
 import re
+
+from shop_loadtest.errors import shown
+from shop_loadtest.limits import MAX_DURATION_S
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s|d)")
 _DURATION_FULL = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|h|m|s|d))+$")
@@ -18,45 +22,65 @@ _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 def parse_duration(value: str | int | float) -> float:
     """Seconds from `90`, `"90s"`, `"1m30s"`, `"400ms"`, `"2h"`; a bare number means seconds."""
     if isinstance(value, bool):
-        raise ValueError(f"expected a duration such as 90s or 1m30s, got {value!r}")
+        raise ValueError(f"expected a duration such as 90s or 1m30s, got {shown(value)}")
     if isinstance(value, int | float):
-        seconds = float(value)
+        seconds = _float(value)
+    elif not isinstance(value, str):
+        raise ValueError(f"expected a duration such as 90s or 1m30s, got {shown(value)}")
     else:
         text = value.strip().replace(" ", "")
         if text.startswith("-") and _DURATION_FULL.match(text[1:]):
-            raise ValueError(f"a duration cannot be negative, got {value!r}")
+            raise ValueError(f"a duration cannot be negative, got {shown(value)}")
         if re.fullmatch(r"\d+(?:\.\d+)?", text):
             seconds = float(text)
         elif _DURATION_FULL.match(text):
             seconds = sum(float(n) * _SECONDS[u] for n, u in _DURATION_PART.findall(text))
         else:
-            raise ValueError(f"expected a duration such as 90s, 1m30s or 400ms, got {value!r}")
+            raise ValueError(f"expected a duration such as 90s, 1m30s or 400ms, got {shown(value)}")
+    if not math.isfinite(seconds):
+        raise ValueError(f"a duration must be a finite number, got {shown(value)}")
     if seconds < 0:
-        raise ValueError(f"a duration cannot be negative, got {value!r}")
+        raise ValueError(f"a duration cannot be negative, got {shown(value)}")
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"a duration is at most {MAX_DURATION_S / 86400:.0f}d "
+                         f"(docs/limits.md), got {shown(value)}")
     return seconds
+
+
+def _float(value: int | float) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an int of 400 digits
+        return math.inf
+
+
+def _finite(number: float, value: object) -> float:
+    if not math.isfinite(number):
+        raise ValueError(f"expected a finite number, got {shown(value)}")
+    return number
 
 
 def parse_percent(value: str | int | float) -> float:
     """A fraction from `"1%"` (0.01) or a plain number already a fraction (0.01)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        return _finite(_float(value), value)
     text = str(value).strip()
     if text.endswith("%"):
         try:
-            return float(text[:-1]) / 100.0
+            return _finite(float(text[:-1]) / 100.0, value)
         except ValueError:
             pass
-    raise ValueError(f"expected a percentage such as 1% or 0.5%, got {value!r}")
+    raise ValueError(f"expected a percentage such as 1% or 0.5%, got {shown(value)}")
 
 
 def parse_rate(value: str | int | float) -> float:
     """Per second from `"150/s"`, `"9000/m"`, `"150rps"` or a plain number."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        return _finite(_float(value), value)
     text = str(value).strip().replace(" ", "")
     m = re.fullmatch(r"(\d+(?:\.\d+)?)(?:/(s|m|h|min)|rps)?", text)
     if not m:
-        raise ValueError(f"expected a rate such as 150/s or 9000/m, got {value!r}")
+        raise ValueError(f"expected a rate such as 150/s or 9000/m, got {shown(value)}")
     per = {"s": 1.0, None: 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}[m.group(2)]
     return float(m.group(1)) / per
 
@@ -68,10 +92,10 @@ _SIZE = {"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 1024, "mib"
 def parse_size(value: str | int | float) -> float:
     """Bytes from `"2MB"`, `"512KiB"`, `"1.5GB"` or a plain number of bytes."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        return _finite(_float(value), value)
     m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([a-zA-Z]*)", str(value).strip())
     if not m or m.group(2).lower() not in _SIZE | {"": 1}:
-        raise ValueError(f"expected a size such as 500MB or 2GiB, got {value!r}")
+        raise ValueError(f"expected a size such as 500MB or 2GiB, got {shown(value)}")
     return float(m.group(1)) * (_SIZE.get(m.group(2).lower(), 1))
 
 

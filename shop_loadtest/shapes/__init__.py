@@ -20,6 +20,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from shop_loadtest.limits import MAX_DATA_BYTES, MAX_STAGES
+
 StageSpec = tuple[str, float, float]  # (name, duration seconds, target)
 
 
@@ -179,6 +181,13 @@ def arrival_times(profile: Profile, *, index: int, count: int, mode: str,
 
 # --- Campaign templates: each returns plain stages -------------------------------------------
 
+def _bounded(count: float, what: str) -> None:
+    """Refuse, before the loop, a template that would expand to millions of stages."""
+    if not count <= MAX_STAGES:  # also NaN
+        raise ValueError(f"{what} expands to more than {MAX_STAGES:,} stages "
+                         f"(docs/limits.md)")
+
+
 def flash_sale(*, baseline: float, peak: float, ramp: float, hold: float, decay: float,
                before: float = 60.0, after: float = 60.0) -> list[StageSpec]:
     """Baseline traffic, a fast ramp to the peak, a hold, a decay back to baseline."""
@@ -202,6 +211,7 @@ def email_blast(*, baseline: float, peak: float, send_at: float, rise: float, ha
     stages: list[StageSpec] = [("open", 0.0, baseline), ("before send", send_at, baseline),
                                ("rise", rise, peak)]
     step = half_life / steps_per_half_life
+    _bounded(duration / step, "this email_blast (duration / half_life x 4)")
     elapsed = 0.0
     while elapsed + step <= duration + 1e-9:
         elapsed += step
@@ -212,6 +222,7 @@ def email_blast(*, baseline: float, peak: float, send_at: float, rise: float, ha
 
 def step_load(*, start: float, step: float, every: float, until: float) -> list[StageSpec]:
     """Hold `start` for `every`, then jump by `step` and hold again, up to `until` inclusive."""
+    _bounded((until - start) / step, "this step template ((until - start) / step)")
     stages: list[StageSpec] = []
     value, i = start, 1
     while value <= until + 1e-9:
@@ -235,6 +246,7 @@ def wave(*, low: float, high: float, period: float, duration: float,
          pieces_per_period: int = 24) -> list[StageSpec]:
     """A daily-style cycle: low at the start of each period, high half-way (a cosine)."""
     piece = period / pieces_per_period
+    _bounded(duration / piece, "this wave (duration / period x 24)")
     stages: list[StageSpec] = [("open", 0.0, low)]
     t = 0.0
     while t + piece <= duration + 1e-9:
@@ -254,13 +266,39 @@ def replay_points(rows: Sequence[float], *, step: float, multiplier: float) -> l
 
 
 def read_replay_csv(path: Path, column: str | None) -> list[float]:
-    """Values of `column` (or the last column) of a per-minute traffic CSV with a header."""
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames:
+    """Values of `column` (or the last column) of a per-minute traffic CSV with a header.
+
+    Every value must be a finite number >= 0; a bad one is named by its line in the file.
+    """
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{path} is not a regular file")
+    if path.is_file() and path.stat().st_size > MAX_DATA_BYTES:
+        raise ValueError(f"{path} is larger than {MAX_DATA_BYTES:,} bytes (docs/limits.md)")
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if not header:
             raise ValueError(f"{path}: empty CSV")
-        name = column or reader.fieldnames[-1]
-        if name not in reader.fieldnames:
-            columns = ", ".join(reader.fieldnames)
-            raise ValueError(f"{path}: no column {name!r} (columns: {columns})")
-        return [float(row[name]) for row in reader]
+        name = column or header[-1]
+        if name not in header:
+            raise ValueError(f"{path}: no column {name!r} (columns: {', '.join(header)})")
+        index = header.index(name)
+        values: list[float] = []
+        for row in reader:
+            line = reader.line_num
+            if not row:
+                continue
+            if len(values) >= MAX_STAGES:
+                raise ValueError(f"{path}: more than {MAX_STAGES:,} rows (docs/limits.md)")
+            if len(row) <= index:
+                raise ValueError(f"{path}:{line}: no value in column {name!r}")
+            try:
+                value = float(row[index])
+            except ValueError:
+                raise ValueError(f"{path}:{line}: {row[index][:40]!r} is not a number") from None
+            if not math.isfinite(value):
+                raise ValueError(f"{path}:{line}: {row[index][:40]!r} is not a finite number")
+            if value < 0:
+                raise ValueError(f"{path}:{line}: {value:g} is negative; traffic is 0 or more")
+            values.append(value)
+        return values

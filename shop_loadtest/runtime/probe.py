@@ -1,0 +1,38 @@
+"""`python -m shop_loadtest.runtime.probe FILE.py ClassName`: can a run use this user class?
+
+`validate` runs it in a child process, because importing Locust patches the process (gevent)
+and a user's module may do anything when imported. It loads the class exactly as a run does
+(`user_class`), and prints one line saying why not, exit 1; or nothing, exit 0.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import locust  # noqa: F401, I001  # first: it patches the process, as in a load process
+
+MARK = "probe: "  # the answer's line, told apart from whatever the module prints
+
+
+def main(argv: list[str]) -> int:
+    from shop_loadtest.runtime.users import user_class
+
+    path, name = argv
+    try:
+        user_class(path, name, alias="Probe", weight=1.0)
+    except TypeError as exc:
+        if "is not a Locust User class" in str(exc):
+            print(f"{MARK}{name} is not a Locust User class (subclass locust.HttpUser, "
+                  f"FastHttpUser or User)")
+            return 1
+        print(f"{MARK}importing it raised TypeError: {exc}")
+        return 1
+    except BaseException as exc:  # noqa: BLE001 - whatever the module raises is the answer
+        text = " ".join(str(exc).split())[:200]
+        print(f"{MARK}importing it raised {type(exc).__name__}: {text}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,2 @@
+class Helper:
+    """Not a Locust user class."""
