@@ -14,7 +14,7 @@ import pytest
 from shop_loadtest.judge.machine import BUSY_SHARE, contended, machine_health
 from shop_loadtest.report.build import build_reports
 from shop_loadtest.results import load_run
-from shop_loadtest.runtime.machine import MachineSampler
+from shop_loadtest.runtime.machine import MIN_SAMPLE_S, MachineSampler
 from tests.runfolder import RunFolder
 
 QUIET = {"cores": 2, "other_cpu_pct": 20.0, "steal_pct": 0.0, "load1": 0.4,
@@ -126,8 +126,11 @@ def test_the_sampler_does_not_count_the_load_process_as_other_work():
         return sum(times) - times.idle - getattr(times, "iowait", 0.0)
 
     own_before, busy_before, start = own_s(), busy_s(), time.monotonic()
-    # Spin until this process has used 0.4 s of CPU: on a loaded box that takes longer.
-    while own_s() - own_before < 0.4 and time.monotonic() - start < 10.0:
+    # Spin until this process has used 0.4 s of CPU (on a loaded box that takes longer) and
+    # the interval is long enough for the sampler to answer: on an idle core 0.4 s of CPU
+    # comes in under MIN_SAMPLE_S, and a skipped sample would prove nothing.
+    while ((own_s() - own_before < 0.4 or time.monotonic() - start < MIN_SAMPLE_S + 0.05)
+           and time.monotonic() - start < 10.0):
         pass
     sample = sampler.take()
     elapsed = time.monotonic() - start
