@@ -180,8 +180,9 @@ def test_summary_json_matches_the_schema_and_the_run(built):
     windowed = summary["budgets"][1]
     assert windowed["first_breach"] == [3.0, 6.0] and windowed["first_breach_t"] == 6.0
     assert summary["errors"][0] == {"endpoint": CHECKOUT, "kind": "HTTP 503",
-                                    "message": "Service Unavailable", "count": 10,
-                                    "first_t": 6.0, "last_t": 7.0}
+                                    "message": "Service Unavailable",
+                                    "example": "Service Unavailable", "count": 10,
+                                    "first_t": 6.0, "last_t": 7.0, "samples": []}
     assert summary["arrivals"] is None and summary["latency_due"] is None
     assert summary["generator"]["cpu_max_pct"] == 30.0
 
@@ -281,10 +282,17 @@ def test_junit_reports_an_untrusted_run_as_an_error(tmp_path):
 
 def test_summary_markdown_has_verdict_and_tables(built):
     text = (built[0] / "summary.md").read_text()
-    assert text.startswith("## ❌ demo: FAIL\n")
+    first = text.splitlines()[0]
+    assert first == ("## ❌ demo: FAIL · http://127.0.0.1:8800 · no speedup, 10 s · "
+                     "generator healthy")
     assert "| p95 \\< 500ms | 1000.4 ms | \\< 500.0 ms | ❌ FAIL |" in text
-    assert "| Endpoint | Requests | Failures | p50 | p95 | p99 | max | req/s |" in text
+    assert "| Endpoint | Requests | Failed | p95 | p99 | req/s |" in text
     assert f"| {CHECKOUT} | 100 | 10 |" in text
+    # what a reviewer needs first: what broke, then why requests failed, then the rest
+    order = [text.index(h) for h in ("#### Failing budgets", "#### Errors (12 failed",
+                                     "#### Budgets held", "#### Endpoints")]
+    assert order == sorted(order)
+    assert f"| {CHECKOUT} | HTTP 503 | Service Unavailable | 10 |" in text
 
 
 def test_terminal_summary_lists_budgets_endpoints_and_verdict(built):

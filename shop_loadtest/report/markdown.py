@@ -1,4 +1,6 @@
-"""summary.md: verdict, budgets and endpoints in GitHub Markdown, fit for $GITHUB_STEP_SUMMARY."""
+"""summary.md for a pull request or $GITHUB_STEP_SUMMARY: what broke first, then why requests
+failed, then the rest. A 10-endpoint run fits in under 40 lines.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +11,10 @@ from shop_loadtest.budgets import format_value
 
 ICON = {"pass": "✅", "fail": "❌", "inconclusive": "⚠️"}
 RESULT = {"pass": "✅ pass", "fail": "❌ FAIL", "no_data": "⚠️ no data"}
+MAX_REASONS = 4
+MAX_ERRORS = 5
+MAX_ENDPOINTS = 12
+SAID_CHARS = 100
 
 
 def md(text: Any) -> str:
@@ -17,32 +23,106 @@ def md(text: Any) -> str:
     return escaped.replace("\n", " ")
 
 
+def target_label(summary: dict[str, Any]) -> str:
+    """`demo shop` when the run's target was the bundled demo shop, else its host."""
+    target = summary.get("target")
+    if isinstance(target, dict) and str(target.get("kind") or "").startswith("demo"):
+        return "demo shop"
+    return str(summary.get("host") or "host unknown")
+
+
+def duration_text(seconds: float | None) -> str:
+    """`45 s`, `12m30s`, `4h05m`."""
+    if seconds is None:
+        return "n/a"
+    s = int(round(seconds))
+    if s < 120:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def headline(summary: dict[str, Any]) -> str:
+    """Target, speedup, duration (campaign time under a speedup) and generator health."""
+    speedup = summary.get("speedup") or 1.0
+    duration = duration_text(summary.get("duration_s"))
+    if speedup != 1.0:
+        campaign = duration_text((summary.get("duration_s") or 0.0) * speedup)
+        timing = f"speedup {speedup:g}x, {duration} wall = {campaign} of campaign"
+    else:
+        timing = f"no speedup, {duration}"
+    health = "generator healthy" if (summary.get("generator") or {}).get("healthy") \
+        else "generator UNHEALTHY"
+    return f"{target_label(summary)} · {timing} · {health}"
+
+
+def _budget_rows(budgets: list[dict[str, Any]]) -> list[str]:
+    lines = ["| Budget | Observed | Limit | Result |", "| --- | ---: | ---: | --- |"]
+    for b in budgets:
+        lines.append(f"| {md(b['expr'])} | {format_value(b['observed'], b['unit'])} | "
+                     f"{md(b['op'])} {format_value(b['limit'], b['unit'])} | "
+                     f"{RESULT[b['status']]} |")
+    return lines + [""]
+
+
+def _said(error: dict[str, Any]) -> str:
+    samples = error.get("samples") or []
+    if not samples:
+        return ""
+    first = samples[0]
+    body = str(first.get("body") or "")
+    body = body if len(body) <= SAID_CHARS else body[: SAID_CHARS - 1] + "…"
+    return f"{first.get('method')} {first.get('path')} → {first.get('status') or '-'}: {body}"
+
+
+def _errors(summary: dict[str, Any]) -> list[str]:
+    errors = summary.get("errors") or []
+    if not errors:
+        return []
+    lines = [f"#### Errors ({summary['failures']:,} failed requests)",
+             "| Endpoint | Kind | Message | Count | A response |",
+             "| --- | --- | --- | ---: | --- |"]
+    for e in errors[:MAX_ERRORS]:
+        lines.append(f"| {md(e['endpoint'])} | {md(e['kind'])} | {md(e['message'])} | "
+                     f"{e['count']:,} | {md(_said(e))} |")
+    if len(errors) > MAX_ERRORS:
+        lines.append(f"\n{len(errors) - MAX_ERRORS} more error groups in report.html.")
+    return lines + [""]
+
+
 def render_markdown(summary: dict[str, Any]) -> str:
     ms = lambda v: format_value(v, "ms")  # noqa: E731
     lines = [f"## {ICON[summary['verdict']]} {md(summary['scenario'])}: "
-             f"{summary['verdict'].upper()}", ""]
-    lines += [f"- {md(reason)}" for reason in summary["reasons"]]
-    lines += ["", f"{summary['requests']:,} requests, {summary['failures']:,} failed "
-              f"({format_value(summary['error_rate'], 'ratio')}), {summary['rps']:.1f} req/s "
-              f"over {summary['duration_s']:g} s; p95 {ms(summary['latency']['p95_ms'])}, "
+             f"{summary['verdict'].upper()} · {md(headline(summary))}", ""]
+    reasons = summary["reasons"]
+    lines += [f"- {md(reason)}" for reason in reasons[:MAX_REASONS]]
+    if len(reasons) > MAX_REASONS:
+        lines.append(f"- and {len(reasons) - MAX_REASONS} more reasons in summary.json")
+    lines.append("")
+    failing = [b for b in summary["budgets"] if b["status"] != "pass"]
+    held = [b for b in summary["budgets"] if b["status"] == "pass"]
+    if failing:
+        lines += ["#### Failing budgets", *_budget_rows(failing)]
+    lines += _errors(summary)
+    lines += [f"{summary['requests']:,} requests, {summary['failures']:,} failed "
+              f"({format_value(summary['error_rate'], 'ratio')}), {summary['rps']:.1f} req/s; "
+              f"p95 {ms(summary['latency']['p95_ms'])}, "
               f"p99 {ms(summary['latency']['p99_ms'])}.", ""]
     capacity = summary.get("capacity") or {}
     if capacity.get("headlines"):
-        lines += ["**Capacity at the forecast**", ""]
+        lines += ["#### Capacity at the forecast"]
         lines += [f"- {md(line)}" for line in capacity["headlines"]] + [""]
-    if summary["budgets"]:
-        lines += ["| Budget | Observed | Limit | Result |", "| --- | ---: | ---: | --- |"]
-        for b in summary["budgets"]:
-            lines.append(f"| {md(b['expr'])} | {format_value(b['observed'], b['unit'])} | "
-                         f"{md(b['op'])} {format_value(b['limit'], b['unit'])} | "
-                         f"{RESULT[b['status']]} |")
-        lines.append("")
-    if summary["endpoints"]:
-        lines += ["| Endpoint | Requests | Failures | p50 | p95 | p99 | max | req/s |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-        for e in summary["endpoints"]:
+    if held:
+        lines += ["#### Budgets held" if failing else "#### Budgets", *_budget_rows(held)]
+    endpoints = summary["endpoints"]
+    if endpoints:
+        lines += ["#### Endpoints", "| Endpoint | Requests | Failed | p95 | p99 | req/s |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        for e in endpoints[:MAX_ENDPOINTS]:
             lines.append(f"| {md(e['name'])} | {e['requests']:,} | {e['failures']:,} | "
-                         f"{ms(e['p50_ms'])} | {ms(e['p95_ms'])} | {ms(e['p99_ms'])} | "
-                         f"{ms(e['max_ms'])} | {e['rps']:.1f} |")
+                         f"{ms(e['p95_ms'])} | {ms(e['p99_ms'])} | {e['rps']:.1f} |")
+        if len(endpoints) > MAX_ENDPOINTS:
+            lines.append(f"\n{len(endpoints) - MAX_ENDPOINTS} more endpoints in report.html.")
         lines.append("")
     return "\n".join(lines)

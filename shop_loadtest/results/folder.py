@@ -40,6 +40,9 @@ class RunData:
     monitor: pd.DataFrame
     warnings: tuple[str, ...] = ()
     run_dir: Path | None = None
+    # A few failed requests per endpoint and kind as the load processes kept them: status,
+    # method, path, the body's start (masked at the source), `t` and `source`.
+    error_samples: tuple[dict[str, Any], ...] = ()
     hists: HistCache = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -93,12 +96,13 @@ def load_run(run_dir: Path) -> RunData:
     if not isinstance(meta, dict):
         raise ResultsError(f"{meta_path}: expected a JSON object")
     warnings: list[str] = []
-    intervals, ticks, errors = _intervals(_read_jsonl(run_dir / "intervals.jsonl", warnings),
-                                          warnings)
+    intervals, ticks, errors, samples = _intervals(
+        _read_jsonl(run_dir / "intervals.jsonl", warnings), warnings)
     events = _read_jsonl(run_dir / "events.jsonl", warnings)
     monitor = _monitor(_read_jsonl(run_dir / "monitor.jsonl", warnings))
     return RunData(meta=meta, intervals=intervals, ticks=ticks, errors=errors, events=events,
-                   monitor=monitor, warnings=tuple(warnings), run_dir=run_dir)
+                   monitor=monitor, warnings=tuple(warnings), run_dir=run_dir,
+                   error_samples=tuple(samples))
 
 
 def _read_jsonl(path: Path, warnings: list[str]) -> list[dict[str, Any]]:
@@ -141,11 +145,29 @@ def _obj(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+SAMPLES_PER_KIND = 3
+_SAMPLE_FIELDS = {"endpoint": str, "kind": str, "message": str, "method": str, "path": str,
+                  "body": str}
+
+
+def _sample(raw: Any, t: float, source: str) -> dict[str, Any] | None:
+    """One `error_samples` entry, typed; None when it is not an object."""
+    if not isinstance(raw, dict):
+        return None
+    sample: dict[str, Any] = {k: str(raw.get(k) or "") for k in _SAMPLE_FIELDS}
+    status = _num(raw.get("status"))
+    sample["status"] = None if math.isnan(status) else int(status)
+    sample.update(t=t, source=source)
+    return sample
+
+
 def _intervals(records: list[dict[str, Any]], warnings: list[str]
-               ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+               ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[dict[str, Any]]]:
     rows: list[dict[str, Any]] = []
     ticks: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
+    samples: list[dict[str, Any]] = []
+    sampled: dict[tuple[str, str], int] = {}
     for rec in records:
         t_raw, dt = _num(rec.get("t")), _num(rec.get("dt"))
         if math.isnan(t_raw):
@@ -176,8 +198,16 @@ def _intervals(records: list[dict[str, Any]], warnings: list[str]
                                "endpoint": str(err.get("endpoint")),
                                "kind": str(err.get("kind")), "message": str(err.get("message")),
                                "count": _num(err.get("count"))})
+        for raw in rec.get("error_samples") or []:
+            sample = _sample(raw, t, str(base["source"]))
+            if sample is None:
+                continue
+            key = (sample["endpoint"], sample["kind"])
+            if sampled.get(key, 0) < SAMPLES_PER_KIND:  # the first few, across all sources
+                sampled[key] = sampled.get(key, 0) + 1
+                samples.append(sample)
     return (_frame(rows, INTERVAL_COLUMNS), _frame(_merge_ticks(ticks), TICK_COLUMNS),
-            _frame(errors, ERROR_COLUMNS))
+            _frame(errors, ERROR_COLUMNS), samples)
 
 
 _TICK_SUM = ("due", "started", "dropped", "late", "journeys")
