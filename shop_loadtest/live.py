@@ -37,15 +37,39 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from shop_loadtest.budgets import BudgetResult, evaluate, format_value, parse_budget
+from shop_loadtest.budgets import Budget, BudgetResult, evaluate, format_value, parse_budget
+from shop_loadtest.judge_live import LiveJudge, supports
 from shop_loadtest.results import counts_percentile_ms, decode_counts, load_run, merge_counts
 
 WINDOW_S = 10.0  # p95 and error rate are of the last 10 s
 PLAIN_EVERY_S = 10.0
 BUDGETS_EVERY_S = 2.0  # at most this often...
 BUDGETS_CPU_SHARE = 0.1  # ...and spending at most ~10% of the time judging them
-STATE = {"pass": "ok", "fail": "BROKEN", "no_data": "no data yet"}
-STYLE = {"pass": "green", "fail": "bold red", "no_data": "yellow"}
+STATE = {"pass": "ok", "fail": "BROKEN", "no_data": "no data yet", "so_far": "failing so far"}
+STYLE = {"pass": "green", "fail": "bold red", "no_data": "yellow", "so_far": "yellow"}
+# Whole-run statistics that only get worse once broken: the slowest response, the fastest,
+# counts of requests and failures, the highest share of a resource.
+CANNOT_RECOVER = {("max", "<"), ("max", "<="), ("min", ">"), ("min", ">="),
+                  ("failures", "<"), ("failures", "<="), ("count", "<"), ("count", "<="),
+                  ("used", "<"), ("used", "<="), ("gauge_max", "<"), ("gauge_max", "<=")}
+
+
+def live_state(budget: Budget, result: BudgetResult, *, t: float | None,
+               stages: list[dict[str, Any]], ended: bool) -> str:
+    """How the live view shows a budget: `pass`, `fail`, `no_data`, or `so_far` for a
+    whole-run budget that is failing on the data so far but can still recover before the
+    run ends (a ramp's first seconds must not read BROKEN). Windowed budgets are shown as
+    judged: a window that broke stays broken."""
+    if result.status != "fail":
+        return result.status
+    if ended or budget.window_s is not None or (budget.name, budget.op) in CANNOT_RECOVER:
+        return "fail"
+    if budget.stage is not None:
+        ends = [_num(s.get("end_s")) for s in stages if s.get("name") == budget.stage]
+        known = [e for e in ends if e is not None]
+        if known and t is not None and t >= max(known):
+            return "fail"  # its stage is over: nothing more can come in
+    return "so_far"
 
 
 @dataclass(frozen=True)
@@ -68,10 +92,18 @@ class Snapshot:
     failures: int = 0
     budgets: tuple[BudgetResult, ...] = ()
     budgets_at: float | None = None  # load time the budgets were judged at
+    states: tuple[str, ...] = ()  # live_state of each budget
+    target_name: str = ""  # the host, or "demo shop"
+    speedup: float = 1.0
 
     @property
     def open_model(self) -> bool:
         return self.model == "arrival_rate"
+
+    def state(self, i: int) -> str:
+        if i < len(self.states):
+            return self.states[i]
+        return self.budgets[i].status
 
 
 class JsonlTail:
@@ -136,6 +168,10 @@ class FolderWatch:
         self.budget_results: tuple[BudgetResult, ...] = ()
         self.budgets_at: float | None = None
         self.next_budgets = -math.inf
+        self.parsed: list[Budget] | None = None
+        self.judge: LiveJudge | None = None
+        self.batch_results: dict[int, BudgetResult] = {}
+        self.next_batch = -math.inf
 
     def _read_meta(self) -> dict[str, Any]:
         if self.meta is None:
@@ -169,36 +205,72 @@ class FolderWatch:
                 if isinstance(ep.get("hist"), str):
                     second.hists.append(ep["hist"])
 
+    def _parsed(self) -> list[Budget]:
+        if self.parsed is None:
+            meta = self._read_meta()
+            self.parsed = [parse_budget(str(e)) for e in meta.get("budgets") or []]
+            self.judge = LiveJudge(meta, [b for b in self.parsed if supports(b)])
+        return self.parsed
+
     def _judge_budgets(self, t: float | None) -> None:
-        """Judge budgets on the whole folder so far, as often as their cost allows."""
-        exprs = self._read_meta().get("budgets") or []
+        """Budgets on the results so far. Most are folded in interval by interval (cheap at
+        any length); monitor statistics are judged on the whole folder, as often as their
+        cost allows."""
         now = self.clock()
-        if not exprs or now < self.next_budgets:
+        budgets = self._parsed()
+        if not budgets or now < self.next_budgets:
             return
-        began = time.perf_counter()
-        try:
-            run = load_run(self.run_dir)
-            self.budget_results = tuple(evaluate([parse_budget(str(e)) for e in exprs], run))
-            self.budgets_at = t
-        except Exception:  # noqa: BLE001 - a folder mid-write: keep the last results
-            pass
-        cost = time.perf_counter() - began
-        self.next_budgets = now + max(BUDGETS_EVERY_S, cost / BUDGETS_CPU_SHARE) - 0.1
+        self.next_budgets = now + BUDGETS_EVERY_S - 0.1
+        batch = [i for i, b in enumerate(budgets) if not supports(b)]
+        if batch and now >= self.next_batch:
+            began = time.perf_counter()
+            try:
+                run = load_run(self.run_dir)
+                found = evaluate([budgets[i] for i in batch], run)
+                self.batch_results = dict(zip(batch, found, strict=True))
+            except Exception:  # noqa: BLE001 - a folder mid-write: keep the last results
+                pass
+            cost = time.perf_counter() - began
+            self.next_batch = now + max(BUDGETS_EVERY_S, cost / BUDGETS_CPU_SHARE) - 0.1
+        assert self.judge is not None
+        folded = iter(self.judge.results())
+        results = []
+        for i, _ in enumerate(budgets):
+            if i in batch:
+                if i not in self.batch_results:
+                    return  # not judged yet: keep showing the last results
+                results.append(self.batch_results[i])
+            else:
+                results.append(next(folded))
+        self.budget_results = tuple(results)
+        self.budgets_at = t
 
     def snapshot(self, elapsed: float, duration: float) -> Snapshot:
         meta = self._read_meta()
-        for record in self.tail.read():
+        records = self.tail.read()
+        for record in records:
             self._add(record)
+        try:
+            self._parsed()
+            if self.judge is not None:
+                self.judge.feed(records)
+        except Exception:  # noqa: BLE001 - a bad budget: the view shows the rest
+            self.parsed, self.judge = [], None
         while self.seconds and self.seconds[0].t <= self.seconds[-1].t - WINDOW_S:
             self.seconds.popleft()
         seconds = list(self.seconds)
         latest = seconds[-1].t if seconds else None
         self._judge_budgets(latest)
+        states = tuple(
+            live_state(b, r, t=latest, stages=_stages(meta), ended=elapsed >= duration)
+            for b, r in zip(self.parsed or [], self.budget_results, strict=False))
         common: dict[str, Any] = {"elapsed_s": elapsed, "duration_s": duration,
                   "scenario": str(meta.get("scenario") or ""), "model": meta.get("model"),
                   "stage": _stage(meta, latest if latest is not None else elapsed),
                   "requests": self.requests, "failures": self.failures,
-                  "budgets": self.budget_results, "budgets_at": self.budgets_at}
+                  "budgets": self.budget_results, "budgets_at": self.budgets_at,
+                  "states": states, "target_name": _target_name(meta, self.run_dir),
+                  "speedup": _num(meta.get("speedup")) or 1.0}
         if not seconds:
             return Snapshot(**common)
         # Rates and users from the latest second every load process has reported.
@@ -216,9 +288,23 @@ class FolderWatch:
             error_rate=sum(s.fail for s in seconds) / n if n else None)
 
 
-def _stage(meta: dict[str, Any], t: float) -> str | None:
+def _stages(meta: dict[str, Any]) -> list[dict[str, Any]]:
     listed = meta.get("stages")
-    stages = [s for s in listed if isinstance(s, dict)] if isinstance(listed, list) else []
+    return [s for s in listed if isinstance(s, dict)] if isinstance(listed, list) else []
+
+
+def _target_name(meta: dict[str, Any], run_dir: Path) -> str:
+    """`demo shop` when the runner started the bundled shop for this run, else the host."""
+    target = meta.get("target")
+    if isinstance(target, dict) and str(target.get("kind") or "").startswith("demo"):
+        return "demo shop"
+    if (run_dir / "demo-shop.sqlite").exists():  # the runner keeps the demo shop's database
+        return "demo shop"
+    return str(meta.get("host") or "host unknown")
+
+
+def _stage(meta: dict[str, Any], t: float) -> str | None:
+    stages = _stages(meta)
     for s in stages:
         start, end = _num(s.get("start_s")), _num(s.get("end_s"))
         if start is not None and end is not None and start <= t < end:
@@ -238,17 +324,39 @@ def _ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}ms"
 
 
+def _clock(seconds: float) -> str:
+    """`45s`, `3m20s`, `4h05m`."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def headline(snap: Snapshot) -> str:
+    """`flash-sale → demo shop · speedup 10x · campaign 3m20s of 13m00s`"""
+    campaign = (f"campaign {_clock(snap.elapsed_s * snap.speedup)} of "
+                f"{_clock(snap.duration_s * snap.speedup)}")
+    return (f"{snap.scenario} → {snap.target_name or 'host unknown'} · "
+            f"speedup {snap.speedup:g}x · {campaign}")
+
+
 def _budget_line(snap: Snapshot) -> str:
     results = snap.budgets
     if not results:
         return ""
-    ok = sum(r.status == "pass" for r in results)
+    states = [snap.state(i) for i in range(len(results))]
+    ok = sum(s == "pass" for s in states)
     line = f"budgets {ok}/{len(results)} ok"
-    broken = [r.expr for r in results if r.status == "fail"]
-    waiting = sum(r.status == "no_data" for r in results)
-    if broken:
-        shown = ", ".join(broken[:3]) + (f" and {len(broken) - 3} more" if len(broken) > 3 else "")
-        line += f", BROKEN: {shown}"
+    broken = [r.expr for r, s in zip(results, states, strict=True) if s == "fail"]
+    so_far = [r.expr for r, s in zip(results, states, strict=True) if s == "so_far"]
+    waiting = sum(s == "no_data" for s in states)
+    for label, exprs in (("BROKEN", broken), ("failing so far", so_far)):
+        if exprs:
+            shown = ", ".join(exprs[:3]) + (f" and {len(exprs) - 3} more"
+                                             if len(exprs) > 3 else "")
+            line += f", {label}: {shown}"
     if waiting:
         line += f", {waiting} without data yet"
     return line
@@ -257,6 +365,8 @@ def _budget_line(snap: Snapshot) -> str:
 def plain_line(snap: Snapshot) -> str:
     """`[  20s/60s] stage=peak rate=38.2/s (target 40) p95=7.1ms errors=0.00% budgets 5/5 ok`"""
     parts = [f"[{snap.elapsed_s:4.0f}s/{snap.duration_s:.0f}s]"]
+    if snap.speedup != 1.0:
+        parts.append(f"campaign={_clock(snap.elapsed_s * snap.speedup)}")
     if snap.stage:
         parts.append(f"stage={snap.stage}")
     if snap.t is None:
@@ -301,12 +411,15 @@ def render(snap: Snapshot, run_dir: Path | None = None) -> RenderableType:
         for column, justify in (("budget", "left"), ("now", "right"), ("limit", "right"),
                                 ("state", "left")):
             table.add_column(column, justify=justify)  # type: ignore[arg-type]
-        for r in snap.budgets:
+        for i, r in enumerate(snap.budgets):
+            state = snap.state(i)
             table.add_row(Text(r.expr), format_value(r.observed, r.unit),
                           f"{r.op} {format_value(r.limit, r.unit)}",
-                          Text(STATE.get(r.status, r.status), style=STYLE.get(r.status, "")))
+                          Text(STATE.get(state, state), style=STYLE.get(state, "")))
         parts += [Text(), table]
-    return Panel(Group(*parts), title=Text(f"shop-loadtest: {snap.scenario}", style="bold"),
+    title = f"shop-loadtest: {headline(snap)}" if snap.target_name else \
+        f"shop-loadtest: {snap.scenario}"
+    return Panel(Group(*parts), title=Text(title, style="bold"),
                  subtitle=Text(str(run_dir)) if run_dir else None, title_align="left",
                  subtitle_align="right")
 
@@ -326,6 +439,7 @@ class LiveView:
         self.live: Live | None = None
         self.last_line = -math.inf
         self.waited = False
+        self.said_headline = False
 
     def __enter__(self) -> LiveView:
         return self
@@ -361,6 +475,9 @@ class LiveView:
             elif self.waited:
                 return
             self.waited = True
+            if not self.said_headline:
+                print(f"shop-loadtest: {headline(snap)}", file=self.stream, flush=True)
+                self.said_headline = True
             print(plain_line(snap), file=self.stream, flush=True)
             return
         panel = render(self.watch.snapshot(elapsed, duration), run_dir)

@@ -11,7 +11,7 @@ that returns one value per window of a scope. Add an entry to add a statistic; t
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -63,7 +63,7 @@ def _wreduce(x: np.ndarray, starts: np.ndarray, ends: np.ndarray,
     return out
 
 
-def sliding_percentile(slots: list[list[Counts]], starts: np.ndarray, ends: np.ndarray,
+def sliding_percentile(slots: Sequence[list[Counts]], starts: np.ndarray, ends: np.ndarray,
                        q: float) -> np.ndarray:
     """Percentile q over each window of per-slot histograms, merged exactly.
 
@@ -89,6 +89,17 @@ def sliding_percentile(slots: list[list[Counts]], starts: np.ndarray, ends: np.n
         value = dense_percentile_ms(dense, q)
         out[i] = np.nan if value is None else value
     return out
+
+
+def _percentile(scope: Scope, column: str, starts: np.ndarray, ends: np.ndarray, q: float
+                ) -> np.ndarray:
+    """Percentile q of each window; the whole scope straight from its merged histogram."""
+    if len(starts) == 1 and starts[0] == 0 and ends[0] == len(scope.t):
+        from shop_loadtest.results import counts_percentile_ms
+
+        value = counts_percentile_ms(scope.merged(column), q)
+        return np.array([np.nan if value is None else value])
+    return sliding_percentile(scope.counts(column), starts, ends, q)
 
 
 def _status_class(raw: str) -> str:
@@ -122,10 +133,10 @@ def _counted(column: str) -> Compute:
 # The one table of statistics. `pNN` stands for any percentile (p50, p95, p99.9): the parser
 # maps `p95` to ("pNN", 95.0). Add an entry here to add a statistic (e.g. monitor metrics).
 STATS: dict[str, Stat] = {
-    "pNN": Stat("latency", lambda sc, s, e, q: sliding_percentile(sc.counts("hist"), s, e, q),
+    "pNN": Stat("latency", lambda sc, s, e, q: _percentile(sc, "hist", s, e, q),
                 "response time percentile, from merged histograms"),
     "pNN_due": Stat(
-        "latency", lambda sc, s, e, q: sliding_percentile(sc.counts("hist_due"), s, e, q),
+        "latency", lambda sc, s, e, q: _percentile(sc, "hist_due", s, e, q),
         "percentile of latency counted from when the request was due (open model)",
         no_data="no due-time latencies recorded: pNN_due needs the open model "
                 "(load.model: arrival_rate)"),
