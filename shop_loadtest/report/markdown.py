@@ -23,8 +23,10 @@ def md(text: Any) -> str:
     return escaped.replace("\n", " ")
 
 
-def target_label(summary: dict[str, Any]) -> str:
+def target_label(summary: dict[str, Any], demo_shop: bool = False) -> str:
     """`demo shop` when the run's target was the bundled demo shop, else its host."""
+    if demo_shop:
+        return "demo shop"
     target = summary.get("target")
     if isinstance(target, dict) and str(target.get("kind") or "").startswith("demo"):
         return "demo shop"
@@ -43,7 +45,7 @@ def duration_text(seconds: float | None) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
-def headline(summary: dict[str, Any]) -> str:
+def headline(summary: dict[str, Any], demo_shop: bool = False) -> str:
     """Target, speedup, duration (campaign time under a speedup) and generator health."""
     speedup = summary.get("speedup") or 1.0
     duration = duration_text(summary.get("duration_s"))
@@ -54,7 +56,7 @@ def headline(summary: dict[str, Any]) -> str:
         timing = f"no speedup, {duration}"
     health = "generator healthy" if (summary.get("generator") or {}).get("healthy") \
         else "generator UNHEALTHY"
-    return f"{target_label(summary)} · {timing} · {health}"
+    return f"{target_label(summary, demo_shop)} · {timing} · {health}"
 
 
 def _budget_rows(budgets: list[dict[str, Any]]) -> list[str]:
@@ -91,10 +93,11 @@ def _errors(summary: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
-def render_markdown(summary: dict[str, Any]) -> str:
+def render_markdown(summary: dict[str, Any], *, demo_shop: bool = False) -> str:
+    """`demo_shop`: the runner started the bundled demo shop for this run."""
     ms = lambda v: format_value(v, "ms")  # noqa: E731
     lines = [f"## {ICON[summary['verdict']]} {md(summary['scenario'])}: "
-             f"{summary['verdict'].upper()} · {md(headline(summary))}", ""]
+             f"{summary['verdict'].upper()} · {md(headline(summary, demo_shop))}", ""]
     reasons = summary["reasons"]
     lines += [f"- {md(reason)}" for reason in reasons[:MAX_REASONS]]
     if len(reasons) > MAX_REASONS:

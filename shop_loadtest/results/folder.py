@@ -7,6 +7,7 @@ folder or `run.json` raises `ResultsError`.
 
 from __future__ import annotations
 
+import binascii
 import json
 import math
 from array import array
@@ -173,6 +174,18 @@ def _sample(raw: Any, t: float, source: str) -> dict[str, Any] | None:
     return sample
 
 
+def _compact(encoded: Any) -> bytes | str | None:
+    """A `hist` string as its base64-decoded bytes: a quarter less memory for the million
+    histograms of a 4-hour run. Every reader of `hist` (decode_counts, HistCache) takes both;
+    a string that is not base64 is kept as it is, for them to reject."""
+    if not isinstance(encoded, str) or not encoded:
+        return None
+    try:
+        return binascii.a2b_base64(encoded)
+    except (binascii.Error, ValueError):
+        return encoded
+
+
 _ROW_NUMBERS = ("n", "fail", "sum_ms", "min_ms", "max_ms", "bytes", "p50_ms", "p95_ms",
                 "p99_ms")
 
@@ -220,9 +233,8 @@ def _intervals(records: Iterable[dict[str, Any]], warnings: list[str]
             cols["method"].append(names.setdefault(method, method))
             for k in _ROW_NUMBERS:
                 cols[k].append(_num(ep.get(k)))
-            hist, due = ep.get("hist"), ep.get("hist_due")
-            cols["hist"].append(hist if isinstance(hist, str) else None)
-            cols["hist_due"].append(due if isinstance(due, str) else None)
+            cols["hist"].append(_compact(ep.get("hist")))
+            cols["hist_due"].append(_compact(ep.get("hist_due")))
         for err in rec.get("errors") or []:
             if isinstance(err, dict):
                 errors.append({"t": t, "source": source,

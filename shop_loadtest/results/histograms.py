@@ -64,11 +64,14 @@ def counts_of(hist: HdrHistogram) -> Counts:
     return Counts(idx.astype(np.int64), dense[idx].astype(np.int64))
 
 
-def decode_counts(encoded: str | None) -> Counts | None:
-    """Decode one `hist` string; None for null, empty or unreadable input."""
-    if not encoded or not isinstance(encoded, str):
+def decode_counts(encoded: str | bytes | None) -> Counts | None:
+    """Decode one `hist` string (or its base64-decoded bytes, as `load_run` keeps them);
+    None for null, empty or unreadable input."""
+    if not encoded or not isinstance(encoded, str | bytes):
         return None
     try:
+        if isinstance(encoded, bytes):
+            encoded = binascii.b2a_base64(encoded, newline=False).decode("ascii")
         payload = HdrHistogramEncoder.decode(encoded, True)
         header = payload.payload
         if (header.lowest_trackable_value, header.highest_trackable_value,
@@ -210,10 +213,10 @@ class _Decoder:
         return span
 
     def _decode(self, encoded: Any) -> tuple[int, int] | None:
-        if not encoded or not isinstance(encoded, str):
+        if not encoded or not isinstance(encoded, str | bytes):
             return None
         try:
-            raw = binascii.a2b_base64(encoded)
+            raw = encoded if isinstance(encoded, bytes) else binascii.a2b_base64(encoded)
             cookie, length = _EXT.unpack_from(raw)
             data = zlib.decompress(raw[8:]) if (cookie & ~0xF0 == _COMPRESSION_COOKIE
                                                 and length == len(raw) - 8) else b""
@@ -242,7 +245,7 @@ def _sparse(dense: np.ndarray, lo: int = 0, hi: int | None = None) -> Counts | N
 
 
 class SlotCounts(Sequence["Counts | None"]):
-    """Per-slot histograms packed into two flat arrays (6 bytes a bucket): a 4-hour run's
+    """Per-slot histograms packed into two flat arrays (4 bytes a bucket): a 4-hour run's
     14,400 merged intervals, where a list of Counts would take three times the memory."""
 
     def __init__(self, bounds: np.ndarray, idx: np.ndarray, cnt: np.ndarray) -> None:
@@ -260,6 +263,12 @@ class SlotCounts(Sequence["Counts | None"]):
         return Counts(self._idx[lo:hi].astype(np.int64), self._cnt[lo:hi].astype(np.int64))
 
 
+def _narrowest(largest: int) -> type[np.unsignedinteger[Any]] | type[np.int64]:
+    if largest < 2**16:
+        return np.uint16
+    return np.uint32 if largest < 2**32 else np.int64
+
+
 class _Packer:
     """Builds a SlotCounts slot by slot (in any order of slots, each once)."""
 
@@ -268,7 +277,6 @@ class _Packer:
         self.order: list[int] = []
         self.idx: list[np.ndarray] = []
         self.cnt: list[np.ndarray] = []
-        self.wide = False
 
     def add(self, slot: int, dense: np.ndarray, lo: int, hi: int) -> None:
         part = dense[lo:hi]
@@ -276,19 +284,21 @@ class _Packer:
         if not len(nz):
             return
         values = part[nz]
-        self.wide = self.wide or int(values.max()) >= 2**32
         self.sizes[slot] = len(nz)
         self.order.append(slot)
         self.idx.append((nz + lo).astype(np.uint16))
-        self.cnt.append(values.astype(np.int64) if self.wide else values.astype(np.uint32))
+        # most buckets of one interval count fewer than 65,536 requests: 4 bytes a bucket
+        self.cnt.append(values.astype(_narrowest(int(values.max()))))
 
     def done(self) -> SlotCounts:
         bounds = np.r_[0, np.cumsum(self.sizes)]
         by_slot = np.argsort(np.asarray(self.order, dtype=np.int64), kind="stable")
         idx = (np.concatenate([self.idx[i] for i in by_slot]) if self.idx
                else np.empty(0, dtype=np.uint16))
-        cnt = (np.concatenate([self.cnt[i].astype(np.int64) if self.wide else self.cnt[i]
-                               for i in by_slot]) if self.cnt else np.empty(0, dtype=np.uint32))
+        wide = max((c.dtype.itemsize for c in self.cnt), default=2)
+        kind = {2: np.uint16, 4: np.uint32}.get(wide, np.int64)
+        cnt = (np.concatenate([self.cnt[i].astype(kind) for i in by_slot]) if self.cnt
+               else np.empty(0, dtype=np.uint16))
         self.idx, self.cnt = [], []
         return SlotCounts(bounds, idx, cnt)
 
