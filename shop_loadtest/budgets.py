@@ -329,8 +329,9 @@ def _judge(budget: Budget, scope: Scope) -> BudgetResult:
             extra["breaches"] = _merge_spans([span[i] for i in breach_at])
     elif not passed:
         extra["breaches"] = (span[0],)
+    note = "; ".join(n for n in (scope.note, stat.note(scope) if stat.note else "") if n)
     return BudgetResult(observed=float(values[worst]), passed=passed,
-                        status="pass" if passed else "fail", note=scope.note, **common, **extra)
+                        status="pass" if passed else "fail", note=note, **common, **extra)
 
 
 def _spans(scope: Scope, starts: np.ndarray, ends: np.ndarray) -> list[tuple[float, float]]:

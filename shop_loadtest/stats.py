@@ -39,6 +39,7 @@ class Stat:
     help: str
     parse_arg: Callable[[str], Any] | None = None
     no_data: str = ""
+    note: Callable[[Scope], str] | None = None  # said beside the result (how it was judged)
 
 
 def _wsum(x: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -158,7 +159,8 @@ STATS: dict[str, Stat] = {
     # Target metrics scraped by the monitor (docs/monitoring.md, docs/capacity.md).
     "used": Stat("ratio", monitor_stats.stat_used,
                  "highest used/limit of a resource: used(storage)",
-                 parse_arg=monitor_stats.parse_resource, no_data=monitor_stats.NO_SAMPLES),
+                 parse_arg=monitor_stats.parse_resource, no_data=monitor_stats.NO_SAMPLES,
+                 note=monitor_stats.used_note),
     "gauge_max": Stat("count", monitor_stats.stat_gauge_max, "highest value of a gauge: "
                       "gauge_max(shop_open_connections)",
                       parse_arg=monitor_stats.parse_selector, no_data=monitor_stats.NO_SAMPLES),

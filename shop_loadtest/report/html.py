@@ -15,6 +15,7 @@ import plotly.offline
 
 from shop_loadtest.budgets import format_value
 from shop_loadtest.report.charts import all_figures
+from shop_loadtest.report.markdown import projected_budgets
 from shop_loadtest.results import RunData
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -69,4 +70,5 @@ def render_html(run: RunData, summary: dict[str, Any]) -> str:
         s=summary, figures=all_figures(run, summary), plotly_js=plotly.offline.get_plotlyjs(),
         scenario_text=_scenario_text(run), metadata=_metadata(run, summary),
         events=[e for e in run.events if isinstance(e, dict)][:500],
+        projected=projected_budgets(summary),
     )

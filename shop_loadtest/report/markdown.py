@@ -59,6 +59,13 @@ def headline(summary: dict[str, Any], demo_shop: bool = False) -> str:
     return f"{target_label(summary, demo_shop)} · {timing} · {health}"
 
 
+def projected_budgets(summary: dict[str, Any]) -> list[str]:
+    """The budgets judged on a projection to the real campaign (cumulative resources under
+    a speedup)."""
+    return [b["expr"] for b in summary.get("budgets") or []
+            if "projected to the real campaign" in str(b.get("note") or "")]
+
+
 def _budget_rows(budgets: list[dict[str, Any]]) -> list[str]:
     lines = ["| Budget | Observed | Limit | Result |", "| --- | ---: | ---: | --- |"]
     for b in budgets:
@@ -98,6 +105,11 @@ def render_markdown(summary: dict[str, Any], *, demo_shop: bool = False) -> str:
     ms = lambda v: format_value(v, "ms")  # noqa: E731
     lines = [f"## {ICON[summary['verdict']]} {md(summary['scenario'])}: "
              f"{summary['verdict'].upper()} · {md(headline(summary, demo_shop))}", ""]
+    projected = projected_budgets(summary)
+    if projected:
+        lines += [f"*Under --speedup {summary.get('speedup') or 1:g}, "
+                  f"{md(', '.join(projected))}: judged on the projection to the real "
+                  f"campaign (the growth measured, times the speedup).*", ""]
     reasons = summary["reasons"]
     lines += [f"- {md(reason)}" for reason in reasons[:MAX_REASONS]]
     if len(reasons) > MAX_REASONS:
