@@ -29,24 +29,25 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
-from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Console
 from rich.live import Live
-from rich.panel import Panel
-from rich.progress_bar import ProgressBar
-from rich.table import Table
-from rich.text import Text
 
-from shop_loadtest.budgets import Budget, BudgetResult, evaluate, format_value, parse_budget
+from shop_loadtest.budgets import Budget, BudgetResult, evaluate, parse_budget
 from shop_loadtest.judge_live import LiveJudge, supports
+from shop_loadtest.live_render import (
+    WINDOW_S,
+    Snapshot,
+    headline,
+    plain_line,
+    render,
+)
 from shop_loadtest.results import counts_percentile_ms, decode_counts, load_run, merge_counts
 
-WINDOW_S = 10.0  # p95 and error rate are of the last 10 s
+__all__ = ["FolderWatch", "JsonlTail", "LiveView", "Snapshot", "live_state", "plain_line",
+           "render"]
 PLAIN_EVERY_S = 10.0
 BUDGETS_EVERY_S = 2.0  # at most this often...
 BUDGETS_CPU_SHARE = 0.1  # ...and spending at most ~10% of the time judging them
-STATE = {"pass": "ok", "fail": "BROKEN", "no_data": "no data yet", "so_far": "failing so far"}
-STYLE = {"pass": "green", "fail": "bold red", "no_data": "yellow", "so_far": "yellow"}
 # Whole-run statistics that only get worse once broken: the slowest response, the fastest,
 # counts of requests and failures, the highest share of a resource.
 CANNOT_RECOVER = {("max", "<"), ("max", "<="), ("min", ">"), ("min", ">="),
@@ -70,40 +71,6 @@ def live_state(budget: Budget, result: BudgetResult, *, t: float | None,
         if known and t is not None and t >= max(known):
             return "fail"  # its stage is over: nothing more can come in
     return "so_far"
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What the view shows at one moment. Rates are per second; None: not known yet."""
-
-    elapsed_s: float
-    duration_s: float
-    scenario: str = ""
-    model: str | None = None
-    stage: str | None = None
-    t: float | None = None  # the latest recorded second (load time)
-    users: float | None = None
-    target: float | None = None  # users (closed model) or journeys/s (open model)
-    rate: float | None = None  # journeys started/s (open model) or requests/s (closed)
-    rps: float | None = None
-    p95_ms: float | None = None
-    error_rate: float | None = None
-    requests: int = 0
-    failures: int = 0
-    budgets: tuple[BudgetResult, ...] = ()
-    budgets_at: float | None = None  # load time the budgets were judged at
-    states: tuple[str, ...] = ()  # live_state of each budget
-    target_name: str = ""  # the host, or "demo shop"
-    speedup: float = 1.0
-
-    @property
-    def open_model(self) -> bool:
-        return self.model == "arrival_rate"
-
-    def state(self, i: int) -> str:
-        if i < len(self.states):
-            return self.states[i]
-        return self.budgets[i].status
 
 
 class JsonlTail:
@@ -162,6 +129,11 @@ class FolderWatch:
     def __init__(self, run_dir: Path, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.run_dir, self.clock = Path(run_dir), clock
         self.tail = JsonlTail(self.run_dir / "intervals.jsonl")
+        self.monitor_tail = JsonlTail(self.run_dir / "monitor.jsonl")
+        self.scrapes_ok = self.scrapes_failed = 0
+        self.scrape_error: str | None = None
+        self.first_scrape_error: str | None = None
+        self.scraped = False
         self.meta: dict[str, Any] | None = None
         self.seconds: deque[_Second] = deque()
         self.requests = self.failures = 0
@@ -205,6 +177,19 @@ class FolderWatch:
                 if isinstance(ep.get("hist"), str):
                     second.hists.append(ep["hist"])
 
+    def _read_scrapes(self) -> None:
+        """Scrape health from the new lines of monitor.jsonl."""
+        for rec in self.monitor_tail.read():
+            ok = rec.get("ok") is True
+            if ok:
+                self.scrapes_ok += 1
+            else:
+                self.scrapes_failed += 1
+                self.scrape_error = f"{rec.get('endpoint')}: {rec.get('error') or 'failed'}"
+            if not self.scraped and not ok:
+                self.first_scrape_error = self.scrape_error
+            self.scraped = True
+
     def _parsed(self) -> list[Budget]:
         if self.parsed is None:
             meta = self._read_meta()
@@ -247,6 +232,7 @@ class FolderWatch:
 
     def snapshot(self, elapsed: float, duration: float) -> Snapshot:
         meta = self._read_meta()
+        self._read_scrapes()
         records = self.tail.read()
         for record in records:
             self._add(record)
@@ -270,6 +256,9 @@ class FolderWatch:
                   "requests": self.requests, "failures": self.failures,
                   "budgets": self.budget_results, "budgets_at": self.budgets_at,
                   "states": states, "target_name": _target_name(meta, self.run_dir),
+                  "scrapes_ok": self.scrapes_ok, "scrapes_failed": self.scrapes_failed,
+                  "scrape_error": self.scrape_error,
+                  "first_scrape_error": self.first_scrape_error,
                   "speedup": _num(meta.get("speedup")) or 1.0}
         if not seconds:
             return Snapshot(**common)
@@ -312,118 +301,6 @@ def _stage(meta: dict[str, Any], t: float) -> str | None:
     return str(stages[-1].get("name")) if stages and t > 0 else None
 
 
-# --- rendering ------------------------------------------------------------------------------
-def _n(value: float | None) -> str:
-    """`40`, `9.5`: targets and users without float noise."""
-    if value is None:
-        return "n/a"
-    return f"{value:.0f}" if abs(value - round(value)) < 0.05 else f"{value:.1f}"
-
-
-def _ms(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}ms"
-
-
-def _clock(seconds: float) -> str:
-    """`45s`, `3m20s`, `4h05m`."""
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
-
-
-def headline(snap: Snapshot) -> str:
-    """`flash-sale → demo shop · speedup 10x · campaign 3m20s of 13m00s`"""
-    campaign = (f"campaign {_clock(snap.elapsed_s * snap.speedup)} of "
-                f"{_clock(snap.duration_s * snap.speedup)}")
-    return (f"{snap.scenario} → {snap.target_name or 'host unknown'} · "
-            f"speedup {snap.speedup:g}x · {campaign}")
-
-
-def _budget_line(snap: Snapshot) -> str:
-    results = snap.budgets
-    if not results:
-        return ""
-    states = [snap.state(i) for i in range(len(results))]
-    ok = sum(s == "pass" for s in states)
-    line = f"budgets {ok}/{len(results)} ok"
-    broken = [r.expr for r, s in zip(results, states, strict=True) if s == "fail"]
-    so_far = [r.expr for r, s in zip(results, states, strict=True) if s == "so_far"]
-    waiting = sum(s == "no_data" for s in states)
-    for label, exprs in (("BROKEN", broken), ("failing so far", so_far)):
-        if exprs:
-            shown = ", ".join(exprs[:3]) + (f" and {len(exprs) - 3} more"
-                                             if len(exprs) > 3 else "")
-            line += f", {label}: {shown}"
-    if waiting:
-        line += f", {waiting} without data yet"
-    return line
-
-
-def plain_line(snap: Snapshot) -> str:
-    """`[  20s/60s] stage=peak rate=38.2/s (target 40) p95=7.1ms errors=0.00% budgets 5/5 ok`"""
-    parts = [f"[{snap.elapsed_s:4.0f}s/{snap.duration_s:.0f}s]"]
-    if snap.speedup != 1.0:
-        parts.append(f"campaign={_clock(snap.elapsed_s * snap.speedup)}")
-    if snap.stage:
-        parts.append(f"stage={snap.stage}")
-    if snap.t is None:
-        return " ".join([*parts, "waiting for the first results"])
-    if snap.open_model:
-        parts.append(f"rate={snap.rate:.1f}/s (target {_n(snap.target)})")
-    else:
-        parts += [f"users={_n(snap.users)} (target {_n(snap.target)})",
-                  f"rate={snap.rate:.1f}/s"]
-    errors = "n/a" if snap.error_rate is None else f"{snap.error_rate * 100:.2f}%"
-    parts += [f"p95={_ms(snap.p95_ms)}", f"errors={errors}"]
-    budgets = _budget_line(snap)
-    return " ".join(parts + ([budgets] if budgets else []))
-
-
-def render(snap: Snapshot, run_dir: Path | None = None) -> RenderableType:
-    """The terminal panel for one snapshot."""
-    done = min(snap.elapsed_s / snap.duration_s, 1.0) if snap.duration_s else 1.0
-    left = max(snap.duration_s - snap.elapsed_s, 0.0)
-    clock = Table.grid(padding=(0, 2))
-    clock.add_row(Text(f"stage {snap.stage or '-'}", style="bold"),
-                  ProgressBar(total=1.0, completed=done, width=40),
-                  Text(f"{snap.elapsed_s:.0f}s / {snap.duration_s:.0f}s"),
-                  Text(f"{left:.0f}s left" if left else "stopping...", style="dim"))
-    figures = Table.grid(padding=(0, 3))
-    if snap.t is None:
-        figures.add_row(Text("waiting for the first results...", style="dim"))
-    else:
-        what = "journeys/s" if snap.open_model else "requests/s"
-        target = (f"target {_n(snap.target)}/s" if snap.open_model
-                  else f"users {_n(snap.users)} (target {_n(snap.target)})")
-        errors = "n/a" if snap.error_rate is None else f"{snap.error_rate * 100:.2f}%"
-        figures.add_row(f"rate [bold]{snap.rate:.1f}[/] {what}", target,
-                        f"requests {snap.requests:,} ({snap.failures:,} failed)")
-        figures.add_row(f"p95 [bold]{_ms(snap.p95_ms)}[/] (last {WINDOW_S:g}s)",
-                        f"errors [bold]{errors}[/] (last {WINDOW_S:g}s)", "")
-    parts: list[RenderableType] = [clock, Text(), figures]
-    if snap.budgets:
-        when = f" (as of t={snap.budgets_at:.0f}s)" if snap.budgets_at is not None else ""
-        table = Table(title=f"budgets so far{when}", title_justify="left", expand=False,
-                      box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-        for column, justify in (("budget", "left"), ("now", "right"), ("limit", "right"),
-                                ("state", "left")):
-            table.add_column(column, justify=justify)  # type: ignore[arg-type]
-        for i, r in enumerate(snap.budgets):
-            state = snap.state(i)
-            table.add_row(Text(r.expr), format_value(r.observed, r.unit),
-                          f"{r.op} {format_value(r.limit, r.unit)}",
-                          Text(STATE.get(state, state), style=STYLE.get(state, "")))
-        parts += [Text(), table]
-    title = f"shop-loadtest: {headline(snap)}" if snap.target_name else \
-        f"shop-loadtest: {snap.scenario}"
-    return Panel(Group(*parts), title=Text(title, style="bold"),
-                 subtitle=Text(str(run_dir)) if run_dir else None, title_align="left",
-                 subtitle_align="right")
-
-
 class LiveView:
     """The runner's progress callback: a rich panel on a terminal, plain lines elsewhere.
 
@@ -440,6 +317,22 @@ class LiveView:
         self.last_line = -math.inf
         self.waited = False
         self.said_headline = False
+        self.warned_scrape = False
+
+    def _warn_first_scrape(self) -> None:
+        """Said once, at once: a shop whose metrics cannot be read gives no resource budgets
+        and no shop-side charts, and the engineer should know before the run is over."""
+        assert self.watch is not None
+        self.watch._read_scrapes()
+        error = self.watch.first_scrape_error
+        if error and not self.warned_scrape:
+            self.warned_scrape = True
+            message = (f"warning: the first scrape of the shop's metrics failed ({error}); "
+                       "budgets and charts on them will see only the scrapes that work")
+            if self.live is not None:
+                self.live.console.print(message, style="bold yellow")
+            else:
+                print(message, file=self.stream, flush=True)
 
     def __enter__(self) -> LiveView:
         return self
@@ -465,6 +358,7 @@ class LiveView:
     def update(self, run_dir: Path, elapsed: float, duration: float) -> None:
         if self.watch is None or self.watch.run_dir != run_dir:
             self.watch = FolderWatch(run_dir, clock=self.clock)
+        self._warn_first_scrape()
         if not self.interactive:
             # A line every 10 s, and the first as soon as there are figures to show.
             if elapsed - self.last_line < PLAIN_EVERY_S:

@@ -239,3 +239,24 @@ def test_a_real_run_prints_progress_lines_in_ci(tmp_path, counting_server):
         True] * len(waiting) and len(waiting) <= 1
     assert re.fullmatch(r"\[ *\d+s/4s\] stage=peak rate=\d+\.\d/s \(target 20\) "
                         r"p95=\d+\.\dms errors=0\.00% budgets 2/2 ok", line), line
+
+
+def test_a_failed_first_scrape_is_said_at_once_and_scrape_health_stays_in_view(tmp_path):
+    run = known_run(tmp_path, seconds=3, finish=False)
+    run.monitor(0.5, [], ok=False, error="HTTPError: HTTP Error 404: NOT FOUND")
+    stream = io.StringIO()
+    view = LiveView(stream, interactive=False)
+    view(tmp_path, 1.0, 10.0)
+    run.monitor(2.5, [], ok=False, error="TimeoutError: timed out")
+    view(tmp_path, 12.0, 10.0)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == ("warning: the first scrape of the shop's metrics failed "
+                        "(http://127.0.0.1:8800/metrics: HTTPError: HTTP Error 404: NOT FOUND); "
+                        "budgets and charts on them will see only the scrapes that work")
+    assert sum(line.startswith("warning:") for line in lines) == 1  # once
+    assert lines[-1].endswith("scrapes 0 ok/2 failed")
+    snap = FolderWatch(tmp_path).snapshot(12.0, 10.0)
+    console = Console(record=True, file=io.StringIO(), width=140)
+    console.print(render(snap, tmp_path))
+    assert ("shop metrics: 0 scrapes ok, 2 failed (last: http://127.0.0.1:8800/metrics: "
+            "TimeoutError: timed out)") in console.export_text()

@@ -208,7 +208,7 @@ def test_report_html_shows_the_verdict_budgets_and_run(built):
     assert "first breach in window 3-6 s" in html
     assert "Service Unavailable" in html
     assert "Scenario as run" in html and "name: demo" in html
-    assert "Target metric: shop_db_bytes" in html
+    assert "Shop metric: shop_db_bytes" in html
 
 
 def test_log_ticks_are_labelled_in_full_and_cover_the_values():

@@ -12,6 +12,7 @@ import pandas as pd
 
 from shop_loadtest.budgets import AbortRule, BudgetResult, first_hit
 from shop_loadtest.report.errors import error_table
+from shop_loadtest.report.shop_metrics import scrape_health
 from shop_loadtest.report.verdict import aborted, decide, generator_health, workers_lost
 from shop_loadtest.results import Counts, RunData, counts_percentiles_ms, merge_counts
 
@@ -115,6 +116,7 @@ def build_summary(run: RunData, budgets: list[BudgetResult], abort_rules: list[A
         "generator": generator,
         "workers_lost": workers_lost(run),
         "errors": error_table(run),
+        "scrapes": scrape_health(run),
         "warnings": list(run.warnings),
     }
     summary["verdict"], summary["reasons"] = decide(
