@@ -142,11 +142,15 @@ def project_growth(ratio: Any, speedup: float) -> Any:
     `--speedup N` the shape is N times shorter at the same rates, so the run does 1/N of the
     campaign's work and the resource grows 1/N as much: `used(storage) < 80%` on the run's own
     figures would judge a tenth of the writes. The growth since the first scrape is taken N
-    times: exact for a fixed limit, as a storage cap is.
+    times: exact for a fixed limit, as a storage cap is, up to the limit.
     """
     if speedup == 1.0 or not len(ratio):
         return ratio
-    return ratio[0] + (ratio - ratio[0]) * speedup
+    import numpy as np
+
+    # A resource cannot be fuller than full: a projection past the limit reads 100% (the run
+    # did not go further, so neither can its projection), unless the run itself went beyond.
+    return np.minimum(ratio[0] + (ratio - ratio[0]) * speedup, np.maximum(ratio, 1.0))
 
 
 def used_note(scope: Scope) -> str:

@@ -269,3 +269,11 @@ def test_the_report_and_summary_md_say_the_speedup_and_the_projection(tmp_path):
     html = (run.path / "report.html").read_text()
     assert "speedup 10x</span></h1>" in html
     assert "are judged on the projection to the real campaign" in html
+
+
+def test_a_projection_past_the_limit_reads_full_not_more(tmp_path):
+    run = monitored_run(tmp_path)  # 16% used; x10 of the growth would be 70%, x100 610%
+    run.meta["speedup"] = 100.0
+    run.finish(t=10.0)
+    (full,) = evaluate([parse_budget("used(storage) < 80%")], load_run(run.path))
+    assert full.status == "fail" and full.observed == pytest.approx(1.0)

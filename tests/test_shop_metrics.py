@@ -130,3 +130,14 @@ def test_time_charts_mark_the_stages_and_read_campaign_time_under_a_speedup(tmp_
     stage_lines = [s["x0"] for s in figures["Users"]["layout"]["shapes"]]
     assert stage_lines == [0.0, 20.0, 80.0]
     assert "campaign time" not in json.dumps(figures["Latency distribution"]["layout"])
+
+
+def test_under_a_speedup_the_resource_chart_draws_what_the_budget_judges(tmp_path):
+    run = monitored_run(tmp_path)  # 16% measured; the campaign's growth (x10) reaches 70%
+    run.meta["speedup"] = 10.0
+    run.finish(t=10.0)
+    figures = _figures(run)
+    fig = figures["Shop resource: storage"]
+    projected = _trace(fig, "projected to the campaign (x10)")
+    assert max(projected["y"]) == pytest.approx(70.0)
+    assert "Shop metric: shop_db_storage_limit_bytes" not in figures  # it is the 100% line

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from shop_loadtest.monitor_stats import resources_of, used_ratio
+from shop_loadtest.monitor_stats import project_growth, resources_of, speedup_of, used_ratio
 from shop_loadtest.results import RunData
 
 MAX_CHARTS = 6
@@ -129,6 +129,8 @@ class ShopCharts:
             if fig is not None:
                 out.append((f"Shop resource: {resource.name}", fig))
                 done.add(resource.used)
+                if isinstance(resource.limit, str):
+                    done.add(resource.limit.split("{")[0])  # drawn as the 100% line
         names = self.mon["name"].astype(str)
         families = names.map(lambda n: _family(n)[0])
         counts = families.value_counts()
@@ -157,6 +159,12 @@ class ShopCharts:
         fig = self.figure(f"Shop resource: {resource.name} used of its limit", "% of limit",
                           hovermode="closest")
         self.line(fig, t, ratio * 100.0, f"{resource.used} / limit")
+        speedup = speedup_of(self.run.meta)
+        if speedup != 1.0:  # what the budget judges: the growth as the campaign would make it
+            projected = project_growth(ratio, speedup)
+            self.line(fig, t, projected * 100.0, f"projected to the campaign (x{speedup:g})",
+                      line={"dash": "dash"})
+            ratio = projected
         fig.add_hline(y=100, line_color="rgba(214,39,40,0.8)", annotation_text="limit",
                       annotation_position="top left")
         fig.add_hline(y=80, line_dash="dash", line_color="rgba(214,39,40,0.5)",
@@ -164,8 +172,11 @@ class ShopCharts:
         over = np.flatnonzero(ratio >= 0.8)
         if len(over):
             crossed = float(t[over[0]])
+            speedup = speedup_of(self.run.meta)
+            when = (f"campaign {crossed * speedup:.0f} s (wall {crossed:g} s)"
+                    if speedup != 1.0 else f"t={crossed:g} s")
             fig.add_vline(x=crossed, line_dash="dot", line_color="rgba(214,39,40,0.8)",
-                          annotation_text=f"crossed 80% at t={crossed:g} s",
+                          annotation_text=f"crossed 80% at {when}",
                           annotation_position="top right")
         return fig
 
@@ -203,7 +214,9 @@ class ShopCharts:
         seconds = family.endswith("_seconds")
         scale = 1000.0 if seconds else 1.0
         fig = self.figure(f"Shop metric: {family}, server vs client",
-                          "ms" if seconds else "value", hovermode="closest")
+                          "ms (log scale)" if seconds else "value", hovermode="closest")
+        if seconds:  # one slow second must not flatten the rest
+            fig.update_yaxes(type="log")
         endpoints = self.run.endpoints
         drawn = 0
         routes: dict[str, dict[str, str]] = {}
