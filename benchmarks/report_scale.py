@@ -150,8 +150,8 @@ build_reports(Path(sys.argv[1]))
 """
 LIVE = """
 import shutil, tempfile
-from shop_loadtest.live import FolderWatch
-from shop_loadtest.runner import abort_checker
+from shop_loadtest.run.live import FolderWatch
+from shop_loadtest.run.runner import abort_checker
 src = Path(sys.argv[1])
 # The folder as it is 5 s before the end of the run, then the last 5 s appended: the live
 # view and the abort check at that point of a run, as the runner makes them.

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from shop_loadtest.budgets import check_abort, evaluate, first_hit, parse_abort, parse_budget
-from shop_loadtest.judge_live import LiveJudge, supports
+from shop_loadtest.judge.budgets import check_abort, evaluate, first_hit
+from shop_loadtest.judge.live import LiveJudge, supports
 from shop_loadtest.results import load_run
+from shop_loadtest.scenario.budgets import parse_abort, parse_budget
 from tests.runfolder import KNOWN_STAGES, RunFolder, known_run
 
 BUDGETS = ["p95 < 500ms", "p99 < 300ms", "mean < 150ms", "max < 900ms", "min > 1ms",

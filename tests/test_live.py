@@ -10,8 +10,9 @@ import pytest
 import yaml
 from rich.console import Console
 
-from shop_loadtest.budgets import BudgetResult, parse_budget
-from shop_loadtest.live import FolderWatch, LiveView, Snapshot, live_state, plain_line, render
+from shop_loadtest.judge.budgets import BudgetResult
+from shop_loadtest.run.live import FolderWatch, LiveView, Snapshot, live_state, plain_line, render
+from shop_loadtest.scenario.budgets import parse_budget
 from tests.conftest import cli
 from tests.runfolder import KNOWN_STAGES, RunFolder, known_run, known_second
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from shop_loadtest.budgets import format_value
+from shop_loadtest.judge.budgets import format_value
 
 
 def _case(suite: ET.Element, classname: str, name: str) -> ET.Element:

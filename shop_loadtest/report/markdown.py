@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from shop_loadtest.budgets import format_value
+from shop_loadtest.judge.budgets import format_value
 
 ICON = {"pass": "✅", "fail": "❌", "inconclusive": "⚠️"}
 RESULT = {"pass": "✅ pass", "fail": "❌ FAIL", "no_data": "⚠️ no data"}

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from shop_loadtest.monitor_stats import project_growth, resources_of, speedup_of, used_ratio
+from shop_loadtest.judge.monitor_stats import project_growth, resources_of, speedup_of, used_ratio
 from shop_loadtest.results import RunData
 
 MAX_CHARTS = 6

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from shop_loadtest.budgets import format_value
+from shop_loadtest.judge.budgets import format_value
 
 MAX_ENDPOINTS = 15
 RESULT = {"pass": "PASS", "fail": "FAIL", "no_data": "NO DATA"}

@@ -19,7 +19,7 @@ from shop_loadtest.journeys.data import read_csv
 from shop_loadtest.journeys.templates import GLOBAL_NAMES, Loc, is_template, walk_strings
 
 if TYPE_CHECKING:
-    from shop_loadtest.scenario import Scenario
+    from shop_loadtest.scenario.models import Scenario
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

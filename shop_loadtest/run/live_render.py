@@ -14,7 +14,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from shop_loadtest.budgets import BudgetResult, format_value
+from shop_loadtest.judge.budgets import BudgetResult, format_value
 
 WINDOW_S = 10.0  # p95 and error rate are of the last 10 s
 STATE = {"pass": "ok", "fail": "BROKEN", "no_data": "no data yet", "so_far": "failing so far"}

@@ -32,16 +32,17 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.live import Live
 
-from shop_loadtest.budgets import Budget, BudgetResult, evaluate, parse_budget
-from shop_loadtest.judge_live import LiveJudge, supports
-from shop_loadtest.live_render import (
+from shop_loadtest.judge.budgets import BudgetResult, evaluate
+from shop_loadtest.judge.live import LiveJudge, supports
+from shop_loadtest.results import counts_percentile_ms, decode_counts, load_run, merge_counts
+from shop_loadtest.run.live_render import (
     WINDOW_S,
     Snapshot,
     headline,
     plain_line,
     render,
 )
-from shop_loadtest.results import counts_percentile_ms, decode_counts, load_run, merge_counts
+from shop_loadtest.scenario.budgets import Budget, parse_budget
 
 __all__ = ["FolderWatch", "JsonlTail", "LiveView", "Snapshot", "live_state", "plain_line",
            "render"]

@@ -33,8 +33,8 @@ from shop_loadtest.errors import (
     TargetNotAllowed,
     TargetUnreachable,
 )
-from shop_loadtest.generator import render_locustfile
-from shop_loadtest.monitor import run_meta, start_monitor
+from shop_loadtest.generate.locustfile import render_locustfile
+from shop_loadtest.run.monitor import run_meta, start_monitor
 from shop_loadtest.scenario import Scenario, load_scenario
 
 GRACE_S = 30.0  # beyond the shape's end, before we stop a Locust that does not stop itself
@@ -341,10 +341,11 @@ def abort_checker(run_dir: Path) -> Callable[[], dict[str, Any] | None]:
     appended since the last call, however long the run; monitor statistics are judged on the
     whole folder, at most every BATCH_ABORT_EVERY_S.
     """
-    from shop_loadtest.budgets import check_abort, parse_abort
-    from shop_loadtest.judge_live import LiveJudge, supports
-    from shop_loadtest.live import JsonlTail
+    from shop_loadtest.judge.budgets import check_abort
+    from shop_loadtest.judge.live import LiveJudge, supports
     from shop_loadtest.results import load_run
+    from shop_loadtest.run.live import JsonlTail
+    from shop_loadtest.scenario.budgets import parse_abort
 
     tail = JsonlTail(run_dir / "intervals.jsonl")
     state: dict[str, Any] = {"judge": None, "batch": [], "next_batch": 0.0}

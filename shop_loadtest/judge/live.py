@@ -27,14 +27,15 @@ from typing import Any
 
 import numpy as np
 
-from shop_loadtest.budgets import AbortHit, Budget, BudgetResult
+from shop_loadtest.judge.budgets import AbortHit, BudgetResult
+from shop_loadtest.judge.stats import _kind_matcher
 from shop_loadtest.results import (
     Counts,
     decode_counts,
     dense_percentile_ms,
     empty_dense,
 )
-from shop_loadtest.stats import _kind_matcher
+from shop_loadtest.scenario.budgets import Budget
 
 FOLDED = {"pNN", "pNN_due", "mean", "max", "min", "error_rate", "throughput", "count",
           "failures"}
