@@ -173,18 +173,19 @@ first = time.perf_counter() - began
 with (run_dir / "intervals.jsonl").open("ab") as out:
     out.writelines(tail)
 watch.clock = lambda: 1e9  # 2 s later, as far as the view's throttle knows
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 hit = check()
-abort_s = time.perf_counter() - t0
+abort_s, abort_cpu = time.perf_counter() - t0, time.process_time() - c0
 watch.next_budgets, watch.next_batch = 0.0, 2e9  # folded budgets only
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 watch.snapshot(1.5, 2.0)
-view_s = time.perf_counter() - t0
+view_s, view_cpu = time.perf_counter() - t0, time.process_time() - c0
 watch.next_budgets = watch.next_batch = 0.0  # and the monitor budgets (whole folder)
 t0 = time.perf_counter()
 watch.snapshot(1.6, 2.0)
 batch_s = time.perf_counter() - t0
-print(json.dumps({"first_s": first, "next_s": abort_s, "view_next_s": view_s,
+print(json.dumps({"first_s": first, "next_s": abort_s, "next_cpu_s": abort_cpu,
+                  "view_next_s": view_s, "view_next_cpu_s": view_cpu,
                   "view_batch_s": batch_s, "abort": hit}))
 shutil.rmtree(run_dir)
 """
