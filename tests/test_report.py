@@ -343,3 +343,24 @@ def test_docs_summary_example_matches_the_schema():
     docs = (Path(__file__).resolve().parent.parent / "docs" / "reports.md").read_text()
     example = json.loads(re.search(r"```json\n(.*?)```", docs, re.S).group(1))
     validate(example)
+
+
+def test_summary_md_of_a_10_endpoint_run_fits_a_pull_request(tmp_path):
+    from tests.runfolder import synthetic_run
+
+    run = synthetic_run(tmp_path, duration_s=60, endpoints=10, rps_per_endpoint=5)
+    # a second error kind on another endpoint, so the errors section has more than one group
+    run.interval(61.0, {"GET /api/endpoint-0": [10.0] * 5},
+                 errors={"GET /api/endpoint-0": [("HTTP 404", "product 12 not found", 2),
+                                                 ("HTTP 404", "product 97 not found", 1)]})
+    run.finish(t=61.0)
+    summary = build_reports(run.path)
+    lines = (run.path / "summary.md").read_text().splitlines()
+    assert len(lines) < 40, "\n".join(lines)
+    assert lines[0].startswith(f"## {'❌' if summary['verdict'] == 'fail' else '⚠️'} soak: ")
+    assert "· http://127.0.0.1:8800 · no speedup, 61 s · generator healthy" in lines[0]
+    text = "\n".join(lines)
+    assert text.index("#### Failing budgets") < text.index("#### Errors") < text.index(
+        "#### Endpoints")
+    # the two 404s differ only in the product id: one group
+    assert "| GET /api/endpoint-0 | HTTP 404 | product {n} not found | 3 |" in text

@@ -89,12 +89,13 @@ def _errors(summary: dict[str, Any]) -> list[str]:
     errors = summary.get("errors") or []
     if not errors:
         return []
+    sampled = any(e.get("samples") for e in errors[:MAX_ERRORS])
     lines = [f"#### Errors ({summary['failures']:,} failed requests)",
-             "| Endpoint | Kind | Message | Count | A response |",
-             "| --- | --- | --- | ---: | --- |"]
+             "| Endpoint | Kind | Message | Count |" + (" A response |" if sampled else ""),
+             "| --- | --- | --- | ---: |" + (" --- |" if sampled else "")]
     for e in errors[:MAX_ERRORS]:
         lines.append(f"| {md(e['endpoint'])} | {md(e['kind'])} | {md(e['message'])} | "
-                     f"{e['count']:,} | {md(_said(e))} |")
+                     f"{e['count']:,} |" + (f" {md(_said(e))} |" if sampled else ""))
     if len(errors) > MAX_ERRORS:
         lines.append(f"\n{len(errors) - MAX_ERRORS} more error groups in report.html.")
     return lines + [""]
@@ -110,13 +111,16 @@ def render_markdown(summary: dict[str, Any], *, demo_shop: bool = False) -> str:
         lines += [f"*Under --speedup {summary.get('speedup') or 1:g}, "
                   f"{md(', '.join(projected))}: judged on the projection to the real "
                   f"campaign (the growth measured, times the speedup).*", ""]
-    reasons = summary["reasons"]
+    failing = [b for b in summary["budgets"] if b["status"] != "pass"]
+    held = [b for b in summary["budgets"] if b["status"] == "pass"]
+    # a broken budget is in the table below: the reasons list says only what else there is
+    reasons = [r for r in summary["reasons"]
+               if not (failing and str(r).startswith("budget broke:"))]
     lines += [f"- {md(reason)}" for reason in reasons[:MAX_REASONS]]
     if len(reasons) > MAX_REASONS:
         lines.append(f"- and {len(reasons) - MAX_REASONS} more reasons in summary.json")
-    lines.append("")
-    failing = [b for b in summary["budgets"] if b["status"] != "pass"]
-    held = [b for b in summary["budgets"] if b["status"] == "pass"]
+    if reasons:
+        lines.append("")
     if failing:
         lines += ["#### Failing budgets", *_budget_rows(failing)]
     lines += _errors(summary)
@@ -128,8 +132,11 @@ def render_markdown(summary: dict[str, Any], *, demo_shop: bool = False) -> str:
     if capacity.get("headlines"):
         lines += ["#### Capacity at the forecast"]
         lines += [f"- {md(line)}" for line in capacity["headlines"]] + [""]
-    if held:
-        lines += ["#### Budgets held" if failing else "#### Budgets", *_budget_rows(held)]
+    if held and failing:  # what broke is the story; what held fits on one line
+        lines += ["#### Budgets held", " · ".join(
+            f"✅ {md(b['expr'])}: {format_value(b['observed'], b['unit'])}" for b in held), ""]
+    elif held:
+        lines += ["#### Budgets", *_budget_rows(held)]
     endpoints = summary["endpoints"]
     if endpoints:
         lines += ["#### Endpoints", "| Endpoint | Requests | Failed | p95 | p99 | req/s |",
@@ -140,4 +147,4 @@ def render_markdown(summary: dict[str, Any], *, demo_shop: bool = False) -> str:
         if len(endpoints) > MAX_ENDPOINTS:
             lines.append(f"\n{len(endpoints) - MAX_ENDPOINTS} more endpoints in report.html.")
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines).rstrip("\n") + "\n"
