@@ -14,6 +14,7 @@ import jinja2
 import plotly.offline
 
 from shop_loadtest.judge.budgets import format_value
+from shop_loadtest.judge.machine import machine_health
 from shop_loadtest.report.charts import all_figures
 from shop_loadtest.report.markdown import projected_budgets
 from shop_loadtest.results import RunData
@@ -71,4 +72,5 @@ def render_html(run: RunData, summary: dict[str, Any]) -> str:
         scenario_text=_scenario_text(run), metadata=_metadata(run, summary),
         events=[e for e in run.events if isinstance(e, dict)][:500],
         projected=projected_budgets(summary),
+        machine=machine_health(run.ticks),
     )
