@@ -113,17 +113,36 @@ def reason_phrase(status: int) -> str:
         return ""
 
 
-def describe_failure(exception: BaseException | None, response: Any, mask: Mask
-                     ) -> tuple[str, str] | None:
+TIMEOUT = "timeout"
+
+
+def timeout_in(exc: BaseException | None) -> BaseException | None:
+    """The timeout behind a failure, whichever layer noticed it: the runtime's timer, a socket
+    or gevent, possibly wrapped by geventhttpclient (`RetriesExceeded(original=...)`)."""
+    for _ in range(4):
+        if exc is None:
+            return None
+        if isinstance(exc, TimeoutError) or type(exc).__name__ == "Timeout":
+            return exc
+        exc = getattr(exc, "original", None)
+    return None
+
+
+def describe_failure(exception: BaseException | None, response: Any,
+                     mask: Mask = lambda text: text) -> tuple[str, str] | None:
     """(kind, message) of a failed request, masked and cut, in one format:
 
     - a bad status: `("HTTP 507", "database or disk is full")`: the shop's own words from the
       body, else the status's reason phrase (whether Locust or a check judged the status);
     - a failed check or capture: `("check failed", "check $.id: missing")`;
-    - no response: `("ConnectionRefusedError", "[Errno 111] Connection refused")`.
+    - no response: `("ConnectionRefusedError", "[Errno 111] Connection refused")`;
+    - no answer in time, whichever layer noticed: `("timeout", "...")`.
     """
     if exception is None:
         return None
+    timeout = timeout_in(exception) or timeout_in(getattr(response, "error", None))
+    if timeout is not None:
+        return TIMEOUT, masked_cut(str(timeout) or "timed out", mask, MESSAGE_CHARS)
     text = str(exception) or type(exception).__name__
     status = status_of(response)
     if status == 0:

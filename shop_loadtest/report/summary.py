@@ -11,7 +11,13 @@ import numpy as np
 import pandas as pd
 
 from shop_loadtest.judge.budgets import BudgetResult, first_hit
-from shop_loadtest.judge.verdict import aborted, decide, generator_health, workers_lost
+from shop_loadtest.judge.verdict import (
+    aborted,
+    blame_stall,
+    decide,
+    generator_health,
+    workers_lost,
+)
 from shop_loadtest.report.errors import error_table
 from shop_loadtest.report.shop_metrics import scrape_health
 from shop_loadtest.results import Counts, RunData, counts_percentiles_ms, merge_counts
@@ -120,6 +126,6 @@ def build_summary(run: RunData, budgets: list[BudgetResult], abort_rules: list[A
         "scrapes": scrape_health(run),
         "warnings": list(run.warnings),
     }
-    summary["verdict"], summary["reasons"] = decide(
-        summary, tolerate_worker_loss=tolerate_worker_loss)
+    summary["verdict"], summary["reasons"] = blame_stall(
+        *decide(summary, tolerate_worker_loss=tolerate_worker_loss), summary, meta)
     return summary

@@ -32,6 +32,7 @@ LOWEST_US, HIGHEST_US, DIGITS = 1, 3_600_000_000, 3
 # memory stays bounded even if nobody takes the interval (a plain `locust -f` run).
 FOLD_AT = 200_000
 SAMPLES_PER_KIND = 3
+IN_FLIGHT_AT_STOP = "in flight at stop"
 
 
 def new_histogram() -> HdrHistogram:
@@ -89,7 +90,7 @@ class EndpointInterval:
     """One endpoint's requests in the current interval: raw times until `fold`."""
 
     __slots__ = ("method", "times", "due", "fail", "bytes", "hist", "hist_due", "n", "sum_ms",
-                 "min_ms", "max_ms")
+                 "min_ms", "max_ms", "stopped", "stopped_max_ms")
 
     def __init__(self, method: str) -> None:
         self.method = method
@@ -103,6 +104,8 @@ class EndpointInterval:
         self.sum_ms = 0.0
         self.min_ms = math.inf
         self.max_ms = 0.0
+        self.stopped = 0  # sent, no answer yet when the user was stopped: not in n, fail, times
+        self.stopped_max_ms = 0.0
 
     def fold(self) -> None:
         """Move pending times into the histograms and the exact sum, min and max."""
@@ -132,6 +135,8 @@ class EndpointInterval:
             "p50_ms": p50 / 1000.0, "p95_ms": p95 / 1000.0, "p99_ms": p99 / 1000.0,
             "hist": self.hist.encode().decode("ascii"),
             "hist_due": self.hist_due.encode().decode("ascii") if self.hist_due else None,
+            "stopped": self.stopped,
+            "stopped_max_ms": round(self.stopped_max_ms, 3) if self.stopped else None,
         }
 
 
@@ -214,6 +219,17 @@ class Recorder:
             self._sampled[key] += 1
             self._samples.append({"endpoint": name, "kind": error[0], "message": error[1],
                                   **failure_sample(method, url, response, self._mask)})
+
+    def in_flight_at_stop(self, method: str, name: str, waited_ms: float) -> None:
+        """A request still waiting for its answer when its user was stopped (the run ended,
+        or a ramp-down). It has no outcome and no latency: counted apart (`stopped`), and
+        listed among the errors as kind `in flight at stop` so the report shows it."""
+        ep = self._endpoints.get(name)
+        if ep is None:
+            ep = self._endpoints[name] = EndpointInterval(method)
+        ep.stopped += 1
+        ep.stopped_max_ms = max(ep.stopped_max_ms, waited_ms)
+        self._errors[(name, IN_FLIGHT_AT_STOP, "no answer yet when the user was stopped")] += 1
 
     def journey_done(self, seconds: float) -> None:
         self.journeys += 1
