@@ -97,6 +97,7 @@ class RunFolder:
                  users: int | None = 10, target: float | None = 10.0,
                  arrivals: Mapping[str, float] | None = None, cpu: float | None = 30.0,
                  loop_lag_ms: float = 1.0, rss_mb: float = 80.0, dt: float = 1.0,
+                 error_samples: Sequence[Mapping[str, Any]] = (),
                  machine: Mapping[str, float | int | None] | None = None) -> None:
         """One line of intervals.jsonl: `endpoints` maps a name to its latencies (ms) this
         interval; `errors` to (kind, message, count) of failed ones (counted in `fail`);
@@ -118,7 +119,9 @@ class RunFolder:
                 "hist": hist.encode().decode("ascii"),
                 "hist_due": due_hist.encode().decode("ascii") if due_hist else None,
             }
+        extra = {"error_samples": [dict(x) for x in error_samples]} if error_samples else {}
         self._append("intervals.jsonl", {
+            **extra,
             "t": t, "ts": START_TS + t, "dt": dt, "source": source, "users": users,
             "target": target, "endpoints": block,
             "errors": [{"endpoint": name, "kind": kind, "message": message, "count": count}

@@ -36,7 +36,9 @@ RECORDER_CHECKS = """
         rec.record("GET", "a", v, 10, None, 5.0 if i % 2 else None)
     rec.on_request("POST", "b", 12.5, 3, context={"late_ms": 100.0})
     rec.on_request("POST", "b", 7.5, None, exception=RuntimeError("HTTP 500 s3cret"),
-                   response=type("Resp", (), {"status_code": 500})())
+                   response=type("Resp", (), {"status_code": 500,
+                                              "content": b'{"error": "s3cret leaked"}'})(),
+                   url="http://127.0.0.1/b?key=s3cret")
     rec.journey_done(0.5)
     rec.journey_done(1.5)
     first, second = rec.take(), rec.take()
@@ -58,6 +60,7 @@ RECORDER_CHECKS = """
         "a": first["endpoints"]["a"], "b": first["endpoints"]["b"],
         "a_sum": sum(values[:1000]), "a_min": min(values[:1000]), "a_max": max(values[:1000]),
         "errors": first["errors"], "journeys": first["journeys"],
+        "samples": first.pop("error_samples", None),
         "second": second,
         "big_n": big["n"], "big_total": whole.get_total_count(), "n": n,
         "big_sum": big["sum_ms"], "expected_sum": float(sum(i % 100 for i in range(n))),
@@ -91,7 +94,10 @@ def test_the_locust_listener_records_lateness_failures_and_redacts_secrets(recor
     assert (b["n"], b["fail"], b["bytes"], b["sum_ms"]) == (2, 1, 3, 20.0)
     assert b["hist_due"] is not None
     assert recorded["errors"] == [{"endpoint": "b", "kind": "HTTP 500",
-                                   "message": "HTTP 500 ***", "count": 1}]
+                                   "message": "*** leaked", "count": 1}]
+    assert recorded["samples"] == [{"endpoint": "b", "kind": "HTTP 500",
+                                    "message": "*** leaked", "status": 500, "method": "POST",
+                                    "path": "/b", "body": '{"error": "*** leaked"}'}]
     assert recorded["journeys"] == {"completed": 2, "mean_s": 1.0}
 
 

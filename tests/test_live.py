@@ -10,7 +10,9 @@ import pytest
 import yaml
 from rich.console import Console
 
-from shop_loadtest.run.live import FolderWatch, LiveView, Snapshot, plain_line, render
+from shop_loadtest.judge.budgets import BudgetResult
+from shop_loadtest.run.live import FolderWatch, LiveView, Snapshot, live_state, plain_line, render
+from shop_loadtest.scenario.budgets import parse_budget
 from tests.conftest import cli
 from tests.runfolder import KNOWN_STAGES, RunFolder, known_run, known_second
 
@@ -35,12 +37,16 @@ def plain(calls: list[tuple[Path, float, float]], **kwargs) -> list[str]:
 
 def test_plain_lines_every_10_s_on_a_recorded_run(tmp_path):
     run = known_run(tmp_path, budgets=BUDGETS).path
-    lines = plain([(run, float(t), 10.0) for t in range(2, 25, 2)])
+    header, *lines = plain([(run, float(t), 10.0) for t in range(2, 25, 2)])
+    assert header == "shop-loadtest: demo → http://127.0.0.1:8800 · speedup 1x · campaign 2s of 10s"
     assert len(lines) == 3  # at 2 s, 12 s and 22 s
-    # the last 10 s of the known run: 300 requests, 12 failed (4%); checkout slow at t=6-7
+    # the last 10 s of the known run: 300 requests, 12 failed (4%); checkout slow at t=6-7.
+    # The windowed budget broke for good; the whole-run error rate can still recover.
     assert lines[0] == ("[   2s/10s] stage=ramp-down users=10 (target 0) rate=30.0/s "
-                        "p95=1000.4ms errors=4.00% budgets 1/3 ok, BROKEN: error_rate < 1%, "
-                        "p95 of POST /api/checkout < 500ms for 2s")
+                        "p95=1000.4ms errors=4.00% budgets 1/3 ok, BROKEN: p95 of POST "
+                        "/api/checkout < 500ms for 2s, failing so far: error_rate < 1%")
+    # once the run is over, it is broken
+    assert lines[1].endswith("BROKEN: error_rate < 1%, p95 of POST /api/checkout < 500ms for 2s")
 
 
 def test_plain_lines_follow_a_growing_folder(tmp_path):
@@ -57,6 +63,7 @@ def test_plain_lines_follow_a_growing_folder(tmp_path):
         clock.now = t + 1.0
         view(tmp_path, t + 1.0, 10.0)
     assert stream.getvalue().splitlines() == [
+        "shop-loadtest: demo → http://127.0.0.1:8800 · speedup 1x · campaign 0s of 10s",
         "[   0s/10s] stage=ramp-up waiting for the first results",
         # the first figures as soon as they exist, then every 10 s
         "[   2s/10s] stage=ramp-up users=10 (target 10) rate=30.0/s p95=200.1ms errors=0.00% "
@@ -128,9 +135,9 @@ def test_a_broken_folder_never_raises(tmp_path, breakage):
         (tmp_path / "run.json").write_text('{"budgets": ["p95 <<< soon"], "stages": 3}')
     lines = plain([(tmp_path / "nope" if breakage == "missing folder" else tmp_path, 12.0,
                     10.0)])
-    assert len(lines) <= 1  # a line when something was readable, never an exception
+    assert len(lines) <= 2  # a header and a line when something was readable, never raises
     if breakage in ("garbage lines", "bad budget"):
-        assert lines and lines[0].startswith("[  12s/10s]")
+        assert lines and lines[-1].startswith("[  12s/10s]")
 
 
 def test_budgets_are_judged_at_most_every_2_s(tmp_path):
@@ -153,14 +160,48 @@ def test_the_rich_panel_shows_stage_time_rates_and_budgets(tmp_path):
     console = Console(record=True, file=io.StringIO(), width=110)
     console.print(render(snap, run))
     text = console.export_text()
-    assert "shop-loadtest: demo" in text and str(run) in text
+    assert "shop-loadtest: demo → http://127.0.0.1:8800 · speedup 1x · campaign 8s of 10s" \
+        in text and str(run) in text
     assert re.search(r"stage steady .* 8s / 10s\s+2s left", text)
     assert "rate 30.0 requests/s" in text and "users 10 (target 10)" in text
     assert "p95 1000.4ms (last 10s)" in text and "errors 4.76% (last 10s)" in text
     assert "requests 210 (10 failed)" in text
     assert "budgets so far (as of t=7s)" in text
-    assert re.search(r"error_rate < 1%\s+4.76%\s+< 1.00%\s+BROKEN", text)
+    assert re.search(r"error_rate < 1%\s+4.76%\s+< 1.00%\s+failing so far", text)
+    assert re.search(r"p95 of POST /api/checkout < 500ms for 2s\s+1000.4 ms\s+< 500.0 ms\s+"
+                     r"BROKEN", text)
     assert re.search(r"p95 < 2s\s+1000.4 ms\s+< 2000.0 ms\s+ok", text)
+
+
+@pytest.mark.parametrize("expr, t, ended, state", [
+    # `make demo`: two seconds into the ramp, the whole-run throughput is not broken yet
+    ("throughput > 10/s", 2.0, False, "so_far"),
+    ("error_rate < 1%", 2.0, False, "so_far"),
+    ("throughput > 10/s", 10.0, True, "fail"),  # the run is over
+    ("p95 < 500ms for 2s", 2.0, False, "fail"),  # a window that broke stays broken
+    ("max < 900ms", 2.0, False, "fail"),  # the slowest response only gets slower
+    ("failures < 3", 2.0, False, "fail"),
+    ("p95 < 500ms during ramp-up", 1.0, False, "so_far"),
+    ("p95 < 500ms during ramp-up", 2.0, False, "fail"),  # its stage is over
+])
+def test_whole_run_budgets_that_can_recover_are_failing_so_far(expr, t, ended, state):
+    budget = parse_budget(expr)
+    broken = BudgetResult(expr=expr, observed=1.0, limit=budget.limit, unit=budget.unit,
+                          op=budget.op, passed=False, status="fail", scope="")
+    assert live_state(budget, broken, t=t, stages=KNOWN_STAGES, ended=ended) == state
+    held = BudgetResult(expr=expr, observed=1.0, limit=budget.limit, unit=budget.unit,
+                        op=budget.op, passed=True, status="pass", scope="")
+    assert live_state(budget, held, t=t, stages=KNOWN_STAGES, ended=ended) == "pass"
+
+
+def test_the_first_line_says_target_speedup_and_campaign_time(tmp_path):
+    run = known_run(tmp_path, seconds=3, finish=False)
+    run.meta["speedup"] = 10.0
+    run.finish(t=3.0)
+    (tmp_path / "demo-shop.sqlite").write_bytes(b"")  # the runner started the demo shop
+    header, line = plain([(tmp_path, 3.0, 6.0)])
+    assert header == "shop-loadtest: demo → demo shop · speedup 10x · campaign 30s of 1m00s"
+    assert line.startswith("[   3s/6s] campaign=30s stage=")
 
 
 def test_the_panel_before_any_result(tmp_path):
@@ -199,3 +240,24 @@ def test_a_real_run_prints_progress_lines_in_ci(tmp_path, counting_server):
         True] * len(waiting) and len(waiting) <= 1
     assert re.fullmatch(r"\[ *\d+s/4s\] stage=peak rate=\d+\.\d/s \(target 20\) "
                         r"p95=\d+\.\dms errors=0\.00% budgets 2/2 ok", line), line
+
+
+def test_a_failed_first_scrape_is_said_at_once_and_scrape_health_stays_in_view(tmp_path):
+    run = known_run(tmp_path, seconds=3, finish=False)
+    run.monitor(0.5, [], ok=False, error="HTTPError: HTTP Error 404: NOT FOUND")
+    stream = io.StringIO()
+    view = LiveView(stream, interactive=False)
+    view(tmp_path, 1.0, 10.0)
+    run.monitor(2.5, [], ok=False, error="TimeoutError: timed out")
+    view(tmp_path, 12.0, 10.0)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == ("warning: the first scrape of the shop's metrics failed "
+                        "(http://127.0.0.1:8800/metrics: HTTPError: HTTP Error 404: NOT FOUND); "
+                        "budgets and charts on them will see only the scrapes that work")
+    assert sum(line.startswith("warning:") for line in lines) == 1  # once
+    assert lines[-1].endswith("scrapes 0 ok/2 failed")
+    snap = FolderWatch(tmp_path).snapshot(12.0, 10.0)
+    console = Console(record=True, file=io.StringIO(), width=140)
+    console.print(render(snap, tmp_path))
+    assert ("shop metrics: 0 scrapes ok, 2 failed (last: http://127.0.0.1:8800/metrics: "
+            "TimeoutError: timed out)") in console.export_text()

@@ -229,3 +229,46 @@ def _doc_blocks() -> list[tuple[str, str]]:
 @pytest.mark.parametrize(("doc", "block"), _doc_blocks(), ids=lambda v: v[:20])
 def test_every_yaml_example_in_the_docs_loads(doc, block):
     load_scenario_text(DOC_BASE + block, file=f"docs/{doc}")
+
+
+def test_under_a_speedup_a_cumulative_resource_is_judged_on_the_real_campaign(tmp_path):
+    # 100 kB + 600 B x 100 orders of 1 MB: 16% used. Under --speedup 10 the run did a tenth
+    # of the campaign's orders: the campaign writes 600 kB, 70% of the cap.
+    run = monitored_run(tmp_path)
+    plain = load_run(run.path)
+    (held,) = evaluate([parse_budget("used(storage) < 50%")], plain)
+    assert held.status == "pass" and held.observed == pytest.approx(0.16) and not held.note
+    run.meta["speedup"] = 10.0
+    run.finish(t=10.0)
+    (broke,) = evaluate([parse_budget("used(storage) < 50%")], load_run(run.path))
+    assert broke.status == "fail" and broke.observed == pytest.approx(0.70)
+    assert "projected to the real campaign" in broke.note and "--speedup 10" in broke.note
+    # a level, not a growth: gauges are judged as measured
+    (gauge,) = evaluate([parse_budget("gauge_max(shop_open_connections) < 4")],
+                        load_run(run.path))
+    assert gauge.status == "pass" and gauge.observed == 3.0 and not gauge.note
+
+
+def test_the_report_and_summary_md_say_the_speedup_and_the_projection(tmp_path):
+    from shop_loadtest.report import build_reports
+
+    run = monitored_run(tmp_path, budgets=("used(storage) < 50%", "p95 < 1s"))
+    run.meta["speedup"] = 10.0
+    run.finish(t=10.0)
+    summary = build_reports(run.path)
+    assert summary["verdict"] == "fail"
+    md = (run.path / "summary.md").read_text().splitlines()
+    assert "speedup 10x, 10 s wall = 100 s of campaign" in md[0]
+    assert md[2] == ("*Under --speedup 10, used(storage) \\< 50%: judged on the projection to "
+                     "the real campaign (the growth measured, times the speedup).*")
+    html = (run.path / "report.html").read_text()
+    assert "speedup 10x</span></h1>" in html
+    assert "are judged on the projection to the real campaign" in html
+
+
+def test_a_projection_past_the_limit_reads_full_not_more(tmp_path):
+    run = monitored_run(tmp_path)  # 16% used; x10 of the growth would be 70%, x100 610%
+    run.meta["speedup"] = 100.0
+    run.finish(t=10.0)
+    (full,) = evaluate([parse_budget("used(storage) < 80%")], load_run(run.path))
+    assert full.status == "fail" and full.observed == pytest.approx(1.0)

@@ -274,8 +274,9 @@ def test_summary_json_matches_the_schema_and_the_run(built):
     windowed = summary["budgets"][1]
     assert windowed["first_breach"] == [3.0, 6.0] and windowed["first_breach_t"] == 6.0
     assert summary["errors"][0] == {"endpoint": CHECKOUT, "kind": "HTTP 503",
-                                    "message": "Service Unavailable", "count": 10,
-                                    "first_t": 6.0, "last_t": 7.0}
+                                    "message": "Service Unavailable",
+                                    "example": "Service Unavailable", "count": 10,
+                                    "first_t": 6.0, "last_t": 7.0, "samples": []}
     assert summary["arrivals"] is None and summary["latency_due"] is None
     assert summary["generator"]["cpu_max_pct"] == 30.0
 
@@ -301,7 +302,7 @@ def test_report_html_shows_the_verdict_budgets_and_run(built):
     assert "first breach in window 3-6 s" in html
     assert "Service Unavailable" in html
     assert "Scenario as run" in html and "name: demo" in html
-    assert "Target metric: shop_db_bytes" in html
+    assert "Shop metric: shop_db_bytes" in html
 
 
 def test_log_ticks_are_labelled_in_full_and_cover_the_values():
@@ -375,10 +376,17 @@ def test_junit_reports_an_untrusted_run_as_an_error(tmp_path):
 
 def test_summary_markdown_has_verdict_and_tables(built):
     text = (built[0] / "summary.md").read_text()
-    assert text.startswith("## ❌ demo: FAIL\n")
+    first = text.splitlines()[0]
+    assert first == ("## ❌ demo: FAIL · http://127.0.0.1:8800 · no speedup, 10 s · "
+                     "generator healthy")
     assert "| p95 \\< 500ms | 1000.4 ms | \\< 500.0 ms | ❌ FAIL |" in text
-    assert "| Endpoint | Requests | Failures | p50 | p95 | p99 | max | req/s |" in text
+    assert "| Endpoint | Requests | Failed | p95 | p99 | req/s |" in text
     assert f"| {CHECKOUT} | 100 | 10 |" in text
+    # what a reviewer needs first: what broke, then why requests failed, then the rest
+    order = [text.index(h) for h in ("#### Failing budgets", "#### Errors (12 failed",
+                                     "#### Budgets held", "#### Endpoints")]
+    assert order == sorted(order)
+    assert f"| {CHECKOUT} | HTTP 503 | Service Unavailable | 10 |" in text
 
 
 def test_terminal_summary_lists_budgets_endpoints_and_verdict(built):
@@ -428,3 +436,24 @@ def test_docs_summary_example_matches_the_schema():
     docs = (Path(__file__).resolve().parent.parent / "docs" / "reports.md").read_text()
     example = json.loads(re.search(r"```json\n(.*?)```", docs, re.S).group(1))
     validate(example)
+
+
+def test_summary_md_of_a_10_endpoint_run_fits_a_pull_request(tmp_path):
+    from tests.runfolder import synthetic_run
+
+    run = synthetic_run(tmp_path, duration_s=60, endpoints=10, rps_per_endpoint=5)
+    # a second error kind on another endpoint, so the errors section has more than one group
+    run.interval(61.0, {"GET /api/endpoint-0": [10.0] * 5},
+                 errors={"GET /api/endpoint-0": [("HTTP 404", "product 12 not found", 2),
+                                                 ("HTTP 404", "product 97 not found", 1)]})
+    run.finish(t=61.0)
+    summary = build_reports(run.path)
+    lines = (run.path / "summary.md").read_text().splitlines()
+    assert len(lines) < 40, "\n".join(lines)
+    assert lines[0].startswith(f"## {'❌' if summary['verdict'] == 'fail' else '⚠️'} soak: ")
+    assert "· http://127.0.0.1:8800 · no speedup, 61 s · generator healthy" in lines[0]
+    text = "\n".join(lines)
+    assert text.index("#### Failing budgets") < text.index("#### Errors") < text.index(
+        "#### Endpoints")
+    # the two 404s differ only in the product id: one group
+    assert "| GET /api/endpoint-0 | HTTP 404 | product {n} not found | 3 |" in text

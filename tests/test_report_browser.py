@@ -139,6 +139,11 @@ class Browser:
             title: document.title,
             hostile_as_text: [...document.querySelectorAll('code, td')]
                 .some(e => e.textContent === {json.dumps(HOSTILE)}),
+            sample_bodies: [...document.querySelectorAll('table.errors pre.body')]
+                .map(e => e.textContent),
+            samples_open: document.querySelectorAll('table.errors details[open]').length,
+            sample_height: Math.max(0, ...[...document.querySelectorAll('table.errors pre.body')]
+                .map(e => e.getBoundingClientRect().height)),
             scripts: document.scripts.length,
             images: document.images.length,
             external: [...document.querySelectorAll('[src], [href]')]
@@ -189,7 +194,11 @@ def hostile_run(path: Path, *, slow: float = 1.0, seed: int = 1) -> Path:
                HOSTILE: list(rng.lognormal(np.log(8 * slow), 0.3, 10))}
         due = {name: [v + 2.0 for v in values] for name, values in lat.items()}
         errors = {HOSTILE: [("HTTP 500", HOSTILE_MESSAGE, 1)]} if t in (5, 6) else None
+        samples = [{"endpoint": HOSTILE, "kind": "HTTP 500", "message": HOSTILE_MESSAGE,
+                    "status": 500, "method": "GET", "path": "/api/<b>x</b>",
+                    "body": f"<html>{HOSTILE}{HOSTILE_MESSAGE}</html>\\n"}] if t == 5 else ()
         run.interval(float(t), lat, errors=errors, due=due, target=min(5.0 * t, 20.0),
+                     error_samples=samples,
                      users=10, arrivals={"due": 20, "started": 20, "dropped": 0, "late": 0,
                                          "late_max_ms": 0.0})
         run.monitor(float(t), [("shop_db_bytes", {"db": HOSTILE}, 1000.0 * t)])
@@ -229,6 +238,10 @@ def test_report_html_renders_offline_without_errors(browser, tmp_path):
             "chart-monitor-0"} <= set(page["chart_ids"])
     assert page["scripts"] == 3  # config, plotly.js, the charts: nothing injected
     assert page["title"].startswith("hostile: FAIL")
+    # why requests failed: the shop's answer, shown as text, drawn (open, not collapsed)
+    body = f"<html>{HOSTILE}{HOSTILE_MESSAGE}</html>\\n"
+    assert page["sample_bodies"] == [body]
+    assert page["samples_open"] == 1 and page["sample_height"] > 10
     assert (tmp_path / "report.png").stat().st_size > 50_000
     keep = os.environ.get("SHOP_LOADTEST_SCREENSHOT")  # to look at it: set a path
     if keep:

@@ -155,7 +155,12 @@ def test_the_postmortem_fails_on_storage_before_the_error_burst(tmp_path):
     assert storage["first_breach_t"] < errors["first_breach_t"]  # the cause comes first
     assert budgets["runway(storage) > 100%"]["status"] == "fail"
     assert summary["reasons"][0].startswith("budget broke: used(storage) < 80%")
-    assert any(e["kind"] == "HTTP 507" for e in summary["errors"])
+    (full,) = [e for e in summary["errors"] if e["kind"] == "HTTP 507"]
+    assert full["message"] == "database or disk is full"  # the shop's own words
+    assert full["samples"][0]["status"] == 507
+    assert "database or disk is full" in full["samples"][0]["body"]
+    assert "database or disk is full" in (out / "report.html").read_text()
+    assert "database or disk is full" in (out / "summary.md").read_text()
     capacity = json.loads((out / "capacity.json").read_text())
     (storage_row, *_) = capacity["resources"]
     assert storage_row["full_at_t"] is not None

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shop_loadtest.judge.stats import COMPUTE
+from shop_loadtest.judge.stats import COMPUTE, NOTES
 from shop_loadtest.scenario.budgets import STATS, AbortRule, Budget
 
 if TYPE_CHECKING:  # results imports pandas
@@ -114,8 +114,10 @@ def _judge(budget: Budget, scope: Scope) -> BudgetResult:
             extra["breaches"] = _merge_spans([span[i] for i in breach_at])
     elif not passed:
         extra["breaches"] = (span[0],)
+    said = NOTES[budget.name](scope) if budget.name in NOTES else ""
+    note = "; ".join(n for n in (scope.note, said) if n)
     return BudgetResult(observed=float(values[worst]), passed=passed,
-                        status="pass" if passed else "fail", note=scope.note, **common, **extra)
+                        status="pass" if passed else "fail", note=note, **common, **extra)
 
 
 def _spans(scope: Scope, starts: np.ndarray, ends: np.ndarray) -> list[tuple[float, float]]:

@@ -121,8 +121,44 @@ def stat_used(scope: Scope, starts: np.ndarray, ends: np.ndarray, arg: Any) -> n
     if resource is None:
         return np.full(len(starts), np.nan)
     t, ratio = used_ratio(scope.run.monitor, resource)
+    ratio = project_growth(ratio, speedup_of(scope.run.meta))
     lo, hi = window_ranges(scope, starts, ends)
     return _per_window(t, lo, hi, lambda s: float(ratio[s].max()))
+
+
+def speedup_of(meta: dict[str, Any]) -> float:
+    try:
+        speedup = float(meta.get("speedup") or 1.0)
+    except (TypeError, ValueError):
+        return 1.0
+    return speedup if speedup > 0 and math.isfinite(speedup) else 1.0
+
+
+def project_growth(ratio: Any, speedup: float) -> Any:
+    """A cumulative resource's share as the real campaign would fill it.
+
+    A resource grows with the work done (its `per` counter: orders, journeys). Under
+    `--speedup N` the shape is N times shorter at the same rates, so the run does 1/N of the
+    campaign's work and the resource grows 1/N as much: `used(storage) < 80%` on the run's own
+    figures would judge a tenth of the writes. The growth since the first scrape is taken N
+    times: exact for a fixed limit, as a storage cap is, up to the limit.
+    """
+    if speedup == 1.0 or not len(ratio):
+        return ratio
+    import numpy as np
+
+    # A resource cannot be fuller than full: a projection past the limit reads 100% (the run
+    # did not go further, so neither can its projection), unless the run itself went beyond.
+    return np.minimum(ratio[0] + (ratio - ratio[0]) * speedup, np.maximum(ratio, 1.0))
+
+
+def used_note(scope: Scope) -> str:
+    """What the report says about a `used(...)` budget judged under a speedup."""
+    speedup = speedup_of(scope.run.meta)
+    if speedup == 1.0:
+        return ""
+    return (f"projected to the real campaign: the growth measured under --speedup {speedup:g} "
+            f"taken {speedup:g} times (the run did 1/{speedup:g} of the campaign's work)")
 
 
 def stat_gauge_max(scope: Scope, starts: np.ndarray, ends: np.ndarray,

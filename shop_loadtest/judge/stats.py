@@ -8,7 +8,7 @@ tests/test_budgets.py checks that they name the same statistics).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,7 +43,7 @@ def _wreduce(x: np.ndarray, starts: np.ndarray, ends: np.ndarray,
     return out
 
 
-def sliding_percentile(slots: list[list[Counts]], starts: np.ndarray, ends: np.ndarray,
+def sliding_percentile(slots: Sequence[list[Counts]], starts: np.ndarray, ends: np.ndarray,
                        q: float) -> np.ndarray:
     """Percentile q over each window of per-slot histograms, merged exactly.
 
@@ -71,6 +71,17 @@ def sliding_percentile(slots: list[list[Counts]], starts: np.ndarray, ends: np.n
     return out
 
 
+def _percentile(scope: Scope, column: str, starts: np.ndarray, ends: np.ndarray, q: float
+                ) -> np.ndarray:
+    """Percentile q of each window; the whole scope straight from its merged histogram."""
+    if len(starts) == 1 and starts[0] == 0 and ends[0] == len(scope.t):
+        from shop_loadtest.results import counts_percentile_ms
+
+        value = counts_percentile_ms(scope.merged(column), q)
+        return np.array([np.nan if value is None else value])
+    return sliding_percentile(scope.counts(column), starts, ends, q)
+
+
 def _kind_matcher(status: str) -> Callable[[str], bool]:
     def matches(kind: str) -> bool:
         code = kind[5:] if kind.startswith("HTTP ") else ""
@@ -93,8 +104,8 @@ def _counted(column: str) -> Compute:
 
 # One entry per statistic of the grammar's STATS; `pNN` is any percentile (arg: 95.0).
 COMPUTE: dict[str, Compute] = {
-    "pNN": lambda sc, s, e, q: sliding_percentile(sc.counts("hist"), s, e, q),
-    "pNN_due": lambda sc, s, e, q: sliding_percentile(sc.counts("hist_due"), s, e, q),
+    "pNN": lambda sc, s, e, q: _percentile(sc, "hist", s, e, q),
+    "pNN_due": lambda sc, s, e, q: _percentile(sc, "hist_due", s, e, q),
     "mean": lambda sc, s, e, _: _ratio(_wsum(sc.total("sum_ms"), s, e), _wsum(sc.total("n"), s, e)),
     "max": lambda sc, s, e, _: _wreduce(sc.extreme("max_ms", np.fmax), s, e, np.max),
     "min": lambda sc, s, e, _: _wreduce(sc.extreme("min_ms", np.fmin), s, e, np.min),
@@ -107,4 +118,9 @@ COMPUTE: dict[str, Compute] = {
     "gauge_max": monitor_stats.stat_gauge_max,
     "rate": monitor_stats.stat_rate,
     "runway": runway.stat_runway,
+}
+
+# What the report says beside a statistic's result, when how it was judged needs saying.
+NOTES: dict[str, Callable[[Scope], str]] = {
+    "used": monitor_stats.used_note,  # under --speedup: the projection to the real campaign
 }

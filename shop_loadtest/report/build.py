@@ -58,6 +58,8 @@ def build_reports(run_dir: Path, *, tolerate_worker_loss: bool = False) -> dict[
     summary["capacity"] = _capacity(run_dir, run)
     _write(run_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
     _write(run_dir / "junit.xml", render_junit(summary))
-    _write(run_dir / "summary.md", render_markdown(summary))
+    # The runner keeps the demo shop's database in the run's folder: that names the target.
+    demo_shop = (run_dir / "demo-shop.sqlite").exists()
+    _write(run_dir / "summary.md", render_markdown(summary, demo_shop=demo_shop))
     _write(run_dir / "report.html", render_html(run, summary))
     return summary

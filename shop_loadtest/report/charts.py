@@ -17,12 +17,12 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from shop_loadtest.report.shop_metrics import ShopCharts
 from shop_loadtest.results import RunData, build_scope, counts_percentiles_ms, merge_counts
 
 MAX_POINTS = 2000
 MAX_ENDPOINTS = 20
 MAX_KINDS = 6
-MAX_MONITOR_SERIES = 6
 RED = "rgba(214,39,40,{})"
 TEMPLATE = go.layout.Template(layout={
     "font": {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12},
@@ -267,25 +267,6 @@ def arrivals(per_t: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def monitor(run: RunData) -> list[tuple[str, go.Figure]]:
-    """One chart per numeric target metric (the busiest few), one line per label set."""
-    mon = run.monitor.dropna(subset=["name", "value"])
-    if mon.empty:
-        return []
-    mon = mon.assign(series=[",".join(f"{k}={v}" for k, v in sorted(lbl.items()))
-                             if isinstance(lbl, dict) else "" for lbl in mon["labels"]])
-    out = []
-    for name in mon["name"].value_counts().index[:MAX_MONITOR_SERIES]:
-        fig = _figure(f"Target metric: {name}", "value", hovermode="closest")
-        rows = mon[mon["name"] == name]
-        for series in rows["series"].value_counts().index[:8]:
-            part = rows[rows["series"] == series].sort_values("t")
-            t, v = _bin(part["t"].to_numpy(float), {"v": part["value"].to_numpy(float)}, "max")
-            _line(fig, t, v["v"], series or str(name))
-        out.append((str(name), fig))
-    return out
-
-
 def all_figures(run: RunData, summary: dict[str, Any]) -> list[dict[str, str]]:
     """Every chart as {id, title, json}: JSON safe to place inside a <script> element."""
     budgets = summary["budgets"]
@@ -300,9 +281,60 @@ def all_figures(run: RunData, summary: dict[str, Any]) -> list[dict[str, str]]:
     ]
     if per_t["due"].notna().any():
         figures.append(("arrivals", "Arrivals", arrivals(per_t)))
-    figures += [(f"monitor-{i}", title, fig) for i, (title, fig) in enumerate(monitor(run))]
+    shop = ShopCharts(run, budgets, _figure, _line).charts()
+    figures += [(f"monitor-{i}", title, fig) for i, (title, fig) in enumerate(shop)]
+    speedup = _speedup(run)
+    for key, _, fig in figures:
+        if key != "distribution":  # every time chart
+            _stages(fig, run.stages)
+            if speedup != 1.0:
+                _campaign_time(fig, speedup)
     return [{"id": f"chart-{key}", "title": title, "json": script_json(pio.to_json(fig))}
             for key, title, fig in figures]
+
+
+def _speedup(run: RunData) -> float:
+    try:
+        speedup = float(run.meta.get("speedup") or 1.0)
+    except (TypeError, ValueError):
+        return 1.0
+    return speedup if speedup > 0 and math.isfinite(speedup) else 1.0
+
+
+def _stages(fig: go.Figure, stages: list[dict[str, Any]]) -> None:
+    """A dotted line and the stage's name where each stage starts."""
+    for stage in stages[:20]:
+        try:
+            start = float(stage.get("start_s"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            continue
+        fig.add_vline(x=start, line_dash="dot", line_color="rgba(0,0,0,0.25)", line_width=1,
+                      annotation_text=label(stage.get("name") or ""),
+                      annotation_position="top right", annotation_font_size=10,
+                      annotation_font_color="#777")
+
+
+def _campaign_time(fig: go.Figure, speedup: float) -> None:
+    """Under --speedup the x axis reads campaign time; the hover also gives wall time."""
+    for trace in fig.data:
+        if trace.x is None:
+            continue
+        wall = np.asarray(trace.x, dtype=float)
+        trace.x = wall * speedup
+        if trace.hovertemplate is None:
+            trace.customdata = wall
+            trace.hovertemplate = ("%{y:.4g} at campaign %{x:.0f} s (wall %{customdata:.1f} s)"
+                                   f"<extra>{trace.name or ''}</extra>")
+    for shape in fig.layout.shapes:
+        if shape.xref in (None, "x"):
+            for key in ("x0", "x1"):
+                if isinstance(shape[key], int | float):
+                    shape[key] = shape[key] * speedup
+    for note in fig.layout.annotations:
+        if note.xref in (None, "x") and isinstance(note.x, int | float):
+            note.x = note.x * speedup
+    fig.update_xaxes(title_text=f"campaign time, s (wall time x {speedup:g}: --speedup "
+                                f"{speedup:g})")
 
 
 def script_json(text: str) -> str:

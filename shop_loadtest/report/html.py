@@ -17,6 +17,7 @@ from shop_loadtest.judge.budgets import format_value
 from shop_loadtest.judge.machine import machine_health
 from shop_loadtest.judge.verdict import target_line
 from shop_loadtest.report.charts import all_figures
+from shop_loadtest.report.markdown import projected_budgets
 from shop_loadtest.results import RunData
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -72,5 +73,6 @@ def render_html(run: RunData, summary: dict[str, Any]) -> str:
         scenario_text=_scenario_text(run), metadata=_metadata(run, summary),
         events=[e for e in run.events if isinstance(e, dict)][:500],
         target_line=target_line(summary),
+        projected=projected_budgets(summary),
         machine=machine_health(run.ticks),
     )

@@ -19,13 +19,14 @@ from shop_loadtest.judge.verdict import (
     generator_health,
     workers_lost,
 )
+from shop_loadtest.report.errors import error_table
+from shop_loadtest.report.shop_metrics import scrape_health
 from shop_loadtest.results import Counts, RunData, counts_percentiles_ms, merge_counts
 from shop_loadtest.scenario.budgets import AbortRule
 
 SCHEMA_VERSION = 1
 LATENCY_QS = {"p50_ms": 50.0, "p90_ms": 90.0, "p95_ms": 95.0, "p99_ms": 99.0,
               "p99_9_ms": 99.9}
-MAX_ERROR_ROWS = 100
 
 
 def _num(value: Any, digits: int = 3) -> float | None:
@@ -81,19 +82,6 @@ def endpoint_table(run: RunData) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return rows, {"latency": overall, "latency_due": overall_due}
 
 
-def error_table(run: RunData, limit: int = MAX_ERROR_ROWS) -> list[dict[str, Any]]:
-    """Failures grouped by endpoint, kind and message, most frequent first."""
-    errors = run.errors
-    if errors.empty:
-        return []
-    grouped = (errors.groupby(["endpoint", "kind", "message"], sort=False)
-               .agg(count=("count", "sum"), first_t=("t", "min"), last_t=("t", "max"))
-               .reset_index().sort_values("count", ascending=False, kind="stable"))
-    return [{"endpoint": str(r.endpoint), "kind": str(r.kind), "message": str(r.message),
-             "count": int(r.count), "first_t": _num(r.first_t), "last_t": _num(r.last_t)}
-            for r in grouped.head(limit).itertuples(index=False)]
-
-
 def abort_table(rules: list[AbortRule], run: RunData) -> list[dict[str, Any]]:
     """Each abort rule judged on the whole recorded run: did it (or would it) fire, when."""
     out = []
@@ -144,6 +132,7 @@ def build_summary(run: RunData, budgets: list[BudgetResult], abort_rules: list[A
         "generator": generator,
         "workers_lost": workers_lost(run),
         "errors": error_table(run),
+        "scrapes": scrape_health(run),
         "warnings": list(run.warnings),
     }
     summary["verdict"], summary["reasons"] = blame_stall(

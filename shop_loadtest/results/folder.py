@@ -9,8 +9,11 @@ per kind of damage. `ResultsError` is raised when nothing trustworthy is left: n
 
 from __future__ import annotations
 
+import binascii
 import json
 import math
+from array import array
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +49,9 @@ class RunData:
     monitor: pd.DataFrame
     warnings: tuple[str, ...] = ()
     run_dir: Path | None = None
+    # A few failed requests per endpoint and kind as the load processes kept them: status,
+    # method, path, the body's start (masked at the source), `t` and `source`.
+    error_samples: tuple[dict[str, Any], ...] = ()
     hists: HistCache = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -99,22 +105,59 @@ def load_run(run_dir: Path) -> RunData:
     if not isinstance(meta, dict):
         raise ResultsError(f"{meta_path}: expected a JSON object")
     meta, warnings = check_meta(meta, str(meta_path))
-    intervals, ticks, errors = _intervals(_checked_intervals(run_dir / "intervals.jsonl",
-                                                             warnings), warnings)
+    intervals, ticks, errors, samples = _intervals(
+        _checked_intervals(run_dir / "intervals.jsonl", warnings), warnings)
     events = _read_jsonl(run_dir / "events.jsonl", warnings)
     monitor = _monitor(_read_jsonl(run_dir / "monitor.jsonl", warnings))
     return RunData(meta=meta, intervals=intervals, ticks=ticks, errors=errors, events=events,
-                   monitor=monitor, warnings=tuple(warnings), run_dir=run_dir)
+                   monitor=monitor, warnings=tuple(warnings), run_dir=run_dir,
+                   error_samples=tuple(samples))
 
 
-def _checked_intervals(path: Path, warnings: list[str]) -> list[dict[str, Any]]:
-    """intervals.jsonl, each line checked; a line written twice (same source, t and ts) is
-    read once. ResultsError when the file has lines and none of them can be used."""
-    numbered = _read_jsonl_numbered(path, warnings)
+def _iter_jsonl(path: Path, warnings: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) of each JSON object line, read line by line (a 4-hour file is
+    never held whole); bad lines are skipped with a warning, a missing file yields nothing."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        warnings.append(f"{path.name}: unreadable ({exc.strerror or exc})")
+        return
+    with handle:
+        number = 0
+        try:
+            for raw in handle:
+                number += 1
+                line = raw.decode("utf-8", errors="replace")
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    last = not raw.endswith(b"\n")  # the writer stopped mid-line
+                    warnings.append(f"{path.name}:{number}: " + (
+                        "truncated last line ignored" if last else "not JSON, ignored"))
+                    continue
+                if isinstance(record, dict):
+                    yield number, record
+                else:
+                    warnings.append(f"{path.name}:{number}: not a JSON object, ignored")
+        except OSError as exc:
+            warnings.append(f"{path.name}: unreadable ({exc.strerror or exc})")
+
+
+def _checked_intervals(path: Path, warnings: list[str]) -> Iterator[dict[str, Any]]:
+    """intervals.jsonl, each line checked as it is read; a line written twice (same source, t
+    and ts) is read once. ResultsError, once read to the end, when the file had lines and none
+    of them could be used."""
     damage = Damage(path.name)
     seen: set[str] = set()
-    records = []
-    for line, rec in numbered:
+    lines = usable = 0
+    had_figures = kept_figures = False
+    for line, rec in _iter_jsonl(path, warnings):
+        lines += 1
+        had_figures = had_figures or bool(rec.get("endpoints"))
         key = json.dumps([rec.get("source"), rec.get("t"), rec.get("ts")], default=str)
         if rec.get("ts") is not None and key in seen:
             damage.note("duplicated lines (same source, t and ts), read once", line)
@@ -122,47 +165,19 @@ def _checked_intervals(path: Path, warnings: list[str]) -> list[dict[str, Any]]:
         seen.add(key)
         checked = check_interval(rec, line, damage)
         if checked is not None:
-            records.append(checked)
+            usable += 1
+            kept_figures = kept_figures or bool(checked["endpoints"])
+            yield checked
     warnings.extend(damage.warnings())
-    had_figures = any(rec.get("endpoints") for _, rec in numbered)
-    if numbered and (not records or (had_figures and not any(r["endpoints"] for r in records))):
+    if lines and (not usable or (had_figures and not kept_figures)):
         first = damage.warnings()[0] if damage.kinds else "no usable line"
-        raise ResultsError(f"{path}: none of its {len(numbered)} lines holds usable figures "
+        raise ResultsError(f"{path}: none of its {lines} lines holds usable figures "
                            f"({first})")
-    return records
 
 
 def _read_jsonl(path: Path, warnings: list[str]) -> list[dict[str, Any]]:
-    """JSON objects, one a line; bad lines are skipped with a warning, a missing file is []."""
-    return [rec for _, rec in _read_jsonl_numbered(path, warnings)]
-
-
-def _read_jsonl_numbered(path: Path, warnings: list[str]) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, object) of each JSON object line of the file."""
-    try:
-        text = path.read_bytes().decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        return []
-    except OSError as exc:
-        warnings.append(f"{path.name}: unreadable ({exc.strerror or exc})")
-        return []
-    lines = text.split("\n")
-    records: list[tuple[int, dict[str, Any]]] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            last = number == len(lines)  # no newline after it: the writer stopped mid-line
-            warnings.append(f"{path.name}:{number}: "
-                            + ("truncated last line ignored" if last else "not JSON, ignored"))
-            continue
-        if isinstance(record, dict):
-            records.append((number, record))
-        else:
-            warnings.append(f"{path.name}:{number}: not a JSON object, ignored")
-    return records
+    """JSON objects, one a line, for the small files; bad lines are skipped with a warning."""
+    return [rec for _, rec in _iter_jsonl(path, warnings)]
 
 
 def _num(value: Any) -> float:
@@ -177,11 +192,50 @@ def _obj(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _intervals(records: list[dict[str, Any]], warnings: list[str]
-               ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    rows: list[dict[str, Any]] = []
+SAMPLES_PER_KIND = 3
+_SAMPLE_FIELDS = {"endpoint": str, "kind": str, "message": str, "method": str, "path": str,
+                  "body": str}
+
+
+def _sample(raw: Any, t: float, source: str) -> dict[str, Any] | None:
+    """One `error_samples` entry, typed; None when it is not an object."""
+    if not isinstance(raw, dict):
+        return None
+    sample: dict[str, Any] = {k: str(raw.get(k) or "") for k in _SAMPLE_FIELDS}
+    status = _num(raw.get("status"))
+    sample["status"] = None if math.isnan(status) else int(status)
+    sample.update(t=t, source=source)
+    return sample
+
+
+def _compact(encoded: Any) -> bytes | str | None:
+    """A `hist` string as its base64-decoded bytes: a quarter less memory for the million
+    histograms of a 4-hour run. Every reader of `hist` (decode_counts, HistCache) takes both;
+    a string that is not base64 is kept as it is, for them to reject."""
+    if not isinstance(encoded, str) or not encoded:
+        return None
+    try:
+        return binascii.a2b_base64(encoded)
+    except (binascii.Error, ValueError):
+        return encoded
+
+
+_ROW_NUMBERS = ("n", "fail", "sum_ms", "min_ms", "max_ms", "bytes", "p50_ms", "p95_ms",
+                "p99_ms")
+
+
+def _intervals(records: Iterable[dict[str, Any]], warnings: list[str]
+               ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[dict[str, Any]]]:
+    # One list per column, not a dict per row: a 4-hour, 30-endpoint run has 432,000 rows.
+    # Numbers go to compact arrays and names are interned, so a row costs ~80 bytes plus its
+    # histogram strings.
+    cols: dict[str, Any] = {c: array("d") for c in ("t", "ts", "dt", *_ROW_NUMBERS)}
+    cols.update(source=[], endpoint=[], method=[], hist=[], hist_due=[])
+    names: dict[str, str] = {}
     ticks: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
+    samples: list[dict[str, Any]] = []
+    sampled: dict[tuple[str, str], int] = {}
     for rec in records:
         t_raw, dt = _num(rec.get("t")), _num(rec.get("dt"))
         if math.isnan(t_raw):
@@ -190,7 +244,9 @@ def _intervals(records: list[dict[str, Any]], warnings: list[str]
         dt = dt if dt > 0 else 1.0
         # Sources flush a few ms apart: put lines on the interval grid so they add up.
         t = round(max(round(t_raw / dt), 1) * dt, 6)
-        base = {"t": t, "ts": _num(rec.get("ts")), "dt": dt, "source": str(rec.get("source"))}
+        source = str(rec.get("source"))
+        source = names.setdefault(source, source)
+        base = {"t": t, "ts": _num(rec.get("ts")), "dt": dt, "source": source}
         arrivals, health = _obj(rec.get("arrivals")), _obj(rec.get("health"))
         journeys, machine = _obj(rec.get("journeys")), _obj(health.get("machine"))
         ticks.append({**base, "users": _num(rec.get("users")), "target": _num(rec.get("target")),
@@ -203,19 +259,38 @@ def _intervals(records: list[dict[str, Any]], warnings: list[str]
         for name, ep in _obj(rec.get("endpoints")).items():
             if not isinstance(ep, dict):
                 continue
-            rows.append({**base, "endpoint": str(name), "method": str(ep.get("method") or ""),
-                         **{k: _num(ep.get(k)) for k in
-                            ("n", "fail", "sum_ms", "min_ms", "max_ms", "bytes",
-                             "p50_ms", "p95_ms", "p99_ms")},
-                         "hist": ep.get("hist"), "hist_due": ep.get("hist_due")})
+            name = str(name)
+            method = str(ep.get("method") or "")
+            cols["t"].append(t)
+            cols["ts"].append(base["ts"])
+            cols["dt"].append(dt)
+            cols["source"].append(source)
+            cols["endpoint"].append(names.setdefault(name, name))
+            cols["method"].append(names.setdefault(method, method))
+            for k in _ROW_NUMBERS:
+                cols[k].append(_num(ep.get(k)))
+            cols["hist"].append(_compact(ep.get("hist")))
+            cols["hist_due"].append(_compact(ep.get("hist_due")))
         for err in rec.get("errors") or []:
             if isinstance(err, dict):
-                errors.append({"t": t, "source": base["source"],
+                errors.append({"t": t, "source": source,
                                "endpoint": str(err.get("endpoint")),
                                "kind": str(err.get("kind")), "message": str(err.get("message")),
                                "count": _num(err.get("count"))})
-    return (_frame(rows, INTERVAL_COLUMNS), _frame(_merge_ticks(ticks), TICK_COLUMNS),
-            _frame(errors, ERROR_COLUMNS))
+        for raw in rec.get("error_samples") or []:
+            sample = _sample(raw, t, source)
+            if sample is None:
+                continue
+            key = (sample["endpoint"], sample["kind"])
+            if sampled.get(key, 0) < SAMPLES_PER_KIND:  # the first few, across all sources
+                sampled[key] = sampled.get(key, 0) + 1
+                samples.append(sample)
+    frame = pd.DataFrame({c: (np.frombuffer(cols[c], dtype=float) if isinstance(cols[c], array)
+                              else np.array(cols[c], dtype=object))
+                          for c in INTERVAL_COLUMNS}, columns=INTERVAL_COLUMNS)
+    cols.clear()
+    return (_frame_from(frame), _frame(_merge_ticks(ticks), TICK_COLUMNS),
+            _frame(errors, ERROR_COLUMNS), samples)
 
 
 _TICK_SUM = ("due", "started", "dropped", "dropped_full", "late", "journeys")
@@ -245,7 +320,10 @@ def _merge_ticks(ticks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
-    frame = pd.DataFrame.from_records(rows, columns=columns)
+    return _frame_from(pd.DataFrame.from_records(rows, columns=columns))
+
+
+def _frame_from(frame: pd.DataFrame) -> pd.DataFrame:
     for column in _INT_COLUMNS:
         if column in frame:
             frame[column] = frame[column].fillna(0).astype("int64")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,7 +31,7 @@ class Scope:
         mask = iv["endpoint"].isin(endpoints).to_numpy() & np.isin(iv["t"].to_numpy(float), t)
         self.rows = np.flatnonzero(mask)
         self.slot_of_row = np.searchsorted(t, iv["t"].to_numpy(float)[self.rows])
-        self._slot_counts: dict[str, list[list[Counts]]] = {}
+        self._slot_counts: dict[str, Sequence[list[Counts]]] = {}
 
     def describe(self, window_s: float | None = None) -> str:
         window = f", every {window_s:g}s window" if window_s else ""
@@ -61,16 +61,34 @@ class Scope:
         return np.bincount(slots, weights=errors["count"].to_numpy(float)[keep],
                            minlength=len(self.t)).astype(float)
 
-    def counts(self, column: str) -> list[list[Counts]]:
-        """Per-slot histograms (one per source and endpoint) of `hist` or `hist_due`."""
+    def counts(self, column: str) -> Sequence[list[Counts]]:
+        """Per-slot histograms of `hist` or `hist_due`: each slot's rows merged into one."""
         if column not in self._slot_counts:
             order = np.argsort(self.slot_of_row, kind="stable")
-            bounds = np.searchsorted(self.slot_of_row[order], np.arange(len(self.t) + 1))
-            decoded = self.run.hists.rows(column, self.rows[order])
-            self._slot_counts[column] = [
-                [c for c in decoded[bounds[i]:bounds[i + 1]] if c is not None]
-                for i in range(len(self.t))]
+            merged = self.run.hists.by_slot(column, self.rows[order], self.slot_of_row[order],
+                                            len(self.t))
+            self._slot_counts[column] = _Singles(merged)
         return self._slot_counts[column]
+
+    def merged(self, column: str) -> Counts | None:
+        """Every histogram of the scope merged into one (a whole-scope percentile)."""
+        return self.run.hists.merged(column, self.rows)
+
+
+class _Singles(Sequence[list["Counts"]]):
+    """Each slot's one merged histogram as a list of one (or none), made when asked."""
+
+    def __init__(self, merged: Sequence[Counts | None]) -> None:
+        self._merged = merged
+
+    def __len__(self) -> int:
+        return len(self._merged)
+
+    def __getitem__(self, k: Any) -> Any:
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        c = self._merged[k]
+        return [c] if c is not None else []
 
 
 def _matching(names: Iterable[str], pattern: str | None) -> list[str]:

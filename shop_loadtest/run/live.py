@@ -29,50 +29,49 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
-from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Console
 from rich.live import Live
-from rich.panel import Panel
-from rich.progress_bar import ProgressBar
-from rich.table import Table
-from rich.text import Text
 
-from shop_loadtest.judge.budgets import BudgetResult, evaluate, format_value
+from shop_loadtest.judge.budgets import BudgetResult, evaluate
+from shop_loadtest.judge.live import LiveJudge, supports
 from shop_loadtest.results import counts_percentile_ms, decode_counts, load_run, merge_counts
-from shop_loadtest.scenario.budgets import parse_budget
+from shop_loadtest.run.live_render import (
+    WINDOW_S,
+    Snapshot,
+    headline,
+    plain_line,
+    render,
+)
+from shop_loadtest.scenario.budgets import Budget, parse_budget
 
-WINDOW_S = 10.0  # p95 and error rate are of the last 10 s
+__all__ = ["FolderWatch", "JsonlTail", "LiveView", "Snapshot", "live_state", "plain_line",
+           "render"]
 PLAIN_EVERY_S = 10.0
 BUDGETS_EVERY_S = 2.0  # at most this often...
 BUDGETS_CPU_SHARE = 0.1  # ...and spending at most ~10% of the time judging them
-STATE = {"pass": "ok", "fail": "BROKEN", "no_data": "no data yet"}
-STYLE = {"pass": "green", "fail": "bold red", "no_data": "yellow"}
+# Whole-run statistics that only get worse once broken: the slowest response, the fastest,
+# counts of requests and failures, the highest share of a resource.
+CANNOT_RECOVER = {("max", "<"), ("max", "<="), ("min", ">"), ("min", ">="),
+                  ("failures", "<"), ("failures", "<="), ("count", "<"), ("count", "<="),
+                  ("used", "<"), ("used", "<="), ("gauge_max", "<"), ("gauge_max", "<=")}
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """What the view shows at one moment. Rates are per second; None: not known yet."""
-
-    elapsed_s: float
-    duration_s: float
-    scenario: str = ""
-    model: str | None = None
-    stage: str | None = None
-    t: float | None = None  # the latest recorded second (load time)
-    users: float | None = None
-    target: float | None = None  # users (closed model) or journeys/s (open model)
-    rate: float | None = None  # journeys started/s (open model) or requests/s (closed)
-    rps: float | None = None
-    p95_ms: float | None = None
-    error_rate: float | None = None
-    requests: int = 0
-    failures: int = 0
-    budgets: tuple[BudgetResult, ...] = ()
-    budgets_at: float | None = None  # load time the budgets were judged at
-
-    @property
-    def open_model(self) -> bool:
-        return self.model == "arrival_rate"
+def live_state(budget: Budget, result: BudgetResult, *, t: float | None,
+               stages: list[dict[str, Any]], ended: bool) -> str:
+    """How the live view shows a budget: `pass`, `fail`, `no_data`, or `so_far` for a
+    whole-run budget that is failing on the data so far but can still recover before the
+    run ends (a ramp's first seconds must not read BROKEN). Windowed budgets are shown as
+    judged: a window that broke stays broken."""
+    if result.status != "fail":
+        return result.status
+    if ended or budget.window_s is not None or (budget.name, budget.op) in CANNOT_RECOVER:
+        return "fail"
+    if budget.stage is not None:
+        ends = [_num(s.get("end_s")) for s in stages if s.get("name") == budget.stage]
+        known = [e for e in ends if e is not None]
+        if known and t is not None and t >= max(known):
+            return "fail"  # its stage is over: nothing more can come in
+    return "so_far"
 
 
 class JsonlTail:
@@ -131,12 +130,21 @@ class FolderWatch:
     def __init__(self, run_dir: Path, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.run_dir, self.clock = Path(run_dir), clock
         self.tail = JsonlTail(self.run_dir / "intervals.jsonl")
+        self.monitor_tail = JsonlTail(self.run_dir / "monitor.jsonl")
+        self.scrapes_ok = self.scrapes_failed = 0
+        self.scrape_error: str | None = None
+        self.first_scrape_error: str | None = None
+        self.scraped = False
         self.meta: dict[str, Any] | None = None
         self.seconds: deque[_Second] = deque()
         self.requests = self.failures = 0
         self.budget_results: tuple[BudgetResult, ...] = ()
         self.budgets_at: float | None = None
         self.next_budgets = -math.inf
+        self.parsed: list[Budget] | None = None
+        self.judge: LiveJudge | None = None
+        self.batch_results: dict[int, BudgetResult] = {}
+        self.next_batch = -math.inf
 
     def _read_meta(self) -> dict[str, Any]:
         if self.meta is None:
@@ -170,36 +178,89 @@ class FolderWatch:
                 if isinstance(ep.get("hist"), str):
                     second.hists.append(ep["hist"])
 
+    def _read_scrapes(self) -> None:
+        """Scrape health from the new lines of monitor.jsonl."""
+        for rec in self.monitor_tail.read():
+            ok = rec.get("ok") is True
+            if ok:
+                self.scrapes_ok += 1
+            else:
+                self.scrapes_failed += 1
+                self.scrape_error = f"{rec.get('endpoint')}: {rec.get('error') or 'failed'}"
+            if not self.scraped and not ok:
+                self.first_scrape_error = self.scrape_error
+            self.scraped = True
+
+    def _parsed(self) -> list[Budget]:
+        if self.parsed is None:
+            meta = self._read_meta()
+            self.parsed = [parse_budget(str(e)) for e in meta.get("budgets") or []]
+            self.judge = LiveJudge(meta, [b for b in self.parsed if supports(b)])
+        return self.parsed
+
     def _judge_budgets(self, t: float | None) -> None:
-        """Judge budgets on the whole folder so far, as often as their cost allows."""
-        exprs = self._read_meta().get("budgets") or []
+        """Budgets on the results so far. Most are folded in interval by interval (cheap at
+        any length); monitor statistics are judged on the whole folder, as often as their
+        cost allows."""
         now = self.clock()
-        if not exprs or now < self.next_budgets:
+        budgets = self._parsed()
+        if not budgets or now < self.next_budgets:
             return
-        began = time.perf_counter()
-        try:
-            run = load_run(self.run_dir)
-            self.budget_results = tuple(evaluate([parse_budget(str(e)) for e in exprs], run))
-            self.budgets_at = t
-        except Exception:  # noqa: BLE001 - a folder mid-write: keep the last results
-            pass
-        cost = time.perf_counter() - began
-        self.next_budgets = now + max(BUDGETS_EVERY_S, cost / BUDGETS_CPU_SHARE) - 0.1
+        self.next_budgets = now + BUDGETS_EVERY_S - 0.1
+        batch = [i for i, b in enumerate(budgets) if not supports(b)]
+        if batch and now >= self.next_batch:
+            began = time.perf_counter()
+            try:
+                run = load_run(self.run_dir)
+                found = evaluate([budgets[i] for i in batch], run)
+                self.batch_results = dict(zip(batch, found, strict=True))
+            except Exception:  # noqa: BLE001 - a folder mid-write: keep the last results
+                pass
+            cost = time.perf_counter() - began
+            self.next_batch = now + max(BUDGETS_EVERY_S, cost / BUDGETS_CPU_SHARE) - 0.1
+        assert self.judge is not None
+        folded = iter(self.judge.results())
+        results = []
+        for i, _ in enumerate(budgets):
+            if i in batch:
+                if i not in self.batch_results:
+                    return  # not judged yet: keep showing the last results
+                results.append(self.batch_results[i])
+            else:
+                results.append(next(folded))
+        self.budget_results = tuple(results)
+        self.budgets_at = t
 
     def snapshot(self, elapsed: float, duration: float) -> Snapshot:
         meta = self._read_meta()
-        for record in self.tail.read():
+        self._read_scrapes()
+        records = self.tail.read()
+        for record in records:
             self._add(record)
+        try:
+            self._parsed()
+            if self.judge is not None:
+                self.judge.feed(records)
+        except Exception:  # noqa: BLE001 - a bad budget: the view shows the rest
+            self.parsed, self.judge = [], None
         while self.seconds and self.seconds[0].t <= self.seconds[-1].t - WINDOW_S:
             self.seconds.popleft()
         seconds = list(self.seconds)
         latest = seconds[-1].t if seconds else None
         self._judge_budgets(latest)
+        states = tuple(
+            live_state(b, r, t=latest, stages=_stages(meta), ended=elapsed >= duration)
+            for b, r in zip(self.parsed or [], self.budget_results, strict=False))
         common: dict[str, Any] = {"elapsed_s": elapsed, "duration_s": duration,
                   "scenario": str(meta.get("scenario") or ""), "model": meta.get("model"),
                   "stage": _stage(meta, latest if latest is not None else elapsed),
                   "requests": self.requests, "failures": self.failures,
-                  "budgets": self.budget_results, "budgets_at": self.budgets_at}
+                  "budgets": self.budget_results, "budgets_at": self.budgets_at,
+                  "states": states, "target_name": _target_name(meta, self.run_dir),
+                  "scrapes_ok": self.scrapes_ok, "scrapes_failed": self.scrapes_failed,
+                  "scrape_error": self.scrape_error,
+                  "first_scrape_error": self.first_scrape_error,
+                  "speedup": _num(meta.get("speedup")) or 1.0}
         if not seconds:
             return Snapshot(**common)
         # Rates and users from the latest second every load process has reported.
@@ -217,99 +278,28 @@ class FolderWatch:
             error_rate=sum(s.fail for s in seconds) / n if n else None)
 
 
-def _stage(meta: dict[str, Any], t: float) -> str | None:
+def _stages(meta: dict[str, Any]) -> list[dict[str, Any]]:
     listed = meta.get("stages")
-    stages = [s for s in listed if isinstance(s, dict)] if isinstance(listed, list) else []
+    return [s for s in listed if isinstance(s, dict)] if isinstance(listed, list) else []
+
+
+def _target_name(meta: dict[str, Any], run_dir: Path) -> str:
+    """`demo shop` when the runner started the bundled shop for this run, else the host."""
+    target = meta.get("target")
+    if isinstance(target, dict) and str(target.get("kind") or "").startswith("demo"):
+        return "demo shop"
+    if (run_dir / "demo-shop.sqlite").exists():  # the runner keeps the demo shop's database
+        return "demo shop"
+    return str(meta.get("host") or "host unknown")
+
+
+def _stage(meta: dict[str, Any], t: float) -> str | None:
+    stages = _stages(meta)
     for s in stages:
         start, end = _num(s.get("start_s")), _num(s.get("end_s"))
         if start is not None and end is not None and start <= t < end:
             return str(s.get("name"))
     return str(stages[-1].get("name")) if stages and t > 0 else None
-
-
-# --- rendering ------------------------------------------------------------------------------
-def _n(value: float | None) -> str:
-    """`40`, `9.5`: targets and users without float noise."""
-    if value is None:
-        return "n/a"
-    return f"{value:.0f}" if abs(value - round(value)) < 0.05 else f"{value:.1f}"
-
-
-def _ms(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}ms"
-
-
-def _budget_line(snap: Snapshot) -> str:
-    results = snap.budgets
-    if not results:
-        return ""
-    ok = sum(r.status == "pass" for r in results)
-    line = f"budgets {ok}/{len(results)} ok"
-    broken = [r.expr for r in results if r.status == "fail"]
-    waiting = sum(r.status == "no_data" for r in results)
-    if broken:
-        shown = ", ".join(broken[:3]) + (f" and {len(broken) - 3} more" if len(broken) > 3 else "")
-        line += f", BROKEN: {shown}"
-    if waiting:
-        line += f", {waiting} without data yet"
-    return line
-
-
-def plain_line(snap: Snapshot) -> str:
-    """`[  20s/60s] stage=peak rate=38.2/s (target 40) p95=7.1ms errors=0.00% budgets 5/5 ok`"""
-    parts = [f"[{snap.elapsed_s:4.0f}s/{snap.duration_s:.0f}s]"]
-    if snap.stage:
-        parts.append(f"stage={snap.stage}")
-    if snap.t is None:
-        return " ".join([*parts, "waiting for the first results"])
-    if snap.open_model:
-        parts.append(f"rate={snap.rate:.1f}/s (target {_n(snap.target)})")
-    else:
-        parts += [f"users={_n(snap.users)} (target {_n(snap.target)})",
-                  f"rate={snap.rate:.1f}/s"]
-    errors = "n/a" if snap.error_rate is None else f"{snap.error_rate * 100:.2f}%"
-    parts += [f"p95={_ms(snap.p95_ms)}", f"errors={errors}"]
-    budgets = _budget_line(snap)
-    return " ".join(parts + ([budgets] if budgets else []))
-
-
-def render(snap: Snapshot, run_dir: Path | None = None) -> RenderableType:
-    """The terminal panel for one snapshot."""
-    done = min(snap.elapsed_s / snap.duration_s, 1.0) if snap.duration_s else 1.0
-    left = max(snap.duration_s - snap.elapsed_s, 0.0)
-    clock = Table.grid(padding=(0, 2))
-    clock.add_row(Text(f"stage {snap.stage or '-'}", style="bold"),
-                  ProgressBar(total=1.0, completed=done, width=40),
-                  Text(f"{snap.elapsed_s:.0f}s / {snap.duration_s:.0f}s"),
-                  Text(f"{left:.0f}s left" if left else "stopping...", style="dim"))
-    figures = Table.grid(padding=(0, 3))
-    if snap.t is None:
-        figures.add_row(Text("waiting for the first results...", style="dim"))
-    else:
-        what = "journeys/s" if snap.open_model else "requests/s"
-        target = (f"target {_n(snap.target)}/s" if snap.open_model
-                  else f"users {_n(snap.users)} (target {_n(snap.target)})")
-        errors = "n/a" if snap.error_rate is None else f"{snap.error_rate * 100:.2f}%"
-        figures.add_row(f"rate [bold]{snap.rate:.1f}[/] {what}", target,
-                        f"requests {snap.requests:,} ({snap.failures:,} failed)")
-        figures.add_row(f"p95 [bold]{_ms(snap.p95_ms)}[/] (last {WINDOW_S:g}s)",
-                        f"errors [bold]{errors}[/] (last {WINDOW_S:g}s)", "")
-    parts: list[RenderableType] = [clock, Text(), figures]
-    if snap.budgets:
-        when = f" (as of t={snap.budgets_at:.0f}s)" if snap.budgets_at is not None else ""
-        table = Table(title=f"budgets so far{when}", title_justify="left", expand=False,
-                      box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-        for column, justify in (("budget", "left"), ("now", "right"), ("limit", "right"),
-                                ("state", "left")):
-            table.add_column(column, justify=justify)  # type: ignore[arg-type]
-        for r in snap.budgets:
-            table.add_row(Text(r.expr), format_value(r.observed, r.unit),
-                          f"{r.op} {format_value(r.limit, r.unit)}",
-                          Text(STATE.get(r.status, r.status), style=STYLE.get(r.status, "")))
-        parts += [Text(), table]
-    return Panel(Group(*parts), title=Text(f"shop-loadtest: {snap.scenario}", style="bold"),
-                 subtitle=Text(str(run_dir)) if run_dir else None, title_align="left",
-                 subtitle_align="right")
 
 
 class LiveView:
@@ -327,6 +317,23 @@ class LiveView:
         self.live: Live | None = None
         self.last_line = -math.inf
         self.waited = False
+        self.said_headline = False
+        self.warned_scrape = False
+
+    def _warn_first_scrape(self) -> None:
+        """Said once, at once: a shop whose metrics cannot be read gives no resource budgets
+        and no shop-side charts, and the engineer should know before the run is over."""
+        assert self.watch is not None
+        self.watch._read_scrapes()
+        error = self.watch.first_scrape_error
+        if error and not self.warned_scrape:
+            self.warned_scrape = True
+            message = (f"warning: the first scrape of the shop's metrics failed ({error}); "
+                       "budgets and charts on them will see only the scrapes that work")
+            if self.live is not None:
+                self.live.console.print(message, style="bold yellow")
+            else:
+                print(message, file=self.stream, flush=True)
 
     def __enter__(self) -> LiveView:
         return self
@@ -352,6 +359,7 @@ class LiveView:
     def update(self, run_dir: Path, elapsed: float, duration: float) -> None:
         if self.watch is None or self.watch.run_dir != run_dir:
             self.watch = FolderWatch(run_dir, clock=self.clock)
+        self._warn_first_scrape()
         if not self.interactive:
             # A line every 10 s, and the first as soon as there are figures to show.
             if elapsed - self.last_line < PLAIN_EVERY_S:
@@ -362,6 +370,9 @@ class LiveView:
             elif self.waited:
                 return
             self.waited = True
+            if not self.said_headline:
+                print(f"shop-loadtest: {headline(snap)}", file=self.stream, flush=True)
+                self.said_headline = True
             print(plain_line(snap), file=self.stream, flush=True)
             return
         panel = render(self.watch.snapshot(elapsed, duration), run_dir)

@@ -41,6 +41,8 @@ from shop_loadtest.run.parentdeath import die_with_parent
 from shop_loadtest.scenario import Scenario, load_scenario
 
 GRACE_S = 30.0  # beyond the shape's end, before we stop a Locust that does not stop itself
+ABORT_EVERY_S = 5.0  # abort rules are checked at least this often, at hour 4 as at second 4
+BATCH_ABORT_EVERY_S = 10.0  # abort rules on monitor statistics read the whole folder
 STOP_WAIT_S = 15.0
 
 
@@ -405,6 +407,7 @@ def _drive(cmd: list[str], run_dir: Path, scenario: Scenario, duration: float,
         began = time.monotonic()
         reason, abort = "completed", None
         next_check = began + 2.0
+        check_abort = abort_checker(run_dir) if scenario.abort else None
         while proc.poll() is None:
             time.sleep(0.2)
             elapsed = time.monotonic() - began
@@ -416,34 +419,67 @@ def _drive(cmd: list[str], run_dir: Path, scenario: Scenario, duration: float,
                 break
             if time.monotonic() >= next_check:
                 check_began = time.monotonic()
-                if progress is not None:
-                    progress(run_dir, elapsed, duration)
-                if scenario.abort:
-                    abort = _check_abort(scenario, run_dir)
+                if check_abort is not None:
+                    abort = check_abort()
                     if abort is not None:
                         reason = "aborted"
                         _append_event(run_dir, "abort", abort)
                         break
-                # Re-reading a long run's folder costs CPU the load generator needs on the same
-                # machine: keep this process below ~20% of a core, whatever the run's length.
-                next_check = time.monotonic() + max(2.0, 5 * (time.monotonic() - check_began))
+                # The abort check folds in only new intervals: every 2 s, and never less
+                # often than every ABORT_EVERY_S, even when it gets dearer. The live view
+                # keeps its own share of the CPU (live.py).
+                cost = time.monotonic() - check_began
+                if progress is not None:
+                    progress(run_dir, elapsed, duration)
+                next_check = time.monotonic() + min(ABORT_EVERY_S, max(2.0, 5 * cost))
         code = _stop_locust(proc) if proc.poll() is None else proc.returncode
     return reason, abort, code
 
 
-def _check_abort(scenario: Scenario, run_dir: Path) -> dict[str, Any] | None:
+def abort_checker(run_dir: Path) -> Callable[[], dict[str, Any] | None]:
+    """The abort check for a run folder, made once per run and called every few seconds.
+
+    Rules the live judge folds (latency, errors, throughput, counts) cost only the intervals
+    appended since the last call, however long the run; monitor statistics are judged on the
+    whole folder, at most every BATCH_ABORT_EVERY_S.
+    """
     from shop_loadtest.judge.budgets import check_abort
+    from shop_loadtest.judge.live import LiveJudge, supports
     from shop_loadtest.results import load_run
+    from shop_loadtest.run.live import JsonlTail
     from shop_loadtest.scenario.budgets import parse_abort
 
-    try:
-        run_data = load_run(run_dir)
-    except ResultsError:
-        return None
-    hit = check_abort([parse_abort(expr) for expr in scenario.abort], run_data)
-    if hit is None:
-        return None
-    return {"rule": hit.expr, "t": hit.t, "observed": hit.observed}
+    tail = JsonlTail(run_dir / "intervals.jsonl")
+    state: dict[str, Any] = {"judge": None, "batch": [], "next_batch": 0.0}
+
+    def check() -> dict[str, Any] | None:
+        if state["judge"] is None:
+            try:
+                meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return None
+            rules = [parse_abort(str(expr)) for expr in meta.get("abort") or []]
+            state["judge"] = LiveJudge(meta, (), rules)
+            state["batch"] = [r for r in rules if not supports(r)]
+        judge = state["judge"]
+        judge.feed(tail.read())
+        hits = [hit] if (hit := judge.abort_hit()) is not None else []
+        if state["batch"] and time.monotonic() >= state["next_batch"]:
+            began = time.monotonic()
+            try:
+                batch_hit = check_abort(state["batch"], load_run(run_dir))
+            except ResultsError:
+                batch_hit = None
+            if batch_hit is not None:
+                hits.append(batch_hit)
+            state["next_batch"] = time.monotonic() + max(
+                BATCH_ABORT_EVERY_S, 5 * (time.monotonic() - began))
+        if not hits:
+            return None
+        first = min(hits, key=lambda h: h.t)
+        return {"rule": first.expr, "t": first.t, "observed": first.observed}
+
+    return check
 
 
 def _append_event(run_dir: Path, kind: str, detail: dict[str, Any]) -> None:

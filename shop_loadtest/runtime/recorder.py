@@ -18,11 +18,20 @@ from typing import Any
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from shop_loadtest.journeys.failures import (
+    MESSAGE_CHARS,
+    Mask,
+    describe_failure,
+    failure_sample,
+    masked_cut,
+)
+from shop_loadtest.journeys.templates import SecretEnv
+
 LOWEST_US, HIGHEST_US, DIGITS = 1, 3_600_000_000, 3
 # Pending response times are folded into the histogram when a list grows this long, so
 # memory stays bounded even if nobody takes the interval (a plain `locust -f` run).
 FOLD_AT = 200_000
-TIMEOUT = "timeout"
+SAMPLES_PER_KIND = 3
 IN_FLIGHT_AT_STOP = "in flight at stop"
 
 
@@ -132,12 +141,24 @@ class EndpointInterval:
 
 
 class Recorder:
-    """Collects one process's requests; `take()` returns the interval's figures and resets."""
+    """Collects one process's requests; `take()` returns the interval's figures and resets.
 
-    def __init__(self, redact: set[str] | None = None) -> None:
+    `mask` is the one secret mask (`SecretEnv.scrub`) every message and body sample passes
+    before it is cut; `redact` (the values to mask) is the older way to give it.
+    """
+
+    def __init__(self, redact: set[str] | None = None, mask: Mask | None = None) -> None:
         self._endpoints: dict[str, EndpointInterval] = {}
         self._errors: Counter[tuple[str, str, str]] = Counter()
-        self._redact = redact if redact is not None else set()
+        if mask is None:
+            secrets = SecretEnv({})
+            secrets.used = redact if redact is not None else set()
+            mask = secrets.scrub
+        self._mask = mask
+        # A few failed requests per endpoint and kind, for the whole life of the process:
+        # what the shop answered, not only how often.
+        self._sampled: Counter[tuple[str, str]] = Counter()
+        self._samples: list[dict[str, Any]] = []
         self.journeys = 0
         self.journey_seconds = 0.0
 
@@ -155,14 +176,14 @@ class Recorder:
             ep.due.append(response_time_ms + late_ms)
         if error is not None:
             ep.fail += 1
-            self._errors[(name, error[0], self._scrub(error[1]))] += 1
+            self._errors[(name, error[0], masked_cut(error[1], self._mask, MESSAGE_CHARS))] += 1
         if len(times) >= FOLD_AT:
             ep.fold()
 
     def on_request(self, request_type: str, name: str, response_time: float | None,
                    response_length: int | None, exception: BaseException | None = None,
                    context: dict[str, Any] | None = None, response: Any = None,
-                   **_: Any) -> None:
+                   url: Any = None, **_: Any) -> None:
         """Locust's `request` event, recorded: attach with `events.request.add_listener`.
 
         The runtime's users put `late_ms` (how late the journey's arrival started) in the
@@ -182,12 +203,22 @@ class Recorder:
                     ep.due = []
                 ep.due.append(ms + late_ms)
         if exception is not None:
-            error = describe_failure(exception, response)
-            if error is not None:
-                ep.fail += 1
-                self._errors[(name, error[0], self._scrub(error[1]))] += 1
+            self._failed(ep, request_type, name, exception, response, url)
         if len(times) >= FOLD_AT:
             ep.fold()
+
+    def _failed(self, ep: EndpointInterval, method: str, name: str, exception: BaseException,
+                response: Any, url: Any) -> None:
+        error = describe_failure(exception, response, self._mask)
+        if error is None:
+            return
+        ep.fail += 1
+        self._errors[(name, error[0], error[1])] += 1
+        key = (name, error[0])
+        if self._sampled[key] < SAMPLES_PER_KIND:
+            self._sampled[key] += 1
+            self._samples.append({"endpoint": name, "kind": error[0], "message": error[1],
+                                  **failure_sample(method, url, response, self._mask)})
 
     def in_flight_at_stop(self, method: str, name: str, waited_ms: float) -> None:
         """A request still waiting for its answer when its user was stopped (the run ended,
@@ -204,19 +235,12 @@ class Recorder:
         self.journeys += 1
         self.journey_seconds += seconds
 
-    def _scrub(self, message: str) -> str:
-        message = message[:300]
-        for secret in self._redact:
-            if secret:
-                message = message.replace(secret, "***")
-        return message
-
     def take(self) -> dict[str, Any]:
-        endpoints, errors = self._endpoints, self._errors
+        endpoints, errors, samples = self._endpoints, self._errors, self._samples
         journeys, journey_seconds = self.journeys, self.journey_seconds
-        self._endpoints, self._errors = {}, Counter()
+        self._endpoints, self._errors, self._samples = {}, Counter(), []
         self.journeys, self.journey_seconds = 0, 0.0
-        return {
+        taken: dict[str, Any] = {
             "endpoints": {name: ep.to_json() for name, ep in endpoints.items()},
             "errors": [
                 {"endpoint": name, "kind": kind, "message": msg, "count": count}
@@ -225,35 +249,7 @@ class Recorder:
             "journeys": {"completed": journeys,
                          "mean_s": journey_seconds / journeys if journeys else None},
         }
+        if samples:
+            taken["error_samples"] = samples
+        return taken
 
-
-def describe_failure(exception: BaseException | None, response: Any) -> tuple[str, str] | None:
-    """(kind, message) of a failed request: `HTTP 503`, `ConnectionRefusedError`, `check`,
-    `timeout`."""
-    if exception is None:
-        return None
-    timeout = timeout_in(exception) or timeout_in(getattr(response, "error", None))
-    if timeout is not None:
-        return TIMEOUT, str(timeout) or "timed out"
-    message = str(exception) or type(exception).__name__
-    status = getattr(response, "status_code", 0) or 0
-    if message.startswith("HTTP "):
-        return f"HTTP {status}", message
-    if status == 0:
-        cause = getattr(response, "error", None) or exception
-        return type(cause).__name__, str(cause) or message
-    if type(exception).__name__ == "CatchResponseError":
-        return "check failed", message
-    return f"HTTP {status}", message
-
-
-def timeout_in(exc: BaseException | None) -> BaseException | None:
-    """The timeout behind a failure, whichever layer noticed it: the runtime's timer, a socket
-    or gevent, possibly wrapped by geventhttpclient (`RetriesExceeded(original=...)`)."""
-    for _ in range(4):
-        if exc is None:
-            return None
-        if isinstance(exc, TimeoutError) or type(exc).__name__ == "Timeout":
-            return exc
-        exc = getattr(exc, "original", None)
-    return None

@@ -93,7 +93,7 @@ class RuntimeState:
         seed = getattr(options, "slt_seed", None)
         self.templates = make_environment(seed=seed)
         secrets: SecretEnv = self.templates.globals["env"]  # type: ignore[assignment]
-        self.recorder = Recorder(redact=secrets.used)
+        self.recorder = Recorder(mask=secrets.scrub)
         self.scheduler: ArrivalScheduler | None = None
         self.target_now: float | None = None
         self.doors_open: float | None = None

@@ -1,0 +1,288 @@
+"""The shop's side of the story: its own metrics, read as a performance engineer reads them.
+
+- a resource of `monitor.resources` (storage): used against its limit, the 80% line and the
+  moment it crossed it;
+- a Prometheus histogram (`*_bucket`, or only `*_sum`/`*_count` when buckets were not kept):
+  the server's own p50/p95 (mean without buckets) per route, beside the latency the client
+  measured on the matching endpoint: the gap is network and queueing;
+- a counter (`*_total`): its rate per second, not the raw cumulative value;
+- any other gauge: as it is.
+
+At most MAX_CHARTS charts: the metrics a budget names and the resources first, then by sample
+count. `scrape_health` says how the scrapes went, per endpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from shop_loadtest.judge.monitor_stats import project_growth, resources_of, speedup_of, used_ratio
+from shop_loadtest.results import RunData
+
+MAX_CHARTS = 6
+MAX_LINES = 8
+_HIST_PARTS = ("_bucket", "_sum", "_count")
+_METRIC_IN_BUDGET = re.compile(r"\b([a-z_:][a-z0-9_:]*)\s*(?:\{|\))")
+
+
+def scrape_health(run: RunData) -> list[dict[str, Any]]:
+    """Per scraped endpoint: scrapes that worked and failed, the last error and when."""
+    mon = run.monitor
+    if mon.empty:
+        return []
+    scrapes = mon.drop_duplicates(subset=["t", "endpoint"])
+    out = []
+    for endpoint, rows in scrapes.groupby("endpoint", sort=True):
+        ok = rows["ok"].fillna(False).astype(bool)
+        failed = rows[~ok]
+        last = failed.iloc[-1] if len(failed) else None
+        out.append({"endpoint": str(endpoint), "ok": int(ok.sum()), "failed": int((~ok).sum()),
+                    "last_error": None if last is None else str(last["error"] or "failed"),
+                    "last_error_t": None if last is None else _round(last["t"]),
+                    "first_failed": bool(len(rows) and not ok.iloc[0])})
+    return out
+
+
+def _round(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else round(number, 3)
+
+
+def _family(name: str) -> tuple[str, str]:
+    """(family, kind): kind is histogram, counter or gauge."""
+    for part in _HIST_PARTS:
+        if name.endswith(part):
+            return name[: -len(part)], "histogram"
+    if name.endswith("_total"):
+        return name, "counter"
+    return name, "gauge"
+
+
+def _labels(value: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _series_key(labels: dict[str, str], drop: tuple[str, ...] = ()) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in drop)
+
+
+def _shape(path: str) -> str:
+    """A route or endpoint path with its parameters as `*`: `/api/products/<int:id>` and
+    `/api/products/{id}` are both `/api/products/*`."""
+    return re.sub(r"<[^>]*>|\{[^}]*\}|:[a-z_]+", "*", path.strip().lower())
+
+
+def matching_endpoint(labels: dict[str, str], endpoints: list[str]) -> str | None:
+    """The client endpoint a server series stands for, by method and route (or path)."""
+    route = labels.get("route") or labels.get("path") or labels.get("handler") or ""
+    method = (labels.get("method") or "").upper()
+    if not route:
+        return None
+    for name in endpoints:
+        verb, _, path = name.partition(" ")
+        if _shape(path) == _shape(route) and (not method or method == verb.upper()):
+            return name
+    return None
+
+
+def _quantile(le: np.ndarray, counts: np.ndarray, q: float) -> float:
+    """histogram_quantile over one interval's bucket increases (cumulative, sorted by le)."""
+    total = counts[-1]
+    if total <= 0:
+        return math.nan
+    rank = q * total
+    i = int(np.searchsorted(counts, rank, side="left"))
+    if i >= len(le) or math.isinf(le[i]):
+        return float(le[i - 1]) if i >= 1 else math.nan
+    lo_le = le[i - 1] if i else 0.0
+    lo_count = counts[i - 1] if i else 0.0
+    inside = counts[i] - lo_count
+    return float(lo_le + (le[i] - lo_le) * ((rank - lo_count) / inside if inside else 1.0))
+
+
+class ShopCharts:
+    """Builds the shop-metric charts of one run (see the module's docstring)."""
+
+    def __init__(self, run: RunData, budgets: list[dict[str, Any]], figure: Any,
+                 line: Any) -> None:
+        self.run, self.budgets = run, budgets
+        self.figure, self.line = figure, line  # charts.py's _figure and _line: one look
+        mon = run.monitor.dropna(subset=["name", "value"])
+        self.mon = mon[mon["t"].notna()]
+
+    def charts(self) -> list[tuple[str, go.Figure]]:
+        if self.mon.empty:
+            return []
+        out: list[tuple[str, go.Figure]] = []
+        done: set[str] = set()
+        for resource in resources_of(self.run.meta):
+            fig = self._resource(resource)
+            if fig is not None:
+                out.append((f"Shop resource: {resource.name}", fig))
+                done.add(resource.used)
+                if isinstance(resource.limit, str):
+                    done.add(resource.limit.split("{")[0])  # drawn as the 100% line
+        names = self.mon["name"].astype(str)
+        families = names.map(lambda n: _family(n)[0])
+        counts = families.value_counts()
+        named = {m for b in self.budgets for m in _METRIC_IN_BUDGET.findall(str(b["expr"]))}
+        order = sorted(counts.index, key=lambda f: (f not in named, -int(counts[f]), f))
+        for family in order:
+            if len(out) >= MAX_CHARTS:
+                break
+            if family in done:
+                continue
+            kinds = {_family(n)[1] for n in names[families == family].unique()}
+            fig = (self._histogram(family) if "histogram" in kinds else
+                   self._counter(family) if "counter" in kinds else self._gauge(family))
+            if fig is not None:
+                out.append((fig.layout.title.text, fig))
+                done.add(family)
+        return out[:MAX_CHARTS]
+
+    def _rows(self, name: str) -> pd.DataFrame:
+        return self.mon[self.mon["name"] == name]
+
+    def _resource(self, resource: Any) -> go.Figure | None:
+        t, ratio = used_ratio(self.mon, resource)
+        if not len(t):
+            return None
+        fig = self.figure(f"Shop resource: {resource.name} used of its limit", "% of limit",
+                          hovermode="closest")
+        self.line(fig, t, ratio * 100.0, f"{resource.used} / limit")
+        speedup = speedup_of(self.run.meta)
+        if speedup != 1.0:  # what the budget judges: the growth as the campaign would make it
+            projected = project_growth(ratio, speedup)
+            self.line(fig, t, projected * 100.0, f"projected to the campaign (x{speedup:g})",
+                      line={"dash": "dash"})
+            ratio = projected
+        fig.add_hline(y=100, line_color="rgba(214,39,40,0.8)", annotation_text="limit",
+                      annotation_position="top left")
+        fig.add_hline(y=80, line_dash="dash", line_color="rgba(214,39,40,0.5)",
+                      annotation_text="80%", annotation_position="bottom left")
+        over = np.flatnonzero(ratio >= 0.8)
+        if len(over):
+            crossed = float(t[over[0]])
+            speedup = speedup_of(self.run.meta)
+            when = (f"campaign {crossed * speedup:.0f} s (wall {crossed:g} s)"
+                    if speedup != 1.0 else f"t={crossed:g} s")
+            fig.add_vline(x=crossed, line_dash="dot", line_color="rgba(214,39,40,0.8)",
+                          annotation_text=f"crossed 80% at {when}",
+                          annotation_position="top right")
+        return fig
+
+    def _counter(self, name: str) -> go.Figure | None:
+        rows = self._rows(name)
+        fig = self.figure(f"Shop metric: rate({name})", "per second", hovermode="closest")
+        drawn = 0
+        keys = rows["labels"].map(lambda v: _series_key(_labels(v)))
+        for key in keys.value_counts().index[:MAX_LINES]:
+            part = rows[keys == key].sort_values("t")
+            t, v = part["t"].to_numpy(float), part["value"].to_numpy(float)
+            if len(t) < 2:
+                continue
+            dt = np.diff(t)
+            rise = np.diff(v)
+            rate = np.where(rise >= 0, rise, v[1:]) / np.where(dt > 0, dt, np.nan)
+            self.line(fig, t[1:], rate, key or name)
+            drawn += 1
+        return fig if drawn else None
+
+    def _gauge(self, name: str) -> go.Figure | None:
+        rows = self._rows(name)
+        fig = self.figure(f"Shop metric: {name}", "value", hovermode="closest")
+        keys = rows["labels"].map(lambda v: _series_key(_labels(v)))
+        for key in keys.value_counts().index[:MAX_LINES]:
+            part = rows[keys == key].sort_values("t")
+            self.line(fig, part["t"].to_numpy(float), part["value"].to_numpy(float),
+                      key or name)
+        return fig
+
+    def _histogram(self, family: str) -> go.Figure | None:
+        """Server p50/p95 per route from the buckets (or the mean from sum/count), beside the
+        client's p95 of the matching endpoint."""
+        buckets = self._rows(f"{family}_bucket")
+        seconds = family.endswith("_seconds")
+        scale = 1000.0 if seconds else 1.0
+        fig = self.figure(f"Shop metric: {family}, server vs client",
+                          "ms (log scale)" if seconds else "value", hovermode="closest")
+        if seconds:  # one slow second must not flatten the rest
+            fig.update_yaxes(type="log")
+        endpoints = self.run.endpoints
+        drawn = 0
+        routes: dict[str, dict[str, str]] = {}
+        source = buckets if len(buckets) else self._rows(f"{family}_count")
+        for labels in source["labels"]:
+            lab = {k: v for k, v in _labels(labels).items() if k != "le"}
+            routes.setdefault(_series_key(lab), lab)
+        ranked = sorted(routes.items(),
+                        key=lambda kv: matching_endpoint(kv[1], endpoints) is None)
+        for key, lab in ranked[:MAX_LINES // 2]:
+            client = matching_endpoint(lab, endpoints)
+            if len(buckets):
+                drawn += self._bucket_lines(fig, buckets, key, scale)
+            else:
+                drawn += self._mean_line(fig, family, key, scale)
+            if client is not None:
+                self._client_line(fig, client)
+        return fig if drawn else None
+
+    def _bucket_lines(self, fig: go.Figure, buckets: pd.DataFrame, key: str,
+                      scale: float) -> int:
+        labels = buckets["labels"].map(_labels)
+        mine = buckets[labels.map(lambda lab: _series_key(
+            {k: v for k, v in lab.items() if k != "le"}) == key)]
+        if mine.empty:
+            return 0
+        le = mine["labels"].map(lambda lab: float(_labels(lab).get("le", "nan")))
+        table = (mine.assign(le=le).pivot_table(index="t", columns="le", values="value",
+                                                aggfunc="sum").sort_index())
+        if len(table) < 2:
+            return 0
+        edges = table.columns.to_numpy(float)
+        rises = np.clip(np.diff(table.to_numpy(float), axis=0), 0, None)
+        t = table.index.to_numpy(float)[1:]
+        for q, dash in ((0.5, "dot"), (0.95, "solid")):
+            values = np.array([_quantile(edges, row, q) for row in rises]) * scale
+            self.line(fig, t, values, f"server p{q * 100:g} {key}", line={"dash": dash})
+        return 1
+
+    def _mean_line(self, fig: go.Figure, family: str, key: str, scale: float) -> int:
+        sums, counts = self._rows(f"{family}_sum"), self._rows(f"{family}_count")
+
+        def one(rows: pd.DataFrame) -> pd.Series:
+            keys = rows["labels"].map(lambda v: _series_key(_labels(v)))
+            return rows[keys == key].groupby("t")["value"].sum().sort_index()
+
+        s, c = one(sums), one(counts)
+        both = pd.concat([s, c], axis=1, keys=["s", "c"]).dropna()
+        if len(both) < 2:
+            return 0
+        ds, dc = np.diff(both["s"].to_numpy(float)), np.diff(both["c"].to_numpy(float))
+        mean = np.where(dc > 0, ds / np.where(dc > 0, dc, 1.0), np.nan) * scale
+        self.line(fig, both.index.to_numpy(float)[1:], mean, f"server mean {key}")
+        return 1
+
+    def _client_line(self, fig: go.Figure, endpoint: str) -> None:
+        iv = self.run.intervals
+        rows = iv[iv["endpoint"] == endpoint].groupby("t")["p95_ms"].max()
+        if len(rows):
+            self.line(fig, rows.index.to_numpy(float), rows.to_numpy(float),
+                      f"client p95 {endpoint}", line={"dash": "dash"})
+
+
+def first_scrape_failed(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first scrape of the run, when it failed (the live view warns at once)."""
+    for rec in records:
+        return rec if rec.get("ok") is False else None
+    return None
+
