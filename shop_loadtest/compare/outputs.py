@@ -9,7 +9,6 @@ Jinja2's autoescaping; chart data through `charts.script_json`, which escapes `<
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ from shop_loadtest.compare.judging import (
     format_pct,
 )
 from shop_loadtest.judge.budgets import format_value
-from shop_loadtest.results import counts_percentiles_ms, load_run
+from shop_loadtest.results import counts_percentiles_ms, load_run, write_atomic
 
 TEMPLATES = Path(__file__).parents[1] / "report" / "templates"
 MAX_CHART_ENDPOINTS = 20
@@ -144,12 +143,6 @@ def render_html(c: Comparison) -> str:
         change=format_change, pvalue=format_p, status=STATUS_TEXT)
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_comparison(base_dir: Path, new_dir: Path, out_dir: Path | None = None, *,
                      max_regression: float = 0.10, alpha: float = 0.05) -> Comparison:
     """Compare two results folders; write compare.md and compare.html into `out_dir`
@@ -158,6 +151,6 @@ def write_comparison(base_dir: Path, new_dir: Path, out_dir: Path | None = None,
                               max_regression=max_regression, alpha=alpha)
     out = Path(out_dir or new_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _write(out / "compare.md", render_markdown(comparison))
-    _write(out / "compare.html", render_html(comparison))
+    write_atomic(out / "compare.md", render_markdown(comparison))
+    write_atomic(out / "compare.html", render_html(comparison))
     return comparison

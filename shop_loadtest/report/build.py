@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +11,8 @@ from shop_loadtest.report.html import render_html
 from shop_loadtest.report.junit import render_junit
 from shop_loadtest.report.markdown import render_markdown
 from shop_loadtest.report.summary import build_summary
-from shop_loadtest.results import load_run
+from shop_loadtest.results import load_run, write_atomic
 from shop_loadtest.scenario.budgets import parse_abort, parse_budget
-
-
-def _write(path: Path, text: str) -> None:
-    """Write next to the target, then rename: a reader never sees half a report."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _capacity(run_dir: Path, run: Any) -> dict[str, Any] | None:
@@ -46,8 +38,8 @@ def build_reports(run_dir: Path, *, tolerate_worker_loss: bool = False) -> dict[
     summary = build_summary(run, evaluate(budgets, run), abort_rules,
                             tolerate_worker_loss=tolerate_worker_loss)
     summary["capacity"] = _capacity(run_dir, run)
-    _write(run_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
-    _write(run_dir / "junit.xml", render_junit(summary))
-    _write(run_dir / "summary.md", render_markdown(summary))
-    _write(run_dir / "report.html", render_html(run, summary))
+    write_atomic(run_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    write_atomic(run_dir / "junit.xml", render_junit(summary))
+    write_atomic(run_dir / "summary.md", render_markdown(summary))
+    write_atomic(run_dir / "report.html", render_html(run, summary))
     return summary
