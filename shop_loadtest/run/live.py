@@ -38,7 +38,13 @@ from rich.table import Table
 from rich.text import Text
 
 from shop_loadtest.judge.budgets import BudgetResult, evaluate, format_value
-from shop_loadtest.results import counts_percentile_ms, decode_counts, load_run, merge_counts
+from shop_loadtest.results import (
+    counts_percentile_ms,
+    decode_counts,
+    load_run,
+    merge_counts,
+    number,
+)
 from shop_loadtest.scenario.budgets import parse_budget
 
 WINDOW_S = 10.0  # p95 and error rate are of the last 10 s
@@ -101,14 +107,6 @@ class JsonlTail:
         return out
 
 
-def _num(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
-
-
 @dataclass
 class _Second:
     """One recorded second, summed over the load processes that reported it."""
@@ -145,7 +143,7 @@ class FolderWatch:
         return self.meta
 
     def _add(self, record: dict[str, Any]) -> None:
-        t, dt = _num(record.get("t")), _num(record.get("dt")) or 1.0
+        t, dt = number(record.get("t"), None), number(record.get("dt"), None) or 1.0
         if t is None:
             return
         t = round(max(round(t / dt), 1) * dt, 6)  # on the interval grid, as results/folder.py does
@@ -156,15 +154,15 @@ class FolderWatch:
             if len(self.seconds) > 1 and self.seconds[-2].t > t:  # sources out of order
                 self.seconds = deque(sorted(self.seconds, key=lambda s: s.t))
         source = str(record.get("source"))
-        second.users_by[source] = _num(record.get("users")) or 0.0
-        second.target_by[source] = _num(record.get("target")) or 0.0
+        second.users_by[source] = number(record.get("users"), 0.0)
+        second.target_by[source] = number(record.get("target"), 0.0)
         arrivals = record.get("arrivals")
         if isinstance(arrivals, dict):
-            second.started = (second.started or 0.0) + (_num(arrivals.get("started")) or 0.0)
+            second.started = (second.started or 0.0) + number(arrivals.get("started"), 0.0)
         endpoints = record.get("endpoints")
         for ep in endpoints.values() if isinstance(endpoints, dict) else ():
             if isinstance(ep, dict):
-                n, fail = int(_num(ep.get("n")) or 0), int(_num(ep.get("fail")) or 0)
+                n, fail = int(number(ep.get("n"), 0)), int(number(ep.get("fail"), 0))
                 second.n, second.fail = second.n + n, second.fail + fail
                 self.requests, self.failures = self.requests + n, self.failures + fail
                 if isinstance(ep.get("hist"), str):
@@ -221,7 +219,7 @@ def _stage(meta: dict[str, Any], t: float) -> str | None:
     listed = meta.get("stages")
     stages = [s for s in listed if isinstance(s, dict)] if isinstance(listed, list) else []
     for s in stages:
-        start, end = _num(s.get("start_s")), _num(s.get("end_s"))
+        start, end = number(s.get("start_s"), None), number(s.get("end_s"), None)
         if start is not None and end is not None and start <= t < end:
             return str(s.get("name"))
     return str(stages[-1].get("name")) if stages and t > 0 else None
