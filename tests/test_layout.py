@@ -10,10 +10,11 @@ from pathlib import Path
 import shop_loadtest
 
 PACKAGE = Path(shop_loadtest.__file__).parent
-# Lowest first. `errors` (the one exception tree) and the package root sit under everything;
+# Lowest first. `errors` (the one exception tree), the package root and `hdr` (the one
+# histogram layout, shared by the recorder and the readers) sit under everything;
 # `shapes` and `journeys` are the languages the scenario file is written in (the models
 # validate with them); `run` orchestrates a run, so it calls results, judge and report.
-STAGES = ["errors", "demo_shop", "shapes", "journeys", "scenario", "generate", "runtime",
+STAGES = ["errors", "hdr", "demo_shop", "shapes", "journeys", "scenario", "generate", "runtime",
           "results", "judge", "report", "run", "capacity", "compare", "cli"]
 
 

@@ -23,12 +23,8 @@ from shop_loadtest.results.folder import (
     load_run,
 )
 from shop_loadtest.results.histograms import (
-    DIGITS,
-    HIGHEST_US,
-    LOWEST_US,
     Counts,
     HistCache,
-    bucket_values_us,
     counts_of,
     counts_percentile_ms,
     counts_percentiles_ms,
@@ -45,8 +41,8 @@ from shop_loadtest.results.numbers import number, rounded
 from shop_loadtest.results.scope import Scope, build_scope, windows
 
 __all__ = [
-    "DIGITS", "ERROR_COLUMNS", "HIGHEST_US", "INTERVAL_COLUMNS", "LOWEST_US", "MONITOR_COLUMNS",
-    "TICK_COLUMNS", "Counts", "HistCache", "RunData", "Scope", "bucket_values_us", "build_scope",
+    "ERROR_COLUMNS", "INTERVAL_COLUMNS", "MONITOR_COLUMNS",
+    "TICK_COLUMNS", "Counts", "HistCache", "RunData", "Scope", "build_scope",
     "counts_of", "counts_percentile_ms", "counts_percentiles_ms", "counts_to_hist",
     "decode_counts", "dense_percentile_ms", "empty_dense", "load_run", "merge_counts",
     "merge_hist", "number", "percentile_ms", "percentiles_ms", "rounded", "windows",
