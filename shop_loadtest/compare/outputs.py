@@ -24,22 +24,13 @@ from shop_loadtest.compare.judging import (
     format_pct,
 )
 from shop_loadtest.judge.budgets import format_value
+from shop_loadtest.report.terminal import text_table
 from shop_loadtest.results import counts_percentiles_ms, load_run, write_atomic
 
 TEMPLATES = Path(__file__).parents[1] / "report" / "templates"
 MAX_CHART_ENDPOINTS = 20
 STATUS_TEXT = {"regression": "REGRESSION", "noise": "not significant", "too_short": "too short",
                "better": "better", "ok": "ok", "no_data": "no data"}
-
-
-def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
-    widths = [max(len(c) for c in column) for column in zip(header, *rows, strict=True)]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
-
-    return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
 
 
 def _cells(d: Delta) -> list[str]:
@@ -55,7 +46,7 @@ def terminal_table(c: Comparison) -> str:
         last = d.endpoint
         rows.append([name[:48], *_cells(d)])
     out = [f"base: {c.base_name}", f"new:  {c.new_name}", ""]
-    out += _table(["endpoint", "figure", "base", "new", "change", "p", "result"], rows,
+    out += text_table(["endpoint", "figure", "base", "new", "change", "p", "result"], rows,
                   right={2, 3, 4, 5})
     out += ["", *[f"warning: {w}" for w in c.warnings]] if c.warnings else []
     out += ["", f"compare: {c.verdict.upper()}", *[f"  - {r}" for r in c.reasons]]
