@@ -119,24 +119,6 @@ class Recorder:
         self.journeys = 0
         self.journey_seconds = 0.0
 
-    def record(self, method: str, name: str, response_time_ms: float, length: int,
-               error: tuple[str, str] | None, late_ms: float | None) -> None:
-        ep = self._endpoints.get(name)
-        if ep is None:
-            ep = self._endpoints[name] = EndpointInterval(method)
-        times = ep.times
-        times.append(response_time_ms)
-        ep.bytes += length or 0
-        if late_ms is not None:
-            if ep.due is None:
-                ep.due = []
-            ep.due.append(response_time_ms + late_ms)
-        if error is not None:
-            ep.fail += 1
-            self._errors[(name, error[0], self._scrub(error[1]))] += 1
-        if len(times) >= FOLD_AT:
-            ep.fold()
-
     def on_request(self, request_type: str, name: str, response_time: float | None,
                    response_length: int | None, exception: BaseException | None = None,
                    context: dict[str, Any] | None = None, response: Any = None,
