@@ -79,7 +79,7 @@ def decode_counts(encoded: str | None) -> Counts | None:
             return counts if len(counts.idx) else None
         # Straight from the payload: building an HdrHistogram costs 5x the decoding itself.
         found = payload.init_counts(COUNTS_LEN)
-    except Exception:  # noqa: BLE001 - hdrh raises TypeError, zlib.error and its own errors
+    except Exception:  # hdrh raises TypeError, zlib.error and its own errors
         return None
     if not found["total"]:
         return None

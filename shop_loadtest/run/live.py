@@ -179,7 +179,7 @@ class FolderWatch:
             run = load_run(self.run_dir)
             self.budget_results = tuple(evaluate([parse_budget(str(e)) for e in exprs], run))
             self.budgets_at = t
-        except Exception:  # noqa: BLE001 - a folder mid-write: keep the last results
+        except Exception:  # a folder mid-write: keep the last results
             pass
         cost = time.perf_counter() - began
         self.next_budgets = now + max(BUDGETS_EVERY_S, cost / BUDGETS_CPU_SHARE) - 0.1
@@ -337,14 +337,14 @@ class LiveView:
         if self.live is not None:
             try:
                 self.live.stop()
-            except Exception:  # noqa: BLE001 - a broken terminal must not hide the run's result
+            except Exception:  # a broken terminal must not hide the run's result
                 pass
             self.live = None
 
     def __call__(self, run_dir: Path, elapsed: float, duration: float) -> None:
         try:
             self.update(Path(run_dir), elapsed, duration)
-        except Exception:  # noqa: BLE001 - the view must never stop the run it shows
+        except Exception:  # the view must never stop the run it shows
             pass
 
     def update(self, run_dir: Path, elapsed: float, duration: float) -> None:
