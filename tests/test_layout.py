@@ -5,6 +5,10 @@ Every import counts, including those inside functions and under `if TYPE_CHECKIN
 """
 
 import ast
+import re
+import sys
+import tomllib
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import shop_loadtest
@@ -101,3 +105,26 @@ def test_the_check_sees_a_violation_inside_a_function(tmp_path):
     assert upward_imports(graph) == ["shop_loadtest.scenario.model -> shop_loadtest.judge.rules"]
     assert cycles(graph) == [["shop_loadtest.judge.rules", "shop_loadtest.scenario.model",
                               "shop_loadtest.judge.rules"]]
+
+
+def test_every_package_imported_is_declared():
+    """A package we import must be in pyproject.toml, not only arrive with another one."""
+    project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["project"]
+    declared = {_dist(re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0])
+                for r in project["dependencies"]}
+    imported = set()
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module] if isinstance(node, ast.ImportFrom) and node.module
+                     and not node.level else [])
+            imported |= {n.split(".")[0] for n in names}
+    third_party = imported - set(sys.stdlib_module_names) - {"shop_loadtest"}
+    distributions = packages_distributions()
+    undeclared = {m for m in third_party
+                  if not {_dist(d) for d in distributions.get(m, [m])} & declared}
+    assert undeclared == set()
+
+
+def _dist(name: str) -> str:
+    return name.lower().replace("_", "-")
