@@ -78,7 +78,7 @@ def schema(
 def preview(
     file: ScenarioArg,
     output: Annotated[Path | None, typer.Option(
-        "-o", "--output", help="Image to write (.svg or .png). Default: <name>-shape.svg")] = None,
+        "-o", "--output", help="SVG image to write. Default: <name>-shape.svg")] = None,
     speedup: Annotated[float, typer.Option(
         min=0.001, help="Show wall time at this speedup.")] = 1.0,
 ) -> None:
@@ -88,8 +88,9 @@ def preview(
 
     scenario = load_scenario(file)
     output = output or Path(f"{scenario.name}-shape.svg")
-    if output.suffix.lower() not in (".svg", ".png"):
-        raise InputError(f"--output {output}: use a .svg or .png file name")
+    if output.suffix.lower() != ".svg":
+        raise InputError(f"--output {output}: use a .svg file name (any browser or "
+                         "converter turns it into a PNG)")
     typer.echo(terminal_chart(scenario, file.parent))
     for line in stage_table(scenario, file.parent, speedup):
         typer.echo(line)
