@@ -36,6 +36,7 @@ def _counts_len() -> int:
 
 
 COUNTS_LEN = _counts_len()
+ALL_INDEXES = np.arange(COUNTS_LEN)  # the `idx` of a whole counts array, for values_at_us
 
 
 def new_histogram() -> HdrHistogram:

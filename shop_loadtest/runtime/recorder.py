@@ -18,7 +18,14 @@ from typing import Any
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from shop_loadtest.hdr import HIGHEST_US, LOWEST_US, index_of, new_histogram, values_at_us
+from shop_loadtest.hdr import (
+    ALL_INDEXES,
+    HIGHEST_US,
+    LOWEST_US,
+    index_of,
+    new_histogram,
+    values_at_us,
+)
 
 # Pending response times are folded into the histogram when a list grows this long, so
 # memory stays bounded even if nobody takes the interval (a plain `locust -f` run).
@@ -54,9 +61,8 @@ def percentiles_us(hist: HdrHistogram, percentiles: list[float]) -> list[int]:
     counts array in Python, once per percentile)."""
     if not hist.total_count:
         return [0 for _ in percentiles]
-    dense = np.ctypeslib.as_array(hist.counts)
-    idx = np.flatnonzero(dense)
-    return [int(v) for v in values_at_us(np.cumsum(dense[idx]), idx, percentiles)]
+    cumulative = np.cumsum(np.ctypeslib.as_array(hist.counts))
+    return [int(v) for v in values_at_us(cumulative, ALL_INDEXES, percentiles)]
 
 
 class EndpointInterval:
