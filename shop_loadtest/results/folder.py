@@ -18,7 +18,7 @@ import pandas as pd
 
 from shop_loadtest.errors import ResultsError
 from shop_loadtest.results.histograms import HistCache
-from shop_loadtest.results.numbers import number
+from shop_loadtest.results.numbers import number as _num  # the one lenient reader
 
 INTERVAL_COLUMNS = ["t", "ts", "dt", "source", "endpoint", "method", "n", "fail", "sum_ms",
                     "min_ms", "max_ms", "bytes", "p50_ms", "p95_ms", "p99_ms", "hist", "hist_due"]
@@ -113,20 +113,20 @@ def _read_jsonl(path: Path, warnings: list[str]) -> list[dict[str, Any]]:
         return []
     lines = text.split("\n")
     records: list[dict[str, Any]] = []
-    for line_no, line in enumerate(lines, start=1):
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except ValueError:
-            last = line_no == len(lines)  # no newline after it: the writer stopped mid-line
-            warnings.append(f"{path.name}:{line_no}: "
+            last = number == len(lines)  # no newline after it: the writer stopped mid-line
+            warnings.append(f"{path.name}:{number}: "
                             + ("truncated last line ignored" if last else "not JSON, ignored"))
             continue
         if isinstance(record, dict):
             records.append(record)
         else:
-            warnings.append(f"{path.name}:{line_no}: not a JSON object, ignored")
+            warnings.append(f"{path.name}:{number}: not a JSON object, ignored")
     return records
 
 
@@ -140,27 +140,26 @@ def _intervals(records: list[dict[str, Any]], warnings: list[str]
     ticks: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     for rec in records:
-        t_raw, dt = number(rec.get("t")), number(rec.get("dt"))
+        t_raw, dt = _num(rec.get("t")), _num(rec.get("dt"))
         if math.isnan(t_raw):
             warnings.append("intervals.jsonl: a line without `t` ignored")
             continue
         dt = dt if dt > 0 else 1.0
         # Sources flush a few ms apart: put lines on the interval grid so they add up.
         t = round(max(round(t_raw / dt), 1) * dt, 6)
-        base = {"t": t, "ts": number(rec.get("ts")), "dt": dt, "source": str(rec.get("source"))}
+        base = {"t": t, "ts": _num(rec.get("ts")), "dt": dt, "source": str(rec.get("source"))}
         arrivals, health = _obj(rec.get("arrivals")), _obj(rec.get("health"))
         journeys = _obj(rec.get("journeys"))
-        ticks.append({**base, "users": number(rec.get("users")),
-                      "target": number(rec.get("target")),
-                      **{k: number(arrivals.get(k)) for k in
+        ticks.append({**base, "users": _num(rec.get("users")), "target": _num(rec.get("target")),
+                      **{k: _num(arrivals.get(k)) for k in
                          ("due", "started", "dropped", "late", "late_max_ms")},
-                      **{k: number(health.get(k)) for k in ("cpu_pct", "loop_lag_ms", "rss_mb")},
-                      "journeys": number(journeys.get("completed"))})
+                      **{k: _num(health.get(k)) for k in ("cpu_pct", "loop_lag_ms", "rss_mb")},
+                      "journeys": _num(journeys.get("completed"))})
         for name, ep in _obj(rec.get("endpoints")).items():
             if not isinstance(ep, dict):
                 continue
             rows.append({**base, "endpoint": str(name), "method": str(ep.get("method") or ""),
-                         **{k: number(ep.get(k)) for k in
+                         **{k: _num(ep.get(k)) for k in
                             ("n", "fail", "sum_ms", "min_ms", "max_ms", "bytes",
                              "p50_ms", "p95_ms", "p99_ms")},
                          "hist": ep.get("hist"), "hist_due": ep.get("hist_due")})
@@ -169,7 +168,7 @@ def _intervals(records: list[dict[str, Any]], warnings: list[str]
                 errors.append({"t": t, "source": base["source"],
                                "endpoint": str(err.get("endpoint")),
                                "kind": str(err.get("kind")), "message": str(err.get("message")),
-                               "count": number(err.get("count"))})
+                               "count": _num(err.get("count"))})
     return (_frame(rows, INTERVAL_COLUMNS), _frame(_merge_ticks(ticks), TICK_COLUMNS),
             _frame(errors, ERROR_COLUMNS))
 
@@ -217,14 +216,14 @@ def _monitor(records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per sample; a scrape without samples (a failed one) keeps one row, no name."""
     rows: list[dict[str, Any]] = []
     for rec in records:
-        base = {"t": number(rec.get("t")), "ts": number(rec.get("ts")),
+        base = {"t": _num(rec.get("t")), "ts": _num(rec.get("ts")),
                 "endpoint": rec.get("endpoint"), "ok": rec.get("ok"), "error": rec.get("error")}
         samples = [s for s in rec.get("samples") or [] if isinstance(s, dict)]
         if not samples:
             rows.append({**base, "name": None, "labels": {}, "value": math.nan})
         for sample in samples:
             rows.append({**base, "name": sample.get("name"), "labels": _obj(sample.get("labels")),
-                         "value": number(sample.get("value"))})
+                         "value": _num(sample.get("value"))})
     frame = pd.DataFrame.from_records(rows, columns=MONITOR_COLUMNS)
     frame["t"] = frame["t"].astype(float)
     frame["value"] = frame["value"].astype(float)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from shop_loadtest.results.numbers import number
+from shop_loadtest.results.numbers import number as _num
 
 if TYPE_CHECKING:
     from shop_loadtest.results.folder import RunData
@@ -99,7 +99,7 @@ def build_scope(run: RunData, endpoint: str | None = None, stage: str | None = N
     def inside(chosen: list[dict[str, Any]]) -> np.ndarray:
         hit = np.zeros(len(grid), dtype=bool)
         for s in chosen:
-            hit |= (middle >= number(s.get("start_s"))) & (middle < number(s.get("end_s")))
+            hit |= (middle >= _num(s.get("start_s"))) & (middle < _num(s.get("end_s")))
         return hit
 
     if stage is not None:
@@ -110,7 +110,7 @@ def build_scope(run: RunData, endpoint: str | None = None, stage: str | None = N
             notes.append(f"no stage named {stage!r} (stages: {known})")
         keep &= inside(chosen)
     if excluding_ramps and stages:
-        keep &= inside([s for s in stages if number(s.get("from")) == number(s.get("to"))])
+        keep &= inside([s for s in stages if _num(s.get("from")) == _num(s.get("to"))])
         time_text += ", holds only"
     names = _matching(run.endpoints, endpoint)
     if endpoint is None:
