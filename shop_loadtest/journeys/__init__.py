@@ -10,8 +10,9 @@ when the capture was a number. A string without `{{` is never rendered: constant
 One module per idea, re-exported here (generated locustfiles import from this package):
 `templates` (the sandboxed environment, secrets, compiled values), `captures` (responses,
 captures and checks), `data` (CSV data pools) and `steps` (steps, journeys and compiled
-requests). The scenario's checks of its journeys are in `shop_loadtest.scenario.checks`, and
-scenario steps become these objects in `shop_loadtest.generate.blocks`.
+requests). The scenario's checks of its journeys are in
+`shop_loadtest.scenario.journey_checks`, and scenario steps become these objects in
+`shop_loadtest.generate.blocks`.
 
     >>> env = make_environment(seed=1)
     >>> compile_value(env, {"id": "{{ pid }}", "q": 1})({"pid": 7})

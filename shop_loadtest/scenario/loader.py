@@ -179,7 +179,7 @@ def _check_semantics(scenario: Scenario, file: str, marks: dict[Loc, tuple[int, 
                      base: Path) -> None:
     """Checks that need the whole scenario: budgets parse, templates parse, captures in order."""
     # Deferred: checks brings jinja2 with it, and plain model use needs neither.
-    from shop_loadtest.scenario import budgets, checks
+    from shop_loadtest.scenario import budgets, journey_checks
 
     def fail(msg: str, loc: Loc) -> ScenarioError:
         line, col = _locate(marks, loc, key=False) or (None, None)
@@ -202,6 +202,6 @@ def _check_semantics(scenario: Scenario, file: str, marks: dict[Loc, tuple[int, 
         if stage is not None and stage not in stage_names:
             raise fail(f"no stage named {stage!r}{_suggest(stage, stage_names)}; stages: "
                        f"{', '.join(stage_names)}", loc)
-    for problem in checks.check_journeys(scenario, base):
+    for problem in journey_checks.check_journeys(scenario, base):
         raise fail(problem.message, problem.loc)
 
