@@ -17,6 +17,7 @@ from shop_loadtest.results.files import write_atomic
 from shop_loadtest.results.folder import (
     ERROR_COLUMNS,
     INTERVAL_COLUMNS,
+    MACHINE_COLUMNS,
     MONITOR_COLUMNS,
     TICK_COLUMNS,
     RunData,
@@ -41,7 +42,7 @@ from shop_loadtest.results.numbers import number, rounded
 from shop_loadtest.results.scope import Scope, build_scope, windows
 
 __all__ = [
-    "ERROR_COLUMNS", "INTERVAL_COLUMNS", "MONITOR_COLUMNS",
+    "ERROR_COLUMNS", "INTERVAL_COLUMNS", "MACHINE_COLUMNS", "MONITOR_COLUMNS",
     "TICK_COLUMNS", "Counts", "HistCache", "RunData", "Scope", "build_scope",
     "counts_of", "counts_percentile_ms", "counts_percentiles_ms", "counts_to_hist",
     "decode_counts", "dense_percentile_ms", "empty_dense", "load_run", "merge_counts",
