@@ -59,6 +59,8 @@ class RunOptions:
     bind_host: str = "*"
     bind_port: int = 5557
     workers_wait_s: float = 120.0
+    # Prometheus metrics of the run itself on 127.0.0.1 (0: any free port); None: off.
+    metrics_port: int | None = None
 
 
 @dataclass
@@ -225,6 +227,7 @@ def run(options: RunOptions, *, progress: Progress | None = None) -> RunOutcome:
     started = datetime.now(UTC)
     run_dir = options.out or run_folder(options.reports_root, scenario.name, started)
     run_dir.mkdir(parents=True, exist_ok=True)
+    exporter = _start_metrics(run_dir, options.metrics_port)
     try:
         if host is None:
             with demo_shop(run_dir / "demo-shop.sqlite", run_dir / "demo-shop.log",
@@ -234,6 +237,20 @@ def run(options: RunOptions, *, progress: Progress | None = None) -> RunOutcome:
     except OSError as exc:  # a full disk or a read-only folder, named in one line
         raise ResultsError(
             f"cannot write the run folder {run_dir}: {exc.strerror or exc}") from None
+    finally:
+        if exporter is not None:
+            exporter.stop()
+
+
+def _start_metrics(run_dir: Path, port: int | None) -> Any:
+    """`--metrics-port`: the run's own metrics, read from its folder (live_metrics)."""
+    if port is None:
+        return None
+    from shop_loadtest.run.live_metrics import MetricsServer
+
+    exporter = MetricsServer(run_dir, port).start()
+    print(f"metrics of this run: {exporter.url}", file=sys.stderr, flush=True)
+    return exporter
 
 
 def _run_against(scenario: Scenario, host: str, run_dir: Path, options: RunOptions,
