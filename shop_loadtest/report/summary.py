@@ -9,7 +9,13 @@ from typing import Any
 import numpy as np
 
 from shop_loadtest.judge.budgets import BudgetResult, first_hit
-from shop_loadtest.judge.verdict import aborted, decide, generator_health, workers_lost
+from shop_loadtest.judge.verdict import (
+    aborted,
+    blame_stall,
+    decide,
+    generator_health,
+    workers_lost,
+)
 from shop_loadtest.results import Counts, RunData, counts_percentiles_ms, merge_counts, rounded
 from shop_loadtest.scenario.budgets import AbortRule
 
@@ -123,6 +129,6 @@ def build_summary(run: RunData, budgets: list[BudgetResult], abort_rules: list[A
         "errors": error_table(run),
         "warnings": list(run.warnings),
     }
-    summary["verdict"], summary["reasons"] = decide(
-        summary, tolerate_worker_loss=tolerate_worker_loss)
+    summary["verdict"], summary["reasons"] = blame_stall(
+        *decide(summary, tolerate_worker_loss=tolerate_worker_loss), summary, meta)
     return summary

@@ -288,6 +288,8 @@ def _run_against(scenario: Scenario, host: str, run_dir: Path, options: RunOptio
         ended_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         exit_reason=exit_reason, abort_reason=abort_reason, locust_exit_code=code,
     )
+    meta["requests"] = {"timeout_s": scenario.target.timeout,
+                        **request_evidence(run_dir / "intervals.jsonl")}
     if not (run_dir / "intervals.jsonl").exists():
         meta["exit_reason"] = "engine_error"
         _write_json(run_dir / "run.json", meta)
@@ -298,6 +300,32 @@ def _run_against(scenario: Scenario, host: str, run_dir: Path, options: RunOptio
 
     summary = build_reports(run_dir, tolerate_worker_loss=options.tolerate_worker_loss)
     return RunOutcome(run_dir, summary, meta["exit_reason"])
+
+
+def request_evidence(intervals: Path) -> dict[str, Any]:
+    """What run.json says about requests without an answer: how many timed out, and how many
+    were still in flight when their users were stopped (and the longest such wait). Read
+    from the recorded intervals; a missing or torn file counts what it has."""
+    timeouts = in_flight = 0
+    longest = 0.0
+    try:
+        lines = intervals.read_text(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        for ep in (record.get("endpoints") or {}).values():
+            if isinstance(ep, dict) and ep.get("stopped"):
+                in_flight += int(ep["stopped"])
+                longest = max(longest, float(ep.get("stopped_max_ms") or 0.0))
+        for err in record.get("errors") or []:
+            if isinstance(err, dict) and err.get("kind") == "timeout":
+                timeouts += int(err.get("count") or 0)
+    return {"timeouts": timeouts, "in_flight_at_stop": in_flight,
+            "in_flight_longest_ms": round(longest, 3) if in_flight else None}
 
 
 def _last_line(log: Path) -> str:
