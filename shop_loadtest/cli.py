@@ -141,7 +141,7 @@ def schema(
 def preview(
     file: ScenarioArg,
     output: Annotated[Path | None, typer.Option(
-        "-o", "--output", help="Image to write (.svg or .png). Default: <name>-shape.svg")] = None,
+        "-o", "--output", help="SVG image to write. Default: <name>-shape.svg")] = None,
     speedup: Annotated[float, typer.Option(
         callback=_speedup, help="Show wall time at this speedup.")] = 1.0,
 ) -> None:
@@ -151,8 +151,9 @@ def preview(
 
     scenario = load_scenario(file)
     output = output or Path(f"{scenario.name}-shape.svg")
-    if output.suffix.lower() not in (".svg", ".png"):
-        raise InputError(f"--output {output}: use a .svg or .png file name")
+    if output.suffix.lower() != ".svg":
+        raise InputError(f"--output {output}: use a .svg file name (any browser or "
+                         "converter turns it into a PNG)")
     typer.echo(terminal_chart(scenario, file.parent))
     for line in stage_table(scenario, file.parent, speedup):
         typer.echo(line)
@@ -525,7 +526,7 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as exc:  # a full disk, a read-only folder: name it, keep the exit code
         _echo_err(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
         sys.exit(EXIT_RUN)
-    except Exception as exc:  # noqa: BLE001 - the one place an unexpected error is caught
+    except Exception as exc:
         _echo_err(_internal_error(exc))
         sys.exit(EXIT_RUN)
     sys.exit(result if isinstance(result, int) else EXIT_OK)

@@ -182,7 +182,7 @@ class CookieServer(LoopbackServer):
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 got = self.headers.get("Cookie") or ""
                 with server._lock:
                     server.seen.append((self.path, got))

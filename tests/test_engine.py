@@ -33,7 +33,7 @@ RECORDER_CHECKS = """
 
     rec = R.Recorder(redact={"s3cret"})
     for i, v in enumerate(values[:1000]):
-        rec.record("GET", "a", v, 10, None, 5.0 if i % 2 else None)
+        rec.on_request("GET", "a", v, 10, context={"late_ms": 5.0} if i % 2 else None)
     rec.on_request("POST", "b", 12.5, 3, context={"late_ms": 100.0})
     rec.on_request("POST", "b", 7.5, None, exception=RuntimeError("HTTP 500 s3cret"),
                    response=type("Resp", (), {"status_code": 500,
@@ -46,7 +46,7 @@ RECORDER_CHECKS = """
     folded = R.Recorder()
     n = R.FOLD_AT * 2 + 7
     for i in range(n):
-        folded.record("GET", "c", float(i % 100), 1, None, None)
+        folded.on_request("GET", "c", float(i % 100), 1)
     big = folded.take()["endpoints"]["c"]
     whole = R.HdrHistogram.decode(big["hist"])
 

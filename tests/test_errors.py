@@ -122,7 +122,7 @@ class EchoingForbidden(LoopbackServer):
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 body = json.dumps({"error": f"token {self.headers.get('X-Token')} refused",
                                    "echo": self.path}).encode() + b"\n\x1b[2J"
                 self.send_response(403)

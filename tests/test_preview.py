@@ -1,3 +1,4 @@
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ load:
     - {name: hold, duration: 2m, target: 50}
 journeys: [{name: a, steps: [{request: GET /}]}]
 """
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 def test_samples_show_both_sides_of_a_jump():
@@ -39,15 +41,32 @@ def test_terminal_chart_and_images(tmp_path):
     assert "flash-sale" in chart and len(chart.splitlines()) >= 10
     svg = write_image(scenario, ROOT / "scenarios", tmp_path / "s.svg").read_text()
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg
-    png = write_image(scenario, ROOT / "scenarios", tmp_path / "s.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    root = ET.fromstring(svg)
+    labels = [t.text for t in root.iter(f"{SVG}text")]
+    assert "flash-sale (arrival_rate)" in labels and "journeys/s" in labels
+    assert [n for n in labels if n in {"baseline", "blast", "peak", "decay"}] == [
+        "baseline", "blast", "peak", "decay"]
 
 
-@pytest.mark.parametrize("name", ["shape.svg", "shape.gif"])
+def test_the_image_draws_the_shape_it_was_given(tmp_path):
+    scenario = load_scenario_text(JUMP)
+    root = ET.parse(write_image(scenario, Path("."), tmp_path / "jump.svg")).getroot()
+    line = next(root.iter(f"{SVG}polyline")).get("points")
+    points = [tuple(float(v) for v in p.split(",")) for p in line.split()]
+    xs, ys = _samples(scenario.profile())
+    assert len(points) == len(xs)
+    # Pixels grow right with time and up with the value: the jump at 1 min is one x, two ys.
+    at_jump = [y for (x, y), t in zip(points, xs, strict=True) if t == 60.0]
+    assert len(at_jump) == 2 and at_jump[1] < at_jump[0]
+    assert points[-1][0] > points[0][0] and min(p[1] for p in points) == at_jump[1]
+
+
+@pytest.mark.parametrize("name", ["shape.svg", "shape.gif", "shape.png"])
 def test_preview_command(tmp_path, name):
     result = cli("preview", "scenarios/flash-sale.yaml", "-o", str(tmp_path / name))
-    if name.endswith(".gif"):
-        assert result.returncode == 2 and "use a .svg or .png" in result.stderr
+    if not name.endswith(".svg"):
+        assert result.returncode == 2 and "use a .svg file name" in result.stderr
+        assert not (tmp_path / name).exists()
     else:
         assert result.returncode == 0, result.stderr
         assert "total: 13m of campaign" in result.stdout

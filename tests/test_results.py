@@ -1,4 +1,5 @@
 import json
+import math
 import random
 
 import numpy as np
@@ -14,9 +15,12 @@ from shop_loadtest.results import (
     decode_counts,
     load_run,
     merge_hist,
+    number,
     percentile_ms,
     percentiles_ms,
+    rounded,
     windows,
+    write_atomic,
 )
 from tests.runfolder import CHECKOUT, PRODUCTS, RunFolder, known_run
 
@@ -218,3 +222,27 @@ def test_runfolder_precomputes_percentiles_as_hdrh_does():
         hist, ordered = _histogram(latencies), sorted(_us(latencies))
         for q in (50, 95, 99):
             assert _pct(hist, ordered, q) == hist.get_value_at_percentile(q) / 1000.0
+
+
+@pytest.mark.parametrize(("value", "missing", "read"), [
+    ("12.5", math.nan, 12.5), ("x", math.nan, math.nan), (3, None, 3.0), (None, None, None),
+    ("n/a", None, None),
+    ({"x": 1}, 0.0, 0.0), (float("nan"), None, None), ("nan", 7.0, 7.0), ("inf", None, math.inf),
+])
+def test_number_reads_leniently_and_says_what_is_missing(value, missing, read):
+    got = number(value, missing)
+    assert got == read or (math.isnan(got) and math.isnan(read))
+
+
+def test_number_is_nan_by_default_and_rounded_drops_no_value():
+    assert math.isnan(number("garbage"))
+    assert rounded(2 / 3) == 0.667 and rounded(1 / 3, 6) == 0.333333
+    assert rounded(None) is None and rounded(float("nan")) is None and rounded("x") is None
+
+
+def test_write_atomic_replaces_the_file_whole_and_leaves_nothing_behind(tmp_path):
+    target = tmp_path / "summary.json"
+    target.write_text("old")
+    write_atomic(target, "new ✓\n")
+    assert target.read_text(encoding="utf-8") == "new ✓\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from shop_loadtest.results import RunData, bucket_values_us
+from shop_loadtest.hdr import bucket_values_us
+from shop_loadtest.results import RunData
 
 QUANTILES = {"p50": 50.0, "p95": 95.0, "p99": 99.0}
 MAX_SLOTS = 240  # longer runs are summed into this many slots first (a soak: 60 s slots)

@@ -9,7 +9,6 @@ Jinja2's autoescaping; chart data through `charts.script_json`, which escapes `<
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,8 @@ from shop_loadtest.compare.judging import (
 )
 from shop_loadtest.compare.sides import Side
 from shop_loadtest.judge.budgets import format_value
-from shop_loadtest.results import counts_percentiles_ms, load_run
+from shop_loadtest.report.terminal import text_table
+from shop_loadtest.results import counts_percentiles_ms, load_run, write_atomic
 
 TEMPLATES = Path(__file__).parents[1] / "report" / "templates"
 MAX_CHART_ENDPOINTS = 20
@@ -37,16 +37,6 @@ STATUS_TEXT = {"regression": "REGRESSION", "noise": "not clear", "too_short": "t
                "better": "better", "ok": "ok", "no_data": "no data"}
 METHOD = ("worse than the floor ({floors}) with {confidence:g}% confidence: a circular block "
           "bootstrap over the runs' seconds ({resamples} resamples, seed {seed})")
-
-
-def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
-    widths = [max(len(c) for c in column) for column in zip(header, *rows, strict=True)]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
-
-    return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
 
 
 def _cells(d: Delta) -> list[str]:
@@ -82,8 +72,8 @@ def terminal_table(c: Comparison) -> str:
         last = d.endpoint
         rows.append([name[:48], *_cells(d)])
     out = [f"base: {c.base_name}", f"new:  {c.new_name}", ""]
-    out += _table(["endpoint", "figure", "base", "new", "change", "interval", "floor", "result"],
-                  rows, right={2, 3, 4, 5, 6})
+    out += text_table(["endpoint", "figure", "base", "new", "change", "interval", "floor",
+                       "result"], rows, right={2, 3, 4, 5, 6})
     out += ["", *[side_line(s) for s in c.sides]]
     out += ["", *[f"warning: {w}" for w in c.warnings]] if c.warnings else []
     out += ["", f"a regression: {method(c)}"]
@@ -177,12 +167,6 @@ def render_html(c: Comparison) -> str:
         unchanged=unchanged(c))
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_comparison(base_dir: Path, new_dir: Path, out_dir: Path | None = None, *,
                      floors: Floors | None = None, alpha: float = 0.05, seed: int = 0,
                      resamples: int = RESAMPLES, tolerate_busy_machine: bool = False
@@ -194,6 +178,6 @@ def write_comparison(base_dir: Path, new_dir: Path, out_dir: Path | None = None,
                               tolerate_busy_machine=tolerate_busy_machine)
     out = Path(out_dir or new_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _write(out / "compare.md", render_markdown(comparison))
-    _write(out / "compare.html", render_html(comparison))
+    write_atomic(out / "compare.md", render_markdown(comparison))
+    write_atomic(out / "compare.html", render_html(comparison))
     return comparison

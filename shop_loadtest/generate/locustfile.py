@@ -161,7 +161,7 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
         loader=PackageLoader("shop_loadtest.generate", "templates"),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 - Python source, values inserted with repr()
+        autoescape=False,  # Python source, values inserted with repr()
     )
     env.filters["py"] = _literal
     classes = set()

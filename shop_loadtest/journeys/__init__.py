@@ -13,8 +13,8 @@ One module per idea, re-exported here (generated locustfiles import from this pa
 captures and checks), `data` (CSV data pools), `steps` (steps, `set:` assignments, journeys,
 compiled requests, and the pause after a failure) and `redirects` (where a redirect's next
 hop goes).
-The scenario's checks of its journeys are in `shop_loadtest.scenario.checks`, and scenario
-steps become these objects in `shop_loadtest.generate.blocks`.
+The scenario's checks of its journeys are in `shop_loadtest.scenario.journey_checks`,
+and scenario steps become these objects in `shop_loadtest.generate.blocks`.
 
     >>> env = make_environment(seed=1)
     >>> compile_value(env, {"id": "{{ pid }}", "q": 1})({"pid": 7})

@@ -49,7 +49,7 @@ def body_text(response: Any) -> str:
     """The first BODY_READ_BYTES of a response's body as text ('' when there is none)."""
     try:
         content = getattr(response, "content", None)
-    except Exception:  # noqa: BLE001 - a body that cannot be read is simply not sampled
+    except Exception:
         return ""
     if not content:
         return ""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shop_loadtest.judge.stats import COMPUTE, NOTES
+from shop_loadtest.results import rounded
 from shop_loadtest.scenario.budgets import STATS, AbortRule, Budget
 
 if TYPE_CHECKING:  # results imports pandas
@@ -46,7 +47,8 @@ class BudgetResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "expr": self.expr, "stat": self.stat, "endpoint": self.endpoint, "op": self.op,
-            "observed": _round(self.observed), "limit": _round(self.limit), "unit": self.unit,
+            "observed": rounded(self.observed, 6), "limit": rounded(self.limit, 6),
+            "unit": self.unit,
             "passed": self.passed, "status": self.status, "scope": self.scope,
             "window_s": self.window_s, "first_breach_t": self.first_breach_t,
             "first_breach": list(self.first_breach) if self.first_breach else None,
@@ -176,9 +178,3 @@ def format_value(value: float | None, unit: str) -> str:
     if unit == "count":
         return f"{value:.0f}"
     return f"{value:g} {unit}"
-
-
-def _round(value: float | None) -> float | None:
-    if value is None or math.isnan(value):
-        return None
-    return round(float(value), 6)

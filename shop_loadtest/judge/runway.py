@@ -229,15 +229,13 @@ def stat_runway(scope: Scope, starts: np.ndarray, ends: np.ndarray, arg: Any) ->
 
 def write_capacity(run_dir: Path, run: RunData | None = None) -> dict[str, Any] | None:
     """Write capacity.json into a run folder that was monitored or has a forecast."""
-    from shop_loadtest.results import load_run
+    from shop_loadtest.results import load_run, write_atomic
 
     run = run if run is not None else load_run(run_dir)
     if run.meta.get("monitor") is None and run.meta.get("forecast") is None:
         return None
     data = _finite(capacity_summary(run))
-    tmp = run_dir / ".capacity.json.tmp"
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
-    tmp.replace(run_dir / "capacity.json")
+    write_atomic(run_dir / "capacity.json", json.dumps(data, indent=2, allow_nan=False) + "\n")
     return data
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +11,10 @@ from shop_loadtest.report.html import render_html
 from shop_loadtest.report.junit import render_junit
 from shop_loadtest.report.markdown import render_markdown
 from shop_loadtest.report.summary import build_summary
-from shop_loadtest.results import RunData, load_run
+from shop_loadtest.results import RunData, load_run, write_atomic
 from shop_loadtest.scenario.budgets import parse_abort, parse_budget
 
 IMPLIED_BUDGET = "error_rate < 1%"
-
-
-def _write(path: Path, text: str) -> None:
-    """Write next to the target, then rename: a reader never sees half a report."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _capacity(run_dir: Path, run: Any) -> dict[str, Any] | None:
@@ -56,10 +48,10 @@ def build_reports(run_dir: Path, *, tolerate_worker_loss: bool = False) -> dict[
     run = load_run(run_dir)
     summary = judge(run, tolerate_worker_loss=tolerate_worker_loss)
     summary["capacity"] = _capacity(run_dir, run)
-    _write(run_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
-    _write(run_dir / "junit.xml", render_junit(summary))
+    write_atomic(run_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    write_atomic(run_dir / "junit.xml", render_junit(summary))
     # The runner keeps the demo shop's database in the run's folder: that names the target.
     demo_shop = (run_dir / "demo-shop.sqlite").exists()
-    _write(run_dir / "summary.md", render_markdown(summary, demo_shop=demo_shop))
-    _write(run_dir / "report.html", render_html(run, summary))
+    write_atomic(run_dir / "summary.md", render_markdown(summary, demo_shop=demo_shop))
+    write_atomic(run_dir / "report.html", render_html(run, summary))
     return summary

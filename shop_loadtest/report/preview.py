@@ -6,6 +6,9 @@ rehearsal's length is known before it starts.
 
 from __future__ import annotations
 
+import math
+from html import escape
+from itertools import groupby
 from pathlib import Path
 
 from shop_loadtest.scenario import Scenario
@@ -80,33 +83,70 @@ def terminal_chart(scenario: Scenario, base: Path, width: int = 100, height: int
 
 
 def write_image(scenario: Scenario, base: Path, path: Path) -> Path:
-    """An SVG or PNG (by the file's suffix) of the shape with its stages labelled."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display: files only
-    import matplotlib.pyplot as plt
-
+    """An SVG of the shape with its stages labelled (a polyline, written by hand: one picture
+    does not need a plotting library)."""
     profile = scenario.profile(base)
     xs, ys = _samples(profile)
-    fig, ax = plt.subplots(figsize=(10, 4))
-    try:
-        ax.plot([x / 60.0 for x in xs], ys, color="#1f77b4")
-        ax.fill_between([x / 60.0 for x in xs], ys, alpha=0.15, color="#1f77b4")
-        top = max(ys, default=1.0) or 1.0
-        for seg in profile.segments:
-            if seg.duration <= 0:
-                continue
-            ax.axvline(seg.start / 60.0, color="#bbb", linewidth=0.8)
-            ax.text((seg.start + seg.duration / 2) / 60.0, top * 1.04, seg.name, ha="center",
-                    fontsize=8, color="#444")
-        ax.set_ylim(0, top * 1.15)
-        ax.set_xlabel("campaign minutes")
-        ax.set_ylabel(_unit(scenario))
-        ax.set_title(f"{scenario.name} ({scenario.load.model})")
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
-    finally:
-        plt.close(fig)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(_svg(scenario, profile, [x / 60.0 for x in xs], ys), encoding="utf-8")
     return path
+
+
+W, H, LEFT, RIGHT, TOP, BOTTOM = 1000, 400, 70, 20, 50, 50  # px: the plot area inside margins
+
+
+def _svg(scenario: Scenario, profile: Profile, xs: list[float], ys: list[float]) -> str:
+    right, top = max(xs, default=1.0) or 1.0, (max(ys, default=1.0) or 1.0) * 1.15
+
+    def px(x: float, y: float) -> str:
+        return (f"{LEFT + x / right * (W - LEFT - RIGHT):.1f},"
+                f"{H - BOTTOM - y / top * (H - TOP - BOTTOM):.1f}")
+
+    def text(x: float, y: float, words: str, **attrs: str) -> str:
+        extra = "".join(f' {k.replace("_", "-")}="{v}"' for k, v in attrs.items())
+        return f'<text x="{x:.1f}" y="{y:.1f}"{extra}>{escape(words)}</text>'
+
+    line = " ".join(px(x, y) for x, y in zip(xs, ys, strict=True))
+    out = ['<?xml version="1.0" encoding="UTF-8"?>',
+           f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+           f'viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{W}" height="{H}" fill="white"/>']
+    for v in _ticks(top / 1.15):
+        x0, y0 = px(0, v).split(",")
+        out += [f'<line x1="{LEFT}" y1="{y0}" x2="{W - RIGHT}" y2="{y0}" stroke="#ddd"/>',
+                text(float(x0) - 6, float(y0) + 4, f"{v:g}", text_anchor="end")]
+    for m in _ticks(right):
+        x0, y0 = px(m, 0).split(",")
+        out.append(text(float(x0), float(y0) + 18, f"{m:g}", text_anchor="middle"))
+    # One line and label per stage; a replay's many segments of one name are one stage.
+    for name, run in groupby((s for s in profile.segments if s.duration > 0), lambda s: s.name):
+        segs = list(run)
+        start, end = segs[0].start, segs[-1].end
+        x0, _ = px(start / 60.0, 0).split(",")
+        mid, _ = px((start + end) / 120.0, 0).split(",")
+        out += [f'<line x1="{x0}" y1="{TOP}" x2="{x0}" y2="{H - BOTTOM}" stroke="#bbb"/>',
+                text(float(mid), TOP - 6, name, text_anchor="middle", fill="#444",
+                     font_size="10")]
+    out += [f'<polygon points="{px(0, 0)} {line} {px(xs[-1] if xs else 0, 0)}" '
+            f'fill="#1f77b4" fill-opacity="0.15"/>',
+            f'<polyline points="{line}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>',
+            text(W / 2, H - 10, "campaign minutes", text_anchor="middle"),
+            text(16, H / 2, _unit(scenario), text_anchor="middle",
+                 transform=f"rotate(-90 16 {H / 2:.0f})"),
+            text(W / 2, 20, f"{scenario.name} ({scenario.load.model})", text_anchor="middle",
+                 font_size="15"),
+            "</svg>"]
+    return "\n".join(out) + "\n"
+
+
+def _ticks(top: float, most: int = 8) -> list[float]:
+    """Round tick values from 0 to `top`: steps of 1, 2 or 5 times a power of ten.
+
+    >>> _ticks(13)
+    [0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0]
+    """
+    if top <= 0:
+        return [0.0]
+    step = next(s * 10.0 ** e for e in range(math.floor(math.log10(top / most)), 99)
+                for s in (1, 2, 5) if top / (s * 10.0 ** e) <= most)
+    return [i * step for i in range(int(top / step + 1e-9) + 1)]

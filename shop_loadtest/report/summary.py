@@ -4,11 +4,9 @@ other output, computed once from the results folder.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from shop_loadtest.judge import evidence
 from shop_loadtest.judge.budgets import BudgetResult, first_hit
@@ -21,7 +19,7 @@ from shop_loadtest.judge.verdict import (
 )
 from shop_loadtest.report.errors import error_table
 from shop_loadtest.report.shop_metrics import scrape_health
-from shop_loadtest.results import Counts, RunData, counts_percentiles_ms, merge_counts
+from shop_loadtest.results import Counts, RunData, counts_percentiles_ms, merge_counts, rounded
 from shop_loadtest.scenario.budgets import AbortRule
 
 SCHEMA_VERSION = 1
@@ -29,17 +27,11 @@ LATENCY_QS = {"p50_ms": 50.0, "p90_ms": 90.0, "p95_ms": 95.0, "p99_ms": 99.0,
               "p99_9_ms": 99.9}
 
 
-def _num(value: Any, digits: int = 3) -> float | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
-        return None
-    return round(float(value), digits)
-
-
 def _latency(counts: Counts | None, *, total_ms: float, n: int, lo: Any, hi: Any
              ) -> dict[str, float | None]:
     values = counts_percentiles_ms(counts, list(LATENCY_QS.values()))
-    out = {key: _num(v) for key, v in zip(LATENCY_QS, values, strict=True)}
-    out.update(mean_ms=_num(total_ms / n) if n else None, min_ms=_num(lo), max_ms=_num(hi))
+    out = {key: rounded(v) for key, v in zip(LATENCY_QS, values, strict=True)}
+    out.update(mean_ms=rounded(total_ms / n) if n else None, min_ms=rounded(lo), max_ms=rounded(hi))
     return out
 
 
@@ -64,11 +56,11 @@ def endpoint_table(run: RunData) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         due_values = counts_percentiles_ms(due, [95.0, 99.0])
         rows.append({
             "name": name, "method": str(part["method"].iloc[0]), "requests": n,
-            "failures": fail, "error_rate": _num(fail / n, 6) if n else None,
-            "rps": _num(n / duration) if duration else 0.0,
+            "failures": fail, "error_rate": rounded(fail / n, 6) if n else None,
+            "rps": rounded(n / duration) if duration else 0.0,
             **_latency(counts, total_ms=float(part["sum_ms"].sum()), n=n,
                        lo=part["min_ms"].min(), hi=part["max_ms"].max()),
-            "p95_due_ms": _num(due_values[0]), "p99_due_ms": _num(due_values[1]),
+            "p95_due_ms": rounded(due_values[0]), "p99_due_ms": rounded(due_values[1]),
             "bytes": int(part["bytes"].sum()),
         })
     overall = _latency(merge_counts(merged), total_ms=float(iv["sum_ms"].sum()),
@@ -78,7 +70,7 @@ def endpoint_table(run: RunData) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     overall_due = None
     if due_all is not None:
         values = counts_percentiles_ms(due_all, list(LATENCY_QS.values()))
-        overall_due = {key: _num(v) for key, v in zip(LATENCY_QS, values, strict=True)}
+        overall_due = {key: rounded(v) for key, v in zip(LATENCY_QS, values, strict=True)}
     return rows, {"latency": overall, "latency_due": overall_due}
 
 
@@ -89,8 +81,8 @@ def abort_table(rules: list[AbortRule], run: RunData) -> list[dict[str, Any]]:
         hit = first_hit(rule, run)
         out.append({"expr": rule.expr, "triggered": hit is not None,
                     "t": hit.t if hit else None,
-                    "observed": _num(hit.observed, 6) if hit else None,
-                    "limit": _num(rule.limit, 6), "unit": rule.unit})
+                    "observed": rounded(hit.observed, 6) if hit else None,
+                    "limit": rounded(rule.limit, 6), "unit": rule.unit})
     return out
 
 
@@ -113,10 +105,10 @@ def build_summary(run: RunData, budgets: list[BudgetResult], abort_rules: list[A
         "started_at": meta.get("started_at"), "ended_at": meta.get("ended_at"),
         "duration_s": round(duration, 3), "exit_reason": meta.get("exit_reason"),
         "model": meta.get("model"), "host": meta.get("host"),
-        "speedup": _num(meta.get("speedup")),
+        "speedup": rounded(meta.get("speedup")),
         "requests": requests, "failures": failures,
-        "error_rate": _num(failures / requests, 6) if requests else None,
-        "rps": _num(requests / duration) if duration else 0.0,
+        "error_rate": rounded(failures / requests, 6) if requests else None,
+        "rps": rounded(requests / duration) if duration else 0.0,
         **overall,
         "endpoints": endpoints,
         "budgets": [{**b.to_json(), "implied": budgets_implied} for b in budgets],

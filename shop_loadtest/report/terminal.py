@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from shop_loadtest.judge.budgets import format_value
@@ -12,8 +12,9 @@ MAX_ENDPOINTS = 15
 RESULT = {"pass": "PASS", "fail": "FAIL", "no_data": "NO DATA"}
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]
-           ) -> list[str]:
+def text_table(header: Sequence[str], rows: Sequence[Sequence[str]],
+               right: Collection[int] = ()) -> list[str]:
+    """Lines of a plain-text table: a header, a rule, the rows; columns in `right` align right."""
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
 
     def line(cells: Sequence[str]) -> str:
@@ -32,7 +33,7 @@ def terminal_summary(summary: dict[str, Any]) -> str:
     ms = lambda v: format_value(v, "ms")  # noqa: E731
     out: list[str] = [target_line(summary), ""]
     if summary["budgets"]:
-        out += _table(["budget", "observed", "limit", "result"], [
+        out += text_table(["budget", "observed", "limit", "result"], [
             [_cut(b["expr"], 60), format_value(b["observed"], b["unit"]),
              f"{b['op']} {format_value(b['limit'], b['unit'])}", RESULT[b["status"]]]
             for b in summary["budgets"]], right={1, 2})
@@ -46,7 +47,7 @@ def terminal_summary(summary: dict[str, Any]) -> str:
                      ms(summary["latency"]["p50_ms"]), ms(summary["latency"]["p95_ms"]),
                      ms(summary["latency"]["p99_ms"]), ms(summary["latency"]["max_ms"]),
                      f"{summary['rps']:.1f}"])
-        out += _table(["endpoint", "requests", "failed", "p50", "p95", "p99", "max", "req/s"],
+        out += text_table(["endpoint", "requests", "failed", "p50", "p95", "p99", "max", "req/s"],
                       rows, right={1, 2, 3, 4, 5, 6, 7})
         if len(endpoints) > MAX_ENDPOINTS:
             out.append(f"... and {len(endpoints) - MAX_ENDPOINTS} more endpoints in report.html")

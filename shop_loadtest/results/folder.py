@@ -24,6 +24,7 @@ import pandas as pd
 from shop_loadtest.errors import ResultsError
 from shop_loadtest.results.checks import Damage, check_interval, check_meta
 from shop_loadtest.results.histograms import HistCache
+from shop_loadtest.results.numbers import number as _num  # the one lenient reader
 
 INTERVAL_COLUMNS = ["t", "ts", "dt", "source", "endpoint", "method", "n", "fail", "sum_ms",
                     "min_ms", "max_ms", "bytes", "p50_ms", "p95_ms", "p99_ms", "hist", "hist_due"]
@@ -178,14 +179,6 @@ def _checked_intervals(path: Path, warnings: list[str]) -> Iterator[dict[str, An
 def _read_jsonl(path: Path, warnings: list[str]) -> list[dict[str, Any]]:
     """JSON objects, one a line, for the small files; bad lines are skipped with a warning."""
     return [rec for _, rec in _iter_jsonl(path, warnings)]
-
-
-def _num(value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return number
 
 
 def _obj(value: Any) -> dict[str, Any]:

@@ -24,10 +24,18 @@ import pyhdrh
 from hdrh.codec import HdrHistogramEncoder
 from hdrh.histogram import HdrHistogram
 
+from shop_loadtest.hdr import (
+    COUNTS_LEN,
+    DIGITS,
+    HIGHEST_US,
+    LOWEST_US,
+    new_histogram,
+    values_at_us,
+)
+
 if TYPE_CHECKING:
     import pandas as pd
 
-LOWEST_US, HIGHEST_US, DIGITS = 1, 3_600_000_000, 3  # as shop_loadtest.runtime.recorder
 
 
 class Counts(NamedTuple):
@@ -44,7 +52,7 @@ class Counts(NamedTuple):
 @lru_cache(maxsize=1)
 def _layout() -> HdrHistogram:
     """An empty histogram with the recorder's layout: the reference for bucket arithmetic."""
-    return HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
+    return new_histogram()
 
 
 def _same_layout(h: HdrHistogram) -> bool:
@@ -56,7 +64,7 @@ def _same_layout(h: HdrHistogram) -> bool:
 def counts_of(hist: HdrHistogram) -> Counts:
     """The non-zero buckets of a histogram, re-bucketed into the standard layout if needed."""
     if not _same_layout(hist):
-        standard = HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
+        standard = new_histogram()
         standard.add(hist)
         hist = standard
     dense = np.ctypeslib.as_array(hist.counts)
@@ -79,8 +87,8 @@ def decode_counts(encoded: str | bytes | None) -> Counts | None:
             counts = counts_of(HdrHistogram.decode(encoded))
             return counts if len(counts.idx) else None
         # Straight from the payload: building an HdrHistogram costs 5x the decoding itself.
-        found = payload.init_counts(_layout().counts_len)
-    except Exception:  # noqa: BLE001 - hdrh raises TypeError, zlib.error and its own errors
+        found = payload.init_counts(COUNTS_LEN)
+    except Exception:  # hdrh raises TypeError, zlib.error and its own errors
         return None
     if not found["total"]:
         return None
@@ -103,45 +111,18 @@ def merge_counts(parts: Iterable[Counts | None]) -> Counts | None:
     return Counts(uniq, np.bincount(inverse, weights=cnt).astype(np.int64))
 
 
-def bucket_values_us(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(lowest, highest) equivalent value in microseconds of each bucket index."""
-    ref = _layout()
-    idx = np.asarray(idx, dtype=np.int64)
-    bucket = (idx >> ref.sub_bucket_half_count_magnitude) - 1
-    sub = (idx & (ref.sub_bucket_half_count - 1)) + ref.sub_bucket_half_count
-    first = bucket < 0
-    sub = np.where(first, sub - ref.sub_bucket_half_count, sub)
-    bucket = np.where(first, 0, bucket)
-    lowest = sub << (bucket + ref.unit_magnitude)
-    return lowest, lowest + (np.int64(1) << (bucket + ref.unit_magnitude)) - 1
-
-
-def _value_us(cumulative: np.ndarray, idx: np.ndarray, q: float) -> int:
-    """The value at percentile q, as HdrHistogram.get_value_at_percentile computes it."""
-    total = int(cumulative[-1])
-    target = max(int(min(q, 100.0) * total / 100.0 + 0.5), 1)
-    pos = min(int(np.searchsorted(cumulative, target, side="left")), len(idx) - 1)
-    lowest, highest = bucket_values_us(idx[pos : pos + 1])
-    return int(highest[0] if q else lowest[0])
-
-
 def counts_percentile_ms(counts: Counts | None, q: float) -> float | None:
     """Percentile q (0..100) of sparse counts in milliseconds; None when empty."""
     if counts is None or not len(counts.idx):
         return None
-    return _value_us(np.cumsum(counts.cnt), counts.idx, q) / 1000.0
+    return float(values_at_us(np.cumsum(counts.cnt), counts.idx, [q])[0]) / 1000.0
 
 
 def counts_percentiles_ms(counts: Counts | None, qs: Sequence[float]) -> list[float | None]:
     """Several percentiles of sparse counts at once, in milliseconds."""
     if counts is None or not len(counts.idx):
         return [None] * len(qs)
-    cumulative = np.cumsum(counts.cnt)
-    q = np.minimum(np.asarray(qs, dtype=float), 100.0)
-    targets = np.maximum((q * cumulative[-1] / 100.0 + 0.5).astype(np.int64), 1)
-    pos = np.minimum(np.searchsorted(cumulative, targets, side="left"), len(counts.idx) - 1)
-    lowest, highest = bucket_values_us(counts.idx[pos])
-    return [float(v) / 1000.0 for v in np.where(q > 0, highest, lowest)]
+    return [float(v) / 1000.0 for v in values_at_us(np.cumsum(counts.cnt), counts.idx, qs)]
 
 
 def dense_percentile_ms(dense: np.ndarray, q: float) -> float | None:
@@ -149,12 +130,12 @@ def dense_percentile_ms(dense: np.ndarray, q: float) -> float | None:
     idx = np.flatnonzero(dense)
     if not len(idx):
         return None
-    return _value_us(np.cumsum(dense[idx]), idx, q) / 1000.0
+    return float(values_at_us(np.cumsum(dense[idx]), idx, [q])[0]) / 1000.0
 
 
 def counts_to_hist(counts: Counts) -> HdrHistogram:
     """A real HdrHistogram holding these counts."""
-    hist = HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
+    hist = new_histogram()
     dense = np.ctypeslib.as_array(hist.counts)
     dense[counts.idx] = counts.cnt
     if len(counts.idx):
@@ -430,4 +411,4 @@ class HistCache:
 
 def empty_dense() -> np.ndarray:
     """A zeroed dense counts array in the standard layout (for running window sums)."""
-    return np.zeros(_layout().counts_len, dtype=np.int64)
+    return np.zeros(COUNTS_LEN, dtype=np.int64)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from shop_loadtest.results.folder import _num
+from shop_loadtest.results.numbers import number as _num
 
 if TYPE_CHECKING:
     from shop_loadtest.results.folder import RunData

@@ -34,7 +34,13 @@ from rich.live import Live
 
 from shop_loadtest.judge.budgets import BudgetResult, evaluate
 from shop_loadtest.judge.live import LiveJudge, supports
-from shop_loadtest.results import counts_percentile_ms, decode_counts, load_run, merge_counts
+from shop_loadtest.results import (
+    counts_percentile_ms,
+    decode_counts,
+    load_run,
+    merge_counts,
+    number,
+)
 from shop_loadtest.run.live_render import (
     WINDOW_S,
     Snapshot,
@@ -67,7 +73,7 @@ def live_state(budget: Budget, result: BudgetResult, *, t: float | None,
     if ended or budget.window_s is not None or (budget.name, budget.op) in CANNOT_RECOVER:
         return "fail"
     if budget.stage is not None:
-        ends = [_num(s.get("end_s")) for s in stages if s.get("name") == budget.stage]
+        ends = [number(s.get("end_s"), None) for s in stages if s.get("name") == budget.stage]
         known = [e for e in ends if e is not None]
         if known and t is not None and t >= max(known):
             return "fail"  # its stage is over: nothing more can come in
@@ -98,14 +104,6 @@ class JsonlTail:
             if isinstance(record, dict):
                 out.append(record)
         return out
-
-
-def _num(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
 
 
 @dataclass
@@ -153,7 +151,7 @@ class FolderWatch:
         return self.meta
 
     def _add(self, record: dict[str, Any]) -> None:
-        t, dt = _num(record.get("t")), _num(record.get("dt")) or 1.0
+        t, dt = number(record.get("t"), None), number(record.get("dt"), None) or 1.0
         if t is None:
             return
         t = round(max(round(t / dt), 1) * dt, 6)  # on the interval grid, as results/folder.py does
@@ -164,15 +162,15 @@ class FolderWatch:
             if len(self.seconds) > 1 and self.seconds[-2].t > t:  # sources out of order
                 self.seconds = deque(sorted(self.seconds, key=lambda s: s.t))
         source = str(record.get("source"))
-        second.users_by[source] = _num(record.get("users")) or 0.0
-        second.target_by[source] = _num(record.get("target")) or 0.0
+        second.users_by[source] = number(record.get("users"), 0.0)
+        second.target_by[source] = number(record.get("target"), 0.0)
         arrivals = record.get("arrivals")
         if isinstance(arrivals, dict):
-            second.started = (second.started or 0.0) + (_num(arrivals.get("started")) or 0.0)
+            second.started = (second.started or 0.0) + number(arrivals.get("started"), 0.0)
         endpoints = record.get("endpoints")
         for ep in endpoints.values() if isinstance(endpoints, dict) else ():
             if isinstance(ep, dict):
-                n, fail = int(_num(ep.get("n")) or 0), int(_num(ep.get("fail")) or 0)
+                n, fail = int(number(ep.get("n"), 0)), int(number(ep.get("fail"), 0))
                 second.n, second.fail = second.n + n, second.fail + fail
                 self.requests, self.failures = self.requests + n, self.failures + fail
                 if isinstance(ep.get("hist"), str):
@@ -214,7 +212,7 @@ class FolderWatch:
                 run = load_run(self.run_dir)
                 found = evaluate([budgets[i] for i in batch], run)
                 self.batch_results = dict(zip(batch, found, strict=True))
-            except Exception:  # noqa: BLE001 - a folder mid-write: keep the last results
+            except Exception:
                 pass
             cost = time.perf_counter() - began
             self.next_batch = now + max(BUDGETS_EVERY_S, cost / BUDGETS_CPU_SHARE) - 0.1
@@ -241,7 +239,7 @@ class FolderWatch:
             self._parsed()
             if self.judge is not None:
                 self.judge.feed(records)
-        except Exception:  # noqa: BLE001 - a bad budget: the view shows the rest
+        except Exception:
             self.parsed, self.judge = [], None
         while self.seconds and self.seconds[0].t <= self.seconds[-1].t - WINDOW_S:
             self.seconds.popleft()
@@ -260,7 +258,7 @@ class FolderWatch:
                   "scrapes_ok": self.scrapes_ok, "scrapes_failed": self.scrapes_failed,
                   "scrape_error": self.scrape_error,
                   "first_scrape_error": self.first_scrape_error,
-                  "speedup": _num(meta.get("speedup")) or 1.0}
+                  "speedup": number(meta.get("speedup"), None) or 1.0}
         if not seconds:
             return Snapshot(**common)
         # Rates and users from the latest second every load process has reported.
@@ -296,7 +294,7 @@ def _target_name(meta: dict[str, Any], run_dir: Path) -> str:
 def _stage(meta: dict[str, Any], t: float) -> str | None:
     stages = _stages(meta)
     for s in stages:
-        start, end = _num(s.get("start_s")), _num(s.get("end_s"))
+        start, end = number(s.get("start_s"), None), number(s.get("end_s"), None)
         if start is not None and end is not None and start <= t < end:
             return str(s.get("name"))
     return str(stages[-1].get("name")) if stages and t > 0 else None
@@ -346,14 +344,14 @@ class LiveView:
         if self.live is not None:
             try:
                 self.live.stop()
-            except Exception:  # noqa: BLE001 - a broken terminal must not hide the run's result
+            except Exception:  # a broken terminal must not hide the run's result
                 pass
             self.live = None
 
     def __call__(self, run_dir: Path, elapsed: float, duration: float) -> None:
         try:
             self.update(Path(run_dir), elapsed, duration)
-        except Exception:  # noqa: BLE001 - the view must never stop the run it shows
+        except Exception:  # the view must never stop the run it shows
             pass
 
     def update(self, run_dir: Path, elapsed: float, duration: float) -> None:

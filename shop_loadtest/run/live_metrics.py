@@ -72,7 +72,8 @@ def bucket_counts(encoded: str | None) -> list[int]:
     """An interval's HDR histogram (microseconds) as counts per BUCKETS_S bucket (+Inf last)."""
     import numpy as np
 
-    from shop_loadtest.results import bucket_values_us, decode_counts
+    from shop_loadtest.hdr import bucket_values_us
+    from shop_loadtest.results import decode_counts
 
     out = [0] * (len(BUCKETS_S) + 1)
     counts = decode_counts(encoded)
@@ -280,7 +281,7 @@ class MetricsServer:
                 for record in records:
                     self.state.add(record)
             self._judge()
-        except Exception:  # noqa: BLE001 - a folder mid-write: the next read catches up
+        except Exception:  # a folder mid-write: the next read catches up
             pass
 
     def _judge(self) -> None:

@@ -56,7 +56,7 @@ def scrape(url: str, *, timeout: float, keep: Callable[[str], bool] = lambda _: 
     except urllib.error.HTTPError as exc:
         return {"endpoint": url, "ok": False, "error": f"HTTP {exc.code} {exc.reason}",
                 "samples": []}
-    except Exception as exc:  # noqa: BLE001 - any failure is recorded, never fatal
+    except Exception as exc:  # any failure is recorded, never fatal
         reason = getattr(exc, "reason", None) or exc
         return {"endpoint": url, "ok": False,
                 "error": f"{type(exc).__name__}: {reason}"[:300], "samples": []}

@@ -193,9 +193,9 @@ def _versions() -> dict[str, str]:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
+    from shop_loadtest.results import write_atomic  # results imports pandas: only when writing
+
+    write_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 class _Stop:

@@ -18,25 +18,26 @@ from typing import Any
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from shop_loadtest.hdr import (
+    ALL_INDEXES,
+    HIGHEST_US,
+    LOWEST_US,
+    index_of,
+    new_histogram,
+    values_at_us,
+)
 from shop_loadtest.journeys.failures import (
-    MESSAGE_CHARS,
     Mask,
     describe_failure,
     failure_sample,
-    masked_cut,
 )
 from shop_loadtest.journeys.templates import SecretEnv
 
-LOWEST_US, HIGHEST_US, DIGITS = 1, 3_600_000_000, 3
 # Pending response times are folded into the histogram when a list grows this long, so
 # memory stays bounded even if nobody takes the interval (a plain `locust -f` run).
 FOLD_AT = 200_000
 SAMPLES_PER_KIND = 3
 IN_FLIGHT_AT_STOP = "in flight at stop"
-
-
-def new_histogram() -> HdrHistogram:
-    return HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
 
 
 def to_us(values_ms: list[float]) -> np.ndarray:
@@ -49,20 +50,14 @@ def record_many(hist: HdrHistogram, values_us: np.ndarray) -> None:
     """`hist.record_value(v)` for every v, in bulk: the same counts, min, max and total.
 
     hdrh's own `record_value` is pure Python (about 1 us a call); this computes the same
-    counts-array indices with numpy (`_counts_index_for`, vectorised) and adds to the array
-    the histogram encodes from.
+    counts-array indices with numpy (`hdr.index_of`) and adds to the array the histogram
+    encodes from. `hist` has the one layout (`hdr.new_histogram`).
     """
     if not len(values_us):
         return
     v = np.asarray(values_us, dtype=np.int64)
-    # bit_length(v | mask): frexp's exponent is exact for integers below 2**53
-    pow2ceiling = np.frexp((v | hist.sub_bucket_mask).astype(np.float64))[1].astype(np.int64)
-    bucket = pow2ceiling - hist.unit_magnitude - (hist.sub_bucket_half_count_magnitude + 1)
-    sub_bucket = np.right_shift(v, bucket + hist.unit_magnitude)
-    index = (np.left_shift(bucket + 1, hist.sub_bucket_half_count_magnitude)
-             + sub_bucket - hist.sub_bucket_half_count)
     counts = np.ctypeslib.as_array(hist.counts)
-    where, n = np.unique(index, return_counts=True)
+    where, n = np.unique(index_of(v), return_counts=True)
     counts[where] += n.astype(counts.dtype)
     hist.total_count += int(len(v))
     hist.min_value = min(hist.min_value, int(v.min()))
@@ -72,18 +67,10 @@ def record_many(hist: HdrHistogram, values_us: np.ndarray) -> None:
 def percentiles_us(hist: HdrHistogram, percentiles: list[float]) -> list[int]:
     """`hist.get_value_at_percentile(p)` for each p, from one cumulative sum (hdrh walks the
     counts array in Python, once per percentile)."""
-    total = hist.total_count
-    if not total:
+    if not hist.total_count:
         return [0 for _ in percentiles]
     cumulative = np.cumsum(np.ctypeslib.as_array(hist.counts))
-    out = []
-    for p in percentiles:
-        target = max(int(min(p, 100.0) * total / 100 + 0.5), 1)
-        index = int(np.searchsorted(cumulative, target, side="left"))
-        value = hist.get_value_from_index(index)
-        out.append(int(hist.get_highest_equivalent_value(value) if p
-                       else hist.get_lowest_equivalent_value(value)))
-    return out
+    return [int(v) for v in values_at_us(cumulative, ALL_INDEXES, percentiles)]
 
 
 class EndpointInterval:
@@ -161,24 +148,6 @@ class Recorder:
         self._samples: list[dict[str, Any]] = []
         self.journeys = 0
         self.journey_seconds = 0.0
-
-    def record(self, method: str, name: str, response_time_ms: float, length: int,
-               error: tuple[str, str] | None, late_ms: float | None) -> None:
-        ep = self._endpoints.get(name)
-        if ep is None:
-            ep = self._endpoints[name] = EndpointInterval(method)
-        times = ep.times
-        times.append(response_time_ms)
-        ep.bytes += length or 0
-        if late_ms is not None:
-            if ep.due is None:
-                ep.due = []
-            ep.due.append(response_time_ms + late_ms)
-        if error is not None:
-            ep.fail += 1
-            self._errors[(name, error[0], masked_cut(error[1], self._mask, MESSAGE_CHARS))] += 1
-        if len(times) >= FOLD_AT:
-            ep.fold()
 
     def on_request(self, request_type: str, name: str, response_time: float | None,
                    response_length: int | None, exception: BaseException | None = None,

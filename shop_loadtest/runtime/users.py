@@ -85,7 +85,7 @@ def user_class(path: str | Path, name: str, *, alias: str, weight: float,
     if issubclass(cls, FastHttpUser):
         base = cls
 
-        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
             base.__init__(self, *args, **kwargs)
             send_once(self.client)
 

@@ -176,7 +176,7 @@ class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]
             return super().construct_object(node, deep=deep)
         except yaml.YAMLError:
             raise
-        except Exception as exc:  # noqa: BLE001 - whatever PyYAML raised, it is this value
+        except Exception as exc:
             tag = str(node.tag).rsplit(":", 1)[-1]
             why = str(exc)[:120] if isinstance(exc, ValueError) else f"not a valid {tag}"
             raise yaml.constructor.ConstructorError(

@@ -1,6 +1,6 @@
 """Checks that need the whole scenario, each problem located in the file: budgets parse and
 name stages and endpoints that exist, the shape stays within docs/limits.md, and the journeys
-pass `checks.check_journeys` (templates, captures, data files, user classes)."""
+pass `journey_checks.check_journeys` (templates, captures, data files, user classes)."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def shape_problems(stages: list[tuple[str, float, float]], time_scale: float) ->
 def check_scenario(scenario: Scenario, file: str, marks: Marks, base: Path) -> list[ScenarioError]:
     """Every problem of a scenario the models cannot see on their own."""
     # Deferred: checks brings jinja2 with it, and plain model use needs neither.
-    from shop_loadtest.scenario import budgets, checks
+    from shop_loadtest.scenario import budgets, journey_checks
 
     found: list[ScenarioError] = []
 
@@ -107,6 +107,6 @@ def check_scenario(scenario: Scenario, file: str, marks: Marks, base: Path) -> l
         if endpoint is not None and not has_classes and not _matches(endpoint, names):
             fail(f"no step produces an endpoint matching {endpoint!r}"
                  f"{did_you_mean(endpoint, names)}; endpoints: {', '.join(names)}", loc)
-    for problem in checks.check_journeys(scenario, base):
+    for problem in journey_checks.check_journeys(scenario, base):
         fail(problem.message, problem.loc)
     return found
