@@ -20,6 +20,8 @@ from shop_loadtest.runtime.users import user_class
 
 SCENARIO = 'black-friday-week'
 HOST = None
+# Requests go only to HOST, these, Locust's --host and --slt-allow-host; others are refused.
+ALLOWED_HOSTS = []
 # Judged on the results folder (--slt-results) by `shop-loadtest report`.
 BUDGETS = [
     'p95 < 800ms',
@@ -353,4 +355,5 @@ class Shape(CampaignShape):
     spawn_rate = None
 
 
-install(locust.events, scenario=SCENARIO, budgets=BUDGETS, abort=ABORT)
+install(locust.events, scenario=SCENARIO, budgets=BUDGETS, abort=ABORT, host=HOST,
+        allowed_hosts=ALLOWED_HOSTS)

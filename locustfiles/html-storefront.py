@@ -18,6 +18,8 @@ from shop_loadtest.runtime import CampaignShape, JourneyUser, install
 
 SCENARIO = 'html-storefront'
 HOST = None
+# Requests go only to HOST, these, Locust's --host and --slt-allow-host; others are refused.
+ALLOWED_HOSTS = []
 # Judged on the results folder (--slt-results) by `shop-loadtest report`.
 BUDGETS = [
     'error_rate < 1%',
@@ -192,4 +194,5 @@ class Shape(CampaignShape):
     spawn_rate = None
 
 
-install(locust.events, scenario=SCENARIO, budgets=BUDGETS, abort=ABORT)
+install(locust.events, scenario=SCENARIO, budgets=BUDGETS, abort=ABORT, host=HOST,
+        allowed_hosts=ALLOWED_HOSTS)

@@ -29,6 +29,7 @@ from typing import IO, Any
 from pydantic import Field, field_validator
 
 from shop_loadtest.fields import Model, Seconds
+from shop_loadtest.safety.hosts import REFUSED_KIND, Allowlist, HostNotAllowed, guarded_urlopen
 
 _SELECTOR = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?$")
 _LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*(?:"([^"]*)"|([^,"\s]*))\s*(?:,|$)')
@@ -155,6 +156,17 @@ def fetch_text(url: str, timeout: float) -> str:
         return str(response.read().decode("utf-8", errors="replace"))
 
 
+def guarded_fetch(allow: Allowlist) -> Fetch:
+    """fetch_text through the allowlist: the URL and every redirect hop are checked first."""
+
+    def fetch(url: str, timeout: float) -> str:
+        with guarded_urlopen(url, allow=allow, where=f"monitor scrape of {url}",
+                             timeout=timeout) as response:
+            return str(response.read().decode("utf-8", errors="replace"))
+
+    return fetch
+
+
 def parse_samples(text: str, keep: Callable[[str], bool] = lambda _: True
                   ) -> list[dict[str, Any]]:
     """Prometheus text -> [{name, labels, value}], with prometheus-client's parser."""
@@ -171,10 +183,17 @@ def parse_samples(text: str, keep: Callable[[str], bool] = lambda _: True
 
 
 def scrape(url: str, *, timeout: float, keep: Callable[[str], bool] = lambda _: True,
-           fetch: Fetch = fetch_text) -> dict[str, Any]:
-    """One scrape as a monitor.jsonl record without times: {endpoint, ok, error, samples}."""
+           fetch: Fetch = fetch_text,
+           on_refused: Callable[[HostNotAllowed], None] | None = None) -> dict[str, Any]:
+    """One scrape as a monitor.jsonl record without times: {endpoint, ok, error, samples}.
+    A refused scrape (a host not allowed) is also handed to `on_refused`."""
     try:
         samples = parse_samples(fetch(url, timeout), keep)
+    except HostNotAllowed as exc:
+        if on_refused is not None:
+            on_refused(exc)
+        return {"endpoint": url, "ok": False, "error": f"{REFUSED_KIND}: {exc}",
+                "samples": []}
     except urllib.error.HTTPError as exc:
         return {"endpoint": url, "ok": False, "error": f"HTTP {exc.code} {exc.reason}",
                 "samples": []}
@@ -195,9 +214,11 @@ class Monitor:
 
     def __init__(self, urls: list[str], path: Path, *, interval_s: float, timeout_s: float,
                  origin: Callable[[], float | None], keep: Callable[[str], bool] = lambda _: True,
-                 fetch: Fetch = fetch_text, clock: Callable[[], float] = time.time) -> None:
+                 fetch: Fetch = fetch_text, clock: Callable[[], float] = time.time,
+                 on_refused: Callable[[HostNotAllowed], None] | None = None) -> None:
         self.urls, self.path, self.interval_s, self.timeout_s = urls, path, interval_s, timeout_s
         self.origin, self.keep, self.fetch, self.clock = origin, keep, fetch, clock
+        self.on_refused = on_refused
         self.scrapes = self.failures = 0
         self._held: list[dict[str, Any]] = []
         self._t0: float | None = None
@@ -233,7 +254,8 @@ class Monitor:
         for url in self.urls:
             ts = self.clock()
             record = {"t": None, "ts": round(ts, 3),
-                      **scrape(url, timeout=self.timeout_s, keep=self.keep, fetch=self.fetch)}
+                      **scrape(url, timeout=self.timeout_s, keep=self.keep, fetch=self.fetch,
+                               on_refused=self.on_refused)}
             self.scrapes += 1
             self.failures += not record["ok"]
             self._held.append(record)
@@ -276,10 +298,15 @@ def config_of(meta: dict[str, Any]) -> MonitorConfig | None:
 
 
 def start_monitor(meta: dict[str, Any], host: str, run_dir: Path,
-                  origin: Callable[[], float | None]) -> Monitor | None:
-    """The runner's hook: start scraping when run.json asks for it."""
+                  origin: Callable[[], float | None], *, allow: Allowlist | None = None,
+                  on_refused: Callable[[HostNotAllowed], None] | None = None
+                  ) -> Monitor | None:
+    """The runner's hook: start scraping when run.json asks for it, every scrape through the
+    allowlist (default: the target host alone)."""
     config = config_of(meta)
     if config is None:
         return None
+    allow = allow if allow is not None else Allowlist.of([host])
     return Monitor(config.urls(host), run_dir / "monitor.jsonl", interval_s=config.interval,
-                   timeout_s=config.timeout, origin=origin, keep=config.keeps).start()
+                   timeout_s=config.timeout, origin=origin, keep=config.keeps,
+                   fetch=guarded_fetch(allow), on_refused=on_refused).start()

@@ -16,25 +16,30 @@ import subprocess
 import sys
 import time
 import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from shop_loadtest import __version__
 from shop_loadtest.errors import (
     EngineError,
     InputError,
     ResultsError,
-    TargetNotAllowed,
     TargetUnreachable,
 )
 from shop_loadtest.generator import render_locustfile
 from shop_loadtest.monitor import run_meta, start_monitor
+from shop_loadtest.safety.hosts import (
+    Allowlist,
+    HostNotAllowed,
+    guarded_urlopen,
+    refusal_event,
+    scenario_allowlist,
+)
+from shop_loadtest.safety.hosts import check_target_allowed as check_host
 from shop_loadtest.scenario import Scenario, load_scenario
 
 GRACE_S = 30.0  # beyond the shape's end, before we stop a Locust that does not stop itself
@@ -72,30 +77,37 @@ class RunOutcome:
 Progress = Callable[[Path, float, float], None]  # (run_dir, elapsed_s, duration_s)
 
 
-def origin(url: str) -> str:
-    """`http://Host:80/x` -> `http://host:80`: what two host URLs are compared by."""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+def allowlist_of(scenario: Scenario, extra: tuple[str, ...], host: str | None = None
+                 ) -> Allowlist:
+    """Who may get traffic: the scenario's host, its allowed_hosts, --allow-host, and the
+    run's target once it is known (checked against those first, or the demo shop we start)."""
+    return scenario_allowlist(scenario.target.host, scenario.target.allowed_hosts,
+                              [*extra, *([host] if host else [])])
 
 
 def check_target_allowed(scenario: Scenario, host: str, extra: tuple[str, ...]) -> None:
     """Only the scenario's own host, its allowed_hosts and --allow-host may get traffic."""
-    allowed = [h for h in (scenario.target.host, *scenario.target.allowed_hosts, *extra) if h]
-    if origin(host) not in {origin(h) for h in allowed}:
-        listed = ", ".join(allowed) if allowed else "none"
-        raise TargetNotAllowed(
-            f"refusing to send load to {host}: not the scenario's host nor in "
-            f"target.allowed_hosts (allowed: {listed}); add it there or pass --allow-host {host}"
-        )
+    check_host(host, allowlist_of(scenario, extra))
 
 
-def check_reachable(host: str, path: str = "/", timeout: float = 5.0) -> None:
-    """Any HTTP answer counts (even 404): we only need the target to be there."""
+def check_reachable(host: str, path: str = "/", timeout: float = 5.0, *,
+                    allow: Allowlist | None = None,
+                    on_refused: Callable[[HostNotAllowed], None] | None = None) -> None:
+    """Any HTTP answer counts (even 404): we only need the target to be there.
+
+    The request and its redirects pass the allowlist (default: the host alone); a refused
+    hop is handed to `on_refused` (it is not sent) and the target counts as reachable: it
+    answered."""
     url = host.rstrip("/") + path
+    allow = allow if allow is not None else Allowlist.of([host])
     try:
-        with urllib.request.urlopen(url, timeout=timeout):
+        with guarded_urlopen(url, allow=allow, where="health check (target.health_path)",
+                             timeout=timeout):
             return
+    except HostNotAllowed as exc:
+        if on_refused is not None:
+            on_refused(exc)
+        return
     except urllib.error.HTTPError:
         return
     except (urllib.error.URLError, OSError, ValueError) as exc:
@@ -197,6 +209,8 @@ def locust_command(locustfile: Path, host: str, run_dir: Path, options: RunOptio
            "--only-summary", "--slt-results", str(run_dir), "--slt-speedup", str(options.speedup)]
     if options.seed is not None:
         cmd += ["--slt-seed", str(options.seed)]
+    for allowed in options.allow_hosts:
+        cmd += ["--slt-allow-host", allowed]
     if options.expect_workers:
         cmd += ["--master", "--expect-workers", str(options.expect_workers),
                 "--expect-workers-max-wait", str(int(options.workers_wait_s)),
@@ -238,7 +252,12 @@ def run(options: RunOptions, *, progress: Progress | None = None) -> RunOutcome:
 
 def _run_against(scenario: Scenario, host: str, run_dir: Path, options: RunOptions,
                  progress: Progress | None) -> RunOutcome:
-    check_reachable(host, scenario.target.health_path)
+    allow = allowlist_of(scenario, options.allow_hosts, host)
+
+    def refused(exc: HostNotAllowed) -> None:
+        _append_event(run_dir, "refused", refusal_event(exc))
+
+    check_reachable(host, scenario.target.health_path, allow=allow, on_refused=refused)
     base = options.scenario_path.parent
     profile = scenario.profile(base, options.speedup)
     (run_dir / "scenario.yaml").write_text(options.scenario_path.read_text())
@@ -258,7 +277,8 @@ def _run_against(scenario: Scenario, host: str, run_dir: Path, options: RunOptio
         **run_meta(scenario, demo_shop=(options.host or scenario.target.host) is None),
     }
     _write_json(run_dir / "run.json", meta)
-    watch = start_monitor(meta, host, run_dir, origin=lambda: _started_ts(run_dir))
+    watch = start_monitor(meta, host, run_dir, origin=lambda: _started_ts(run_dir),
+                          allow=allow, on_refused=refused)
     try:
         exit_reason, abort_reason, code = _drive(
             locust_command(locustfile, host, run_dir, options), run_dir, scenario,

@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from shop_loadtest.budgets import format_value
+from shop_loadtest.report.verdict import ALLOWED_HOSTS_RULE, refusal_reasons
 
 
 def _case(suite: ET.Element, classname: str, name: str) -> ET.Element:
@@ -37,6 +38,13 @@ def render_junit(summary: dict[str, Any]) -> str:
                           type="budget").text = detail
         else:
             ET.SubElement(case, "system-out").text = f"observed {observed} vs limit {limit}"
+    refused = summary.get("refused")
+    if refused:
+        case = _case(suite, "always-on", ALLOWED_HOSTS_RULE)
+        if not refused["passed"]:
+            failures += 1
+            ET.SubElement(case, "failure", message=f"{refused['count']} requests refused",
+                          type="host_not_allowed").text = "\n".join(refusal_reasons(refused))
     health = _case(suite, "run", "generator health")
     if summary["generator"]["problems"]:
         errors += 1
@@ -51,7 +59,7 @@ def render_junit(summary: dict[str, Any]) -> str:
     elif summary["verdict"] == "inconclusive" and not summary["generator"]["problems"]:
         errors += 1
         ET.SubElement(completed, "error", message="; ".join(other), type="inconclusive")
-    suite.set("tests", str(len(summary["budgets"]) + 2))
+    suite.set("tests", str(len(summary["budgets"]) + 2 + bool(refused)))
     suite.set("failures", str(failures))
     suite.set("errors", str(errors))
     props = ET.Element("properties")

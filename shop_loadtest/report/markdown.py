@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from shop_loadtest.budgets import format_value
+from shop_loadtest.report.verdict import ALLOWED_HOSTS_RULE
 
 ICON = {"pass": "✅", "fail": "❌", "inconclusive": "⚠️"}
 RESULT = {"pass": "✅ pass", "fail": "❌ FAIL", "no_data": "⚠️ no data"}
@@ -30,12 +31,16 @@ def render_markdown(summary: dict[str, Any]) -> str:
     if capacity.get("headlines"):
         lines += ["**Capacity at the forecast**", ""]
         lines += [f"- {md(line)}" for line in capacity["headlines"]] + [""]
-    if summary["budgets"]:
+    refused = summary.get("refused")
+    if summary["budgets"] or refused:
         lines += ["| Budget | Observed | Limit | Result |", "| --- | ---: | ---: | --- |"]
         for b in summary["budgets"]:
             lines.append(f"| {md(b['expr'])} | {format_value(b['observed'], b['unit'])} | "
                          f"{md(b['op'])} {format_value(b['limit'], b['unit'])} | "
                          f"{RESULT[b['status']]} |")
+        if refused:
+            lines.append(f"| {ALLOWED_HOSTS_RULE} (always on) | {refused['count']} refused | "
+                         f"= 0 refused | {RESULT['pass' if refused['passed'] else 'fail']} |")
         lines.append("")
     if summary["endpoints"]:
         lines += ["| Endpoint | Requests | Failures | p50 | p95 | p99 | max | req/s |",

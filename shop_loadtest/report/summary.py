@@ -11,7 +11,13 @@ import numpy as np
 import pandas as pd
 
 from shop_loadtest.budgets import AbortRule, BudgetResult, first_hit
-from shop_loadtest.report.verdict import aborted, decide, generator_health, workers_lost
+from shop_loadtest.report.verdict import (
+    aborted,
+    decide,
+    generator_health,
+    refused_requests,
+    workers_lost,
+)
 from shop_loadtest.results import Counts, RunData, counts_percentiles_ms, merge_counts
 
 SCHEMA_VERSION = 1
@@ -122,6 +128,7 @@ def build_summary(run: RunData, budgets: list[BudgetResult], abort_rules: list[A
         **overall,
         "endpoints": endpoints,
         "budgets": [b.to_json() for b in budgets],
+        "refused": refused_requests(run),
         "abort_rules": abort_table(abort_rules, run),
         "aborted": aborted(run),
         "arrivals": arrivals,

@@ -8,7 +8,8 @@ Rules (docs/reports.md):
    event-loop lag > 200 ms for 5 s in a row, or more than 1% of due arrivals dropped).
    A saturated generator slows its own requests and sends less load than asked, so it can
    make a run look worse or better than the target is: it must never pass or fail silently.
-2. `fail` when a budget broke, or an abort rule stopped the run.
+2. `fail` when a budget broke, an abort rule stopped the run, or a request was refused
+   because its host is not allowed (the always-on allowed-hosts rule, `refused_requests`).
 3. `inconclusive` when the run is incomplete and nothing broke: interrupted before the shape
    ended, never finished (no exit_reason), or a budget had no data to judge. An incomplete
    run cannot pass, but a budget broken on the data it has is still a real failure (rule 2).
@@ -136,6 +137,45 @@ def aborted(run: RunData) -> dict[str, Any] | None:
             "observed": _round(detail.get("observed"))}
 
 
+# --- the always-on allowed-hosts rule (docs/safety.md) -------------------------------------
+MAX_REFUSAL_REASONS = 5
+ALLOWED_HOSTS_RULE = "requests only to allowed hosts"
+
+
+def refused_requests(run: RunData) -> dict[str, Any]:
+    """Requests the guard refused (host not allowed), from the `refused` events of the load
+    processes and of the runner (health check, monitor): {count, passed, refusals}, one
+    refusal per host and step, most frequent first."""
+    tally: dict[tuple[str, str], int] = {}
+    for event in run.events:
+        if event.get("kind") != "refused":
+            continue
+        detail = _obj(event.get("detail"))
+        count = detail.get("count")
+        key = (str(detail.get("host") or "?"), str(detail.get("where") or ""))
+        tally[key] = tally.get(key, 0) + (int(count) if isinstance(count, int | float) else 1)
+    refusals = [{"host": host, "where": where, "count": count}
+                for (host, where), count in sorted(tally.items(), key=lambda kv: -kv[1])]
+    total = sum(tally.values())
+    return {"count": total, "passed": total == 0, "refusals": refusals}
+
+
+def refusal_reasons(refused: dict[str, Any]) -> list[str]:
+    """`3 requests refused: http://h:1 is not an allowed host (step 2 of journey buy); add it
+    to target.allowed_hosts if it is yours`, one line per host and step."""
+    out = []
+    for r in refused["refusals"][:MAX_REFUSAL_REASONS]:
+        n = r["count"]
+        where = f" ({r['where']})" if r["where"] else ""
+        out.append(f"{n} request{'s' if n != 1 else ''} refused: {r['host']} is not an "
+                   f"allowed host{where}; add it to target.allowed_hosts if it is yours")
+    more = refused["refusals"][MAX_REFUSAL_REASONS:]
+    if more:
+        out.append(f"{sum(r['count'] for r in more)} more requests refused at "
+                   f"{len(more)} other hosts or steps (see summary.json `refused`)")
+    return out
+
+
 def decide(summary: dict[str, Any], *, tolerate_worker_loss: bool) -> tuple[str, list[str]]:
     """The verdict and the reasons for it, from a summary's figures (rules in the docstring)."""
     untrusted: list[str] = []
@@ -170,6 +210,9 @@ def decide(summary: dict[str, Any], *, tolerate_worker_loss: bool) -> tuple[str,
             broken.append(f"budget broke: {budget['expr']} (observed "
                           f"{format_value(budget['observed'], budget['unit'])} vs limit "
                           f"{format_value(budget['limit'], budget['unit'])}{when})")
+    refused = summary.get("refused")
+    if refused is not None and not refused["passed"]:
+        broken[:0] = refusal_reasons(refused)
     stop = summary.get("aborted")
     if stop is not None:
         at = f" at t={stop['t']:g} s" if stop.get("t") is not None else ""

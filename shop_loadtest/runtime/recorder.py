@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from shop_loadtest.safety.hosts import REFUSED_KIND, HostNotAllowed
+
 LOWEST_US, HIGHEST_US, DIGITS = 1, 3_600_000_000, 3
 # Pending response times are folded into the histogram when a list grows this long, so
 # memory stays bounded even if nobody takes the interval (a plain `locust -f` run).
@@ -214,6 +216,9 @@ def describe_failure(exception: BaseException | None, response: Any) -> tuple[st
     """(kind, message) of a failed request: `HTTP 503`, `ConnectionRefusedError`, `check`."""
     if exception is None:
         return None
+    for refused in (exception, getattr(response, "error", None)):
+        if isinstance(refused, HostNotAllowed):  # whatever the user's code called it
+            return REFUSED_KIND, str(refused)
     message = str(exception) or type(exception).__name__
     status = getattr(response, "status_code", 0) or 0
     if message.startswith("HTTP "):

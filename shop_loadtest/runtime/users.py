@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 import gevent
-from locust import User, constant, task
+from locust import HttpUser, User, constant, task
 from locust.contrib.fasthttp import FastHttpUser
 
 from shop_loadtest.journeys import (
@@ -41,6 +41,7 @@ from shop_loadtest.journeys import (
     step_template_texts,
 )
 from shop_loadtest.runtime.cookies import use_lean_cookie_jar
+from shop_loadtest.runtime.guard import guard_session, guarded_client, process_guard
 
 _NO_CONTEXT: Any = MappingProxyType({})
 # After a failure that sent no request (no data row left, a template that cannot render), the
@@ -54,6 +55,7 @@ class _Block:
 
     items: list[CompiledRequest | ThinkStep]
     data: tuple[str, ...]
+    wheres: list[str]  # "step 2 of journey buy", for each item: refusals name the step
 
 
 @dataclass
@@ -94,18 +96,20 @@ class _Process:
         found = self._compiled.get(journey.name)
         if found is None:
             found = self._compiled[journey.name] = _CompiledJourney(
-                self._block(journey.on_start), self._block(journey.steps),
-                self._block(journey.on_stop))
+                self._block(journey.on_start, f"on_start step {{}} of journey {journey.name}"),
+                self._block(journey.steps, f"step {{}} of journey {journey.name}"),
+                self._block(journey.on_stop, f"on_stop step {{}} of journey {journey.name}"))
         return found
 
-    def _block(self, steps: list[RequestStep | ThinkStep]) -> _Block:
+    def _block(self, steps: list[RequestStep | ThinkStep], where: str) -> _Block:
         texts = [t for s in steps if isinstance(s, RequestStep) for t in step_template_texts(s)]
         used = names_used(self.templates, texts) & set(self.pools)
         items: list[CompiledRequest | ThinkStep] = [
             s if isinstance(s, ThinkStep) else
             compile_request(self.templates, s, self.settings.headers) for s in steps
         ]
-        return _Block(items, tuple(sorted(used)))
+        wheres = [where.format(i) for i in range(1, len(steps) + 1)]
+        return _Block(items, tuple(sorted(used)), wheres)
 
 
 def _process(environment: Any, settings: Settings) -> _Process:
@@ -143,9 +147,15 @@ def user_class(path: str | Path, name: str, *, alias: str, weight: float,
     cls = getattr(module, name, None)
     if not (isinstance(cls, type) and issubclass(cls, User)):
         raise TypeError(f"{path}:{name} is not a Locust User class")
+    if not issubclass(cls, FastHttpUser | HttpUser):
+        # Only these clients pass the allowed-hosts guard; another User could send anywhere.
+        raise TypeError(f"{path}:{name} must subclass FastHttpUser or HttpUser, whose client "
+                        "is checked against the allowed hosts")
     attrs: dict[str, Any] = {"weight": weight, "abstract": False, "__module__": cls.__module__}
     if host and not getattr(cls, "host", None):
         attrs["host"] = host
+    # Its `client` is guarded as it is assigned (by Locust, or by the class's own code).
+    attrs["client"] = guarded_client(f"journey {alias}, class {name}")
     return type(alias, (cls,), attrs)
 
 
@@ -154,10 +164,13 @@ class _JourneyMixin:
 
     environment: Any
     client: Any
+    host: str | None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         use_lean_cookie_jar(self.client)
+        # `_agent.slt_where` names the step being sent, for the refusal message.
+        self._agent = guard_session(self.client, process_guard(self.environment, self.host))
 
     def _setup_session(self) -> None:
         proc = self._proc = _process(self.environment, self.settings)
@@ -206,11 +219,13 @@ class _JourneyMixin:
         """Run steps in order; False when a failure ended them."""
         if block.data and not self._draw(block.data, ctx):
             return False
-        for step in block.items:
+        for step, where in zip(block.items, block.wheres, strict=True):
             if isinstance(step, ThinkStep):
                 gevent.sleep(step.draw(self._rng))
-            elif not self._send(step, ctx):
-                return False
+            else:
+                self._agent.slt_where = where
+                if not self._send(step, ctx):
+                    return False
         return True
 
     def _draw(self, names: tuple[str, ...], ctx: dict[str, Any]) -> bool:
