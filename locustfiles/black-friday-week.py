@@ -341,7 +341,7 @@ class Member(JourneyUser):
 
 
 # Hand-written user classes (journeys with `class:`), imported by file path.
-Vip = user_class(HERE / 'custom.py', 'VipBuyer', alias='Vip', weight=1.0, host=HOST)
+Vip = user_class(HERE / 'custom.py', 'VipBuyer', alias='Vip', weight=1.0, host=HOST, journey='vip')
 
 
 class Shape(CampaignShape):

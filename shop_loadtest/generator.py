@@ -162,7 +162,7 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
             entry["custom"] = _call("user_class", [f"HERE / {_relative(file, source, output)!r}",
                                                    repr(class_name)],
                                     [f"alias={cls!r}", f"weight={journey.weight!r}",
-                                     "host=HOST"])
+                                     "host=HOST", f"journey={journey.name!r}"])
         else:
             entry.update(
                 on_start=[_step_source(s) for s in to_block(journey.on_start)],

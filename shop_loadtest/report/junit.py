@@ -44,7 +44,7 @@ def render_junit(summary: dict[str, Any]) -> str:
         if not refused["passed"]:
             failures += 1
             ET.SubElement(case, "failure", message=f"{refused['count']} requests refused",
-                          type="host_not_allowed").text = "\n".join(refusal_reasons(refused))
+                          type="host_not_allowed").text = "\n".join(refusal_reasons(refused, None))
     health = _case(suite, "run", "generator health")
     if summary["generator"]["problems"]:
         errors += 1

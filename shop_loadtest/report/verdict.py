@@ -160,16 +160,17 @@ def refused_requests(run: RunData) -> dict[str, Any]:
     return {"count": total, "passed": total == 0, "refusals": refusals}
 
 
-def refusal_reasons(refused: dict[str, Any]) -> list[str]:
+def refusal_reasons(refused: dict[str, Any], limit: int | None = MAX_REFUSAL_REASONS
+                    ) -> list[str]:
     """`3 requests refused: http://h:1 is not an allowed host (step 2 of journey buy); add it
-    to target.allowed_hosts if it is yours`, one line per host and step."""
+    to target.allowed_hosts if it is yours`, one line per host and step (the first `limit`)."""
     out = []
-    for r in refused["refusals"][:MAX_REFUSAL_REASONS]:
+    for r in refused["refusals"][:limit]:
         n = r["count"]
         where = f" ({r['where']})" if r["where"] else ""
         out.append(f"{n} request{'s' if n != 1 else ''} refused: {r['host']} is not an "
                    f"allowed host{where}; add it to target.allowed_hosts if it is yours")
-    more = refused["refusals"][MAX_REFUSAL_REASONS:]
+    more = refused["refusals"][limit:] if limit is not None else []
     if more:
         out.append(f"{sum(r['count'] for r in more)} more requests refused at "
                    f"{len(more)} other hosts or steps (see summary.json `refused`)")

@@ -32,7 +32,13 @@ MAX_REMEMBERED = 1024
 
 
 class RequestsHostNotAllowed(HostNotAllowed, requests.exceptions.ConnectionError):
-    """HostNotAllowed for requests' HttpSession, which turns RequestException into failures."""
+    """HostNotAllowed for requests' HttpSession, which turns RequestException into failures
+    (and reads the `request` and `response` every RequestException carries)."""
+
+    def __init__(self, host: str, where: str | None = None, request: Any = None) -> None:
+        super().__init__(host, where)
+        self.request = request
+        self.response = None
 
 
 class HostGuard:
@@ -60,10 +66,10 @@ class HostGuard:
         return answer
 
     def refuse(self, scheme: str, host: str | None, port: int | None, where: str | None,
-               error: type[HostNotAllowed] = HostNotAllowed) -> HostNotAllowed:
+               error: type[HostNotAllowed] = HostNotAllowed, **extra: Any) -> HostNotAllowed:
         scheme = (scheme or "http").lower()
         exc = error(origin_text((scheme, (host or "").lower(),
-                                 port or (443 if scheme == "https" else 80))), where)
+                                 port or (443 if scheme == "https" else 80))), where, **extra)
         if self.on_refused is not None:
             self.on_refused(exc)
         return exc
@@ -93,7 +99,7 @@ class _GuardedRequestsSession(HttpSession):
         scheme = url.scheme or "http"
         if not self.slt_guard.allows(scheme, url.netloc or "", url.host, url.port):
             raise self.slt_guard.refuse(scheme, url.host, url.port, self.slt_where,
-                                        RequestsHostNotAllowed)
+                                        RequestsHostNotAllowed, request=request)
         return super().send(request, **kwargs)
 
 

@@ -131,7 +131,7 @@ def set_data_share(environment: Any, index: int, count: int) -> None:
 
 
 def user_class(path: str | Path, name: str, *, alias: str, weight: float,
-               host: str | None = None) -> type[User]:
+               host: str | None = None, journey: str | None = None) -> type[User]:
     """The hand-written Locust user class `name` from the file at `path`, as a subclass named
     `alias` that carries the journey's weight (the file is imported once per process)."""
     path = Path(path).resolve()
@@ -155,7 +155,7 @@ def user_class(path: str | Path, name: str, *, alias: str, weight: float,
     if host and not getattr(cls, "host", None):
         attrs["host"] = host
     # Its `client` is guarded as it is assigned (by Locust, or by the class's own code).
-    attrs["client"] = guarded_client(f"journey {alias}, class {name}")
+    attrs["client"] = guarded_client(f"journey {journey or alias}, class {name}")
     return type(alias, (cls,), attrs)
 
 

@@ -156,6 +156,9 @@ class Step(Model):
             )
         if not parts[1].startswith(("/", "{{")):
             raise ValueError(f"the path must start with '/', got {parts[1]!r}")
+        if parts[1].startswith("//"):
+            raise ValueError(f"the path must start with a single '/' ('//name/...' names "
+                             f"another host), got {parts[1]!r}")
         return f"{parts[0].upper()} {parts[1]}"
 
     @field_validator("think")
