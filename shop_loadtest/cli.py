@@ -34,8 +34,16 @@ VERDICT_EXIT = {"pass": EXIT_OK, "fail": EXIT_BUDGET, "inconclusive": EXIT_RUN}
 ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
 
 
+def _echo(message: str, err: bool = False, nl: bool = True) -> None:
+    """Every line the command prints: names and messages from scenarios and shops are shown
+    with their control characters escaped (an ANSI/OSC sequence cannot reach the terminal)."""
+    from shop_loadtest.safety.text import terminal_safe
+
+    typer.echo(terminal_safe(message), err=err, nl=nl)
+
+
 def _echo_err(message: str) -> None:
-    typer.echo(message, err=True)
+    _echo(message, err=True)
 
 
 @app.command()
@@ -52,7 +60,7 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Scenario files.")
             failed += 1
             continue
         profile = scenario.profile(path.parent)
-        typer.echo(f"{path}: ok ({scenario.load.model}, {len(scenario.journeys)} journeys, "
+        _echo(f"{path}: ok ({scenario.load.model}, {len(scenario.journeys)} journeys, "
                    f"{profile.duration:.0f}s, peak {profile.peak():g}, "
                    f"{len(scenario.budgets)} budgets)")
     if failed:
@@ -71,7 +79,7 @@ def schema(
     if output:
         output.write_text(text)
     else:
-        typer.echo(text, nl=False)
+        _echo(text, nl=False)
 
 
 @app.command()
@@ -90,10 +98,10 @@ def preview(
     output = output or Path(f"{scenario.name}-shape.svg")
     if output.suffix.lower() not in (".svg", ".png"):
         raise InputError(f"--output {output}: use a .svg or .png file name")
-    typer.echo(terminal_chart(scenario, file.parent))
+    _echo(terminal_chart(scenario, file.parent))
     for line in stage_table(scenario, file.parent, speedup):
-        typer.echo(line)
-    typer.echo(f"wrote {write_image(scenario, file.parent, output)}")
+        _echo(line)
+    _echo(f"wrote {write_image(scenario, file.parent, output)}")
 
 
 @app.command()
@@ -112,7 +120,7 @@ def generate(
                                base=file.parent)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(source)
-    typer.echo(f"wrote {output}")
+    _echo(f"wrote {output}")
 
 
 @app.command()
@@ -148,8 +156,8 @@ def _run_and_judge(options: Any) -> None:
 
     with LiveView() as progress:
         outcome = run_scenario(options, progress=progress)
-    typer.echo(terminal_summary(outcome.summary))
-    typer.echo(f"report: {outcome.run_dir / 'report.html'}")
+    _echo(terminal_summary(outcome.summary))
+    _echo(f"report: {outcome.run_dir / 'report.html'}")
     raise typer.Exit(VERDICT_EXIT[outcome.summary["verdict"]])
 
 
@@ -206,7 +214,7 @@ def report(
     from shop_loadtest.report import build_reports, terminal_summary
 
     summary = build_reports(run_dir, tolerate_worker_loss=tolerate_worker_loss)
-    typer.echo(terminal_summary(summary))
+    _echo(terminal_summary(summary))
     raise typer.Exit(VERDICT_EXIT[summary["verdict"]])
 
 
@@ -231,8 +239,8 @@ def compare(
     if limit < 0 or not 0 < alpha <= 0.5:
         raise InputError("--max-regression must be >= 0% and --alpha in (0, 0.5]")
     comparison = write_comparison(base_dir, new_dir, out, max_regression=limit, alpha=alpha)
-    typer.echo(terminal_table(comparison))
-    typer.echo(f"comparison: {(out or new_dir) / 'compare.html'}")
+    _echo(terminal_table(comparison))
+    _echo(f"comparison: {(out or new_dir) / 'compare.html'}")
     raise typer.Exit({"ok": EXIT_OK, "regression": EXIT_BUDGET,
                       "inconclusive": EXIT_RUN}[comparison.verdict])
 
@@ -273,8 +281,8 @@ def find_capacity(
         file, out, hold_s=hold_s, start=start, max_rate=max_rate, precision=ratio,
         max_steps=max_steps, host=host, allow_hosts=tuple(allow_host or ()), seed=seed,
         on_step=lambda n, s: _echo_err(capacity.describe_step(n, s)))
-    typer.echo(result["summary"])
-    typer.echo(f"report: {out / 'capacity.html'}")
+    _echo(result["summary"])
+    _echo(f"report: {out / 'capacity.html'}")
     raise typer.Exit(VERDICT_EXIT[capacity.verdict(result)])
 
 
@@ -290,7 +298,7 @@ def plan(
     from shop_loadtest.scenario import load_scenario
 
     result = planning.plan_scenario(load_scenario(file), file.parent, rps_per_worker)
-    typer.echo(json.dumps(planning.as_json(result), indent=2) if as_json
+    _echo(json.dumps(planning.as_json(result), indent=2) if as_json
                else planning.render(result))
 
 

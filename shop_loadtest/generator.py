@@ -162,7 +162,8 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
             entry["custom"] = _call("user_class", [f"HERE / {_relative(file, source, output)!r}",
                                                    repr(class_name)],
                                     [f"alias={cls!r}", f"weight={journey.weight!r}",
-                                     "host=HOST", f"journey={journey.name!r}"])
+                                     "host=HOST", f"journey={journey.name!r}"],
+                                    indent=len(cls) + 3)
         else:
             entry.update(
                 on_start=[_step_source(s) for s in to_block(journey.on_start)],

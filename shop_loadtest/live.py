@@ -39,6 +39,7 @@ from rich.text import Text
 
 from shop_loadtest.budgets import BudgetResult, evaluate, format_value, parse_budget
 from shop_loadtest.results import counts_percentile_ms, decode_counts, load_run, merge_counts
+from shop_loadtest.safety.text import terminal_safe
 
 WINDOW_S = 10.0  # p95 and error rate are of the last 10 s
 PLAIN_EVERY_S = 10.0
@@ -222,8 +223,8 @@ def _stage(meta: dict[str, Any], t: float) -> str | None:
     for s in stages:
         start, end = _num(s.get("start_s")), _num(s.get("end_s"))
         if start is not None and end is not None and start <= t < end:
-            return str(s.get("name"))
-    return str(stages[-1].get("name")) if stages and t > 0 else None
+            return terminal_safe(str(s.get("name")))
+    return terminal_safe(str(stages[-1].get("name"))) if stages and t > 0 else None
 
 
 # --- rendering ------------------------------------------------------------------------------
@@ -244,7 +245,7 @@ def _budget_line(snap: Snapshot) -> str:
         return ""
     ok = sum(r.status == "pass" for r in results)
     line = f"budgets {ok}/{len(results)} ok"
-    broken = [r.expr for r in results if r.status == "fail"]
+    broken = [terminal_safe(r.expr) for r in results if r.status == "fail"]
     waiting = sum(r.status == "no_data" for r in results)
     if broken:
         shown = ", ".join(broken[:3]) + (f" and {len(broken) - 3} more" if len(broken) > 3 else "")

@@ -21,7 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -30,6 +30,7 @@ from pydantic import Field, field_validator
 
 from shop_loadtest.fields import Model, Seconds
 from shop_loadtest.safety.hosts import REFUSED_KIND, Allowlist, HostNotAllowed, guarded_urlopen
+from shop_loadtest.safety.mask import mask, mask_cut
 
 _SELECTOR = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?$")
 _LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*(?:"([^"]*)"|([^,"\s]*))\s*(?:,|$)')
@@ -184,7 +185,8 @@ def parse_samples(text: str, keep: Callable[[str], bool] = lambda _: True
 
 def scrape(url: str, *, timeout: float, keep: Callable[[str], bool] = lambda _: True,
            fetch: Fetch = fetch_text,
-           on_refused: Callable[[HostNotAllowed], None] | None = None) -> dict[str, Any]:
+           on_refused: Callable[[HostNotAllowed], None] | None = None,
+           secrets: Collection[str] = ()) -> dict[str, Any]:
     """One scrape as a monitor.jsonl record without times: {endpoint, ok, error, samples}.
     A refused scrape (a host not allowed) is also handed to `on_refused`."""
     try:
@@ -200,7 +202,8 @@ def scrape(url: str, *, timeout: float, keep: Callable[[str], bool] = lambda _: 
     except Exception as exc:  # noqa: BLE001 - any failure is recorded, never fatal
         reason = getattr(exc, "reason", None) or exc
         return {"endpoint": url, "ok": False,
-                "error": f"{type(exc).__name__}: {reason}"[:300], "samples": []}
+                "error": mask_cut(f"{type(exc).__name__}: {reason}", secrets, 300),
+                "samples": []}
     return {"endpoint": url, "ok": True, "error": None, "samples": samples}
 
 
@@ -215,10 +218,11 @@ class Monitor:
     def __init__(self, urls: list[str], path: Path, *, interval_s: float, timeout_s: float,
                  origin: Callable[[], float | None], keep: Callable[[str], bool] = lambda _: True,
                  fetch: Fetch = fetch_text, clock: Callable[[], float] = time.time,
-                 on_refused: Callable[[HostNotAllowed], None] | None = None) -> None:
+                 on_refused: Callable[[HostNotAllowed], None] | None = None,
+                 secrets: Collection[str] = ()) -> None:
         self.urls, self.path, self.interval_s, self.timeout_s = urls, path, interval_s, timeout_s
         self.origin, self.keep, self.fetch, self.clock = origin, keep, fetch, clock
-        self.on_refused = on_refused
+        self.on_refused, self.secrets = on_refused, secrets
         self.scrapes = self.failures = 0
         self._held: list[dict[str, Any]] = []
         self._t0: float | None = None
@@ -255,7 +259,7 @@ class Monitor:
             ts = self.clock()
             record = {"t": None, "ts": round(ts, 3),
                       **scrape(url, timeout=self.timeout_s, keep=self.keep, fetch=self.fetch,
-                               on_refused=self.on_refused)}
+                               on_refused=self.on_refused, secrets=self.secrets)}
             self.scrapes += 1
             self.failures += not record["ok"]
             self._held.append(record)
@@ -270,7 +274,8 @@ class Monitor:
         assert self._handle is not None and self._t0 is not None
         for record in self._held:
             record["t"] = round(record["ts"] - self._t0, 3)
-            self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+            line = json.dumps(record, separators=(",", ":"))
+            self._handle.write(mask(line, self.secrets) + "\n")
         self._held = []
         self._handle.flush()
 
@@ -299,8 +304,8 @@ def config_of(meta: dict[str, Any]) -> MonitorConfig | None:
 
 def start_monitor(meta: dict[str, Any], host: str, run_dir: Path,
                   origin: Callable[[], float | None], *, allow: Allowlist | None = None,
-                  on_refused: Callable[[HostNotAllowed], None] | None = None
-                  ) -> Monitor | None:
+                  on_refused: Callable[[HostNotAllowed], None] | None = None,
+                  secrets: Collection[str] = ()) -> Monitor | None:
     """The runner's hook: start scraping when run.json asks for it, every scrape through the
     allowlist (default: the target host alone)."""
     config = config_of(meta)
@@ -309,4 +314,4 @@ def start_monitor(meta: dict[str, Any], host: str, run_dir: Path,
     allow = allow if allow is not None else Allowlist.of([host])
     return Monitor(config.urls(host), run_dir / "monitor.jsonl", interval_s=config.interval,
                    timeout_s=config.timeout, origin=origin, keep=config.keeps,
-                   fetch=guarded_fetch(allow), on_refused=on_refused).start()
+                   fetch=guarded_fetch(allow), on_refused=on_refused, secrets=secrets).start()

@@ -14,14 +14,15 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from shop_loadtest import __version__
 from shop_loadtest.errors import (
@@ -40,6 +41,7 @@ from shop_loadtest.safety.hosts import (
     scenario_allowlist,
 )
 from shop_loadtest.safety.hosts import check_target_allowed as check_host
+from shop_loadtest.safety.mask import env_secrets, mask
 from shop_loadtest.scenario import Scenario, load_scenario
 
 GRACE_S = 30.0  # beyond the shape's end, before we stop a Locust that does not stop itself
@@ -253,6 +255,7 @@ def run(options: RunOptions, *, progress: Progress | None = None) -> RunOutcome:
 def _run_against(scenario: Scenario, host: str, run_dir: Path, options: RunOptions,
                  progress: Progress | None) -> RunOutcome:
     allow = allowlist_of(scenario, options.allow_hosts, host)
+    secrets = env_secrets(options.scenario_path.read_text(), os.environ)
 
     def refused(exc: HostNotAllowed) -> None:
         _append_event(run_dir, "refused", refusal_event(exc))
@@ -278,12 +281,12 @@ def _run_against(scenario: Scenario, host: str, run_dir: Path, options: RunOptio
     }
     _write_json(run_dir / "run.json", meta)
     watch = start_monitor(meta, host, run_dir, origin=lambda: _started_ts(run_dir),
-                          allow=allow, on_refused=refused)
+                          allow=allow, on_refused=refused, secrets=secrets)
     try:
         exit_reason, abort_reason, code = _drive(
             locust_command(locustfile, host, run_dir, options), run_dir, scenario,
             profile.duration, progress,
-            wait_s=options.workers_wait_s if options.expect_workers else 0.0)
+            wait_s=options.workers_wait_s if options.expect_workers else 0.0, secrets=secrets)
     finally:
         if watch is not None:
             watch.stop()
@@ -312,14 +315,15 @@ def _last_line(log: Path) -> str:
 
 
 def _drive(cmd: list[str], run_dir: Path, scenario: Scenario, duration: float,
-           progress: Progress | None, wait_s: float = 0.0,
+           progress: Progress | None, wait_s: float = 0.0, secrets: Collection[str] = (),
            ) -> tuple[str, dict[str, Any] | None, int]:
     """Run Locust until it ends, an abort rule fires, time runs out or we are signalled."""
     stop = _Stop()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with (run_dir / "locust.log").open("w") as log, stop.installed():
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+    with (run_dir / "locust.log").open("w", encoding="utf-8") as log, stop.installed():
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True)
+        copier = _copy_masked(proc, log, secrets)
         began = time.monotonic()
         reason, abort = "completed", None
         next_check = began + 2.0
@@ -346,7 +350,26 @@ def _drive(cmd: list[str], run_dir: Path, scenario: Scenario, duration: float,
                 # machine: keep this process below ~20% of a core, whatever the run's length.
                 next_check = time.monotonic() + max(2.0, 5 * (time.monotonic() - check_began))
         code = _stop_locust(proc) if proc.poll() is None else proc.returncode
+        copier.join(timeout=STOP_WAIT_S)
     return reason, abort, code
+
+
+def _copy_masked(proc: subprocess.Popen[bytes], log: IO[str], secrets: Collection[str]
+                 ) -> threading.Thread:
+    """Locust's output, line by line through the secret mask, into locust.log (Locust and
+    the libraries it logs for know nothing of our secrets)."""
+    assert proc.stdout is not None
+    stream = proc.stdout
+
+    def copy() -> None:
+        for raw in iter(stream.readline, b""):
+            log.write(mask(raw.decode("utf-8", errors="replace"), secrets))
+            log.flush()
+        stream.close()
+
+    thread = threading.Thread(target=copy, name="shop-loadtest-locust-log", daemon=True)
+    thread.start()
+    return thread
 
 
 def _check_abort(scenario: Scenario, run_dir: Path) -> dict[str, Any] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,25 @@ from shop_loadtest.report.junit import render_junit
 from shop_loadtest.report.markdown import render_markdown
 from shop_loadtest.report.summary import build_summary
 from shop_loadtest.results import load_run
+from shop_loadtest.safety.mask import env_secrets, mask, mask_data
 
 
-def _write(path: Path, text: str) -> None:
-    """Write next to the target, then rename: a reader never sees half a report."""
+def _write(path: Path, text: str, secrets: Collection[str] = ()) -> None:
+    """Write next to the target, then rename: a reader never sees half a report. Every
+    output passes the secret mask here, whatever it was built from."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_text(mask(text, secrets), encoding="utf-8")
     os.replace(tmp, path)
+
+
+def run_secrets(run_dir: Path) -> set[str]:
+    """The secrets a run may have used: the values of the environment variables its
+    scenario reads (`env.NAME`), where this process has them."""
+    try:
+        text = (Path(run_dir) / "scenario.yaml").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    return env_secrets(text, os.environ)
 
 
 def _capacity(run_dir: Path, run: Any) -> dict[str, Any] | None:
@@ -45,8 +58,11 @@ def build_reports(run_dir: Path, *, tolerate_worker_loss: bool = False) -> dict[
     summary = build_summary(run, evaluate(budgets, run), abort_rules,
                             tolerate_worker_loss=tolerate_worker_loss)
     summary["capacity"] = _capacity(run_dir, run)
-    _write(run_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
-    _write(run_dir / "junit.xml", render_junit(summary))
-    _write(run_dir / "summary.md", render_markdown(summary))
-    _write(run_dir / "report.html", render_html(run, summary))
-    return summary
+    secrets = run_secrets(run_dir)
+    summary = mask_data(summary, secrets)
+    _write(run_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n",
+           secrets)
+    _write(run_dir / "junit.xml", render_junit(summary), secrets)
+    _write(run_dir / "summary.md", render_markdown(summary), secrets)
+    _write(run_dir / "report.html", render_html(run, summary), secrets)
+    return summary  # type: ignore[no-any-return]

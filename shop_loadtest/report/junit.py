@@ -7,6 +7,7 @@ from typing import Any
 
 from shop_loadtest.budgets import format_value
 from shop_loadtest.report.verdict import ALLOWED_HOSTS_RULE, refusal_reasons
+from shop_loadtest.safety.text import xml_safe
 
 
 def _case(suite: ET.Element, classname: str, name: str) -> ET.Element:
@@ -69,4 +70,6 @@ def render_junit(summary: dict[str, Any]) -> str:
     ET.SubElement(suite, "system-out").text = "\n".join(
         [f"verdict: {summary['verdict']}", *summary["reasons"]])
     ET.indent(root)
-    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+    # ElementTree escapes markup but writes what XML 1.0 forbids (a control character in a
+    # name) as it is: the file would not parse.
+    return xml_safe(ET.tostring(root, encoding="unicode", xml_declaration=True)) + "\n"

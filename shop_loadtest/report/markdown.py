@@ -7,6 +7,7 @@ from typing import Any
 
 from shop_loadtest.budgets import format_value
 from shop_loadtest.report.verdict import ALLOWED_HOSTS_RULE
+from shop_loadtest.safety.text import terminal_safe
 
 ICON = {"pass": "✅", "fail": "❌", "inconclusive": "⚠️"}
 RESULT = {"pass": "✅ pass", "fail": "❌ FAIL", "no_data": "⚠️ no data"}
@@ -14,7 +15,7 @@ RESULT = {"pass": "✅ pass", "fail": "❌ FAIL", "no_data": "⚠️ no data"}
 
 def md(text: Any) -> str:
     """Text that Markdown and GitHub's HTML renderer show as it is."""
-    escaped = re.sub(r"([\\`*_\[\]|#<>~])", r"\\\1", str(text))
+    escaped = re.sub(r"([\\`*_\[\]|#<>~])", r"\\\1", terminal_safe(str(text)))
     return escaped.replace("\n", " ")
 
 

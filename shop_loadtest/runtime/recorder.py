@@ -19,11 +19,14 @@ import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from shop_loadtest.safety.hosts import REFUSED_KIND, HostNotAllowed
+from shop_loadtest.safety.mask import mask_cut
 
 LOWEST_US, HIGHEST_US, DIGITS = 1, 3_600_000_000, 3
 # Pending response times are folded into the histogram when a list grows this long, so
 # memory stays bounded even if nobody takes the interval (a plain `locust -f` run).
 FOLD_AT = 200_000
+MAX_MESSAGE = 300  # characters of a failure message kept, after masking
+MAX_REMEMBERED = 1024
 
 
 def new_histogram() -> HdrHistogram:
@@ -134,6 +137,7 @@ class Recorder:
         self._endpoints: dict[str, EndpointInterval] = {}
         self._errors: Counter[tuple[str, str, str]] = Counter()
         self._redact = redact if redact is not None else set()
+        self._masked: dict[str, str] = {}
         self.journeys = 0
         self.journey_seconds = 0.0
 
@@ -190,11 +194,15 @@ class Recorder:
         self.journey_seconds += seconds
 
     def _scrub(self, message: str) -> str:
-        message = message[:300]
-        for secret in self._redact:
-            if secret:
-                message = message.replace(secret, "***")
-        return message
+        """Mask, then cut (docs/safety.md); failures repeat, so answers are remembered."""
+        if not self._redact:
+            return message[:MAX_MESSAGE]
+        done = self._masked.get(message)
+        if done is None:
+            if len(self._masked) >= MAX_REMEMBERED:
+                self._masked.clear()
+            done = self._masked[message] = mask_cut(message, self._redact, MAX_MESSAGE)
+        return done
 
     def take(self) -> dict[str, Any]:
         endpoints, errors = self._endpoints, self._errors
