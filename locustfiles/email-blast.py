@@ -20,6 +20,8 @@ SCENARIO = 'email-blast'
 HOST = None
 # Requests go only to HOST, these, Locust's --host and --slt-allow-host; others are refused.
 ALLOWED_HOSTS = []
+# Environment variables the templates read: their values are masked in every output.
+SECRET_ENV = ['SHOP_PASSWORD']
 # Judged on the results folder (--slt-results) by `shop-loadtest report`.
 BUDGETS = [
     'p95 < 500ms',
@@ -158,4 +160,4 @@ class Shape(CampaignShape):
 
 
 install(locust.events, scenario=SCENARIO, budgets=BUDGETS, abort=ABORT, host=HOST,
-        allowed_hosts=ALLOWED_HOSTS)
+        allowed_hosts=ALLOWED_HOSTS, secret_env=SECRET_ENV)

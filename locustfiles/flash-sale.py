@@ -16,6 +16,8 @@ SCENARIO = 'flash-sale'
 HOST = None
 # Requests go only to HOST, these, Locust's --host and --slt-allow-host; others are refused.
 ALLOWED_HOSTS = []
+# Environment variables the templates read: their values are masked in every output.
+SECRET_ENV = []
 # Judged on the results folder (--slt-results) by `shop-loadtest report`.
 BUDGETS = [
     'p95 < 500ms',
@@ -90,4 +92,4 @@ class Shape(CampaignShape):
 
 
 install(locust.events, scenario=SCENARIO, budgets=BUDGETS, abort=ABORT, host=HOST,
-        allowed_hosts=ALLOWED_HOSTS)
+        allowed_hosts=ALLOWED_HOSTS, secret_env=SECRET_ENV)

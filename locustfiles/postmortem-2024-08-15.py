@@ -18,6 +18,8 @@ SCENARIO = 'postmortem-2024-08-15'
 HOST = None
 # Requests go only to HOST, these, Locust's --host and --slt-allow-host; others are refused.
 ALLOWED_HOSTS = []
+# Environment variables the templates read: their values are masked in every output.
+SECRET_ENV = []
 # Judged on the results folder (--slt-results) by `shop-loadtest report`.
 BUDGETS = [
     'used(storage) < 80% for 5s',
@@ -88,4 +90,4 @@ class Shape(CampaignShape):
 
 
 install(locust.events, scenario=SCENARIO, budgets=BUDGETS, abort=ABORT, host=HOST,
-        allowed_hosts=ALLOWED_HOSTS)
+        allowed_hosts=ALLOWED_HOSTS, secret_env=SECRET_ENV)

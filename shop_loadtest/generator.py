@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from shop_loadtest import __version__
 from shop_loadtest.errors import ShopLoadtestError
 from shop_loadtest.journeys import RequestStep, ThinkStep, to_block
+from shop_loadtest.safety.mask import env_names
 from shop_loadtest.scenario import Scenario
 
 LINE = 99  # longer calls are written one argument per line, long literals wrapped
@@ -120,6 +121,24 @@ def _docstring(scenario: Scenario) -> str:
     return "\n".join(lines)
 
 
+def _env_names(scenario: Scenario) -> set[str]:
+    """The environment variables the scenario's templates read (names, never values)."""
+    names: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            names.update(env_names(value))
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(scenario.model_dump(mode="json", by_alias=True))
+    return names
+
+
 def _class_name(journey_name: str) -> str:
     words = re.split(r"[^A-Za-z0-9]+", journey_name)
     name = "".join(w[:1].upper() + w[1:] for w in words if w) or "Journey"
@@ -180,6 +199,7 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
         docstring=_docstring(scenario),
         host=scenario.target.host,
         allowed_hosts=list(scenario.target.allowed_hosts),
+        secret_env=sorted(_env_names(scenario)),
         budgets=list(scenario.budgets),
         abort=list(scenario.abort),
         settings=_settings_args(scenario, source, output),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from pathlib import Path
 from typing import IO, Any
@@ -72,7 +73,8 @@ class Health:
 class RuntimeState:
     def __init__(self, environment: Any, scenario: str, budgets: list[str] | None = None,
                  abort: list[str] | None = None, host: str | None = None,
-                 allowed_hosts: list[str] | None = None) -> None:
+                 allowed_hosts: list[str] | None = None,
+                 secret_env: list[str] | None = None) -> None:
         options = environment.parsed_options
         self.environment = environment
         self.scenario = scenario
@@ -84,6 +86,8 @@ class RuntimeState:
         seed = getattr(options, "slt_seed", None)
         self.templates = make_environment(seed=seed)
         secrets: SecretEnv = self.templates.globals["env"]  # type: ignore[assignment]
+        # Masked from the start, whoever reads them (a hand-written class reads os.environ).
+        secrets.used.update(v for v in (os.environ.get(n) for n in secret_env or []) if v)
         self.recorder = Recorder(redact=secrets.used)
         # Locust's --host is the command line's word, like --allow-host (`shop-loadtest run`
         # checked it against the scenario before starting Locust).
@@ -379,7 +383,7 @@ class RuntimeState:
 
 def install(events: Any, *, scenario: str, budgets: list[str] | None = None,
             abort: list[str] | None = None, host: str | None = None,
-            allowed_hosts: list[str] | None = None) -> None:
+            allowed_hosts: list[str] | None = None, secret_env: list[str] | None = None) -> None:
     """Hook the runtime into Locust: options, and a RuntimeState per process at init.
 
     Requests go only to `host`, `allowed_hosts`, Locust's --host and --slt-allow-host."""
@@ -397,6 +401,7 @@ def install(events: Any, *, scenario: str, budgets: list[str] | None = None,
 
     @events.init.add_listener
     def _init(environment: Any, **_: Any) -> None:
-        state = RuntimeState(environment, scenario, budgets, abort, host, allowed_hosts)
+        state = RuntimeState(environment, scenario, budgets, abort, host, allowed_hosts,
+                             secret_env)
         environment.shop_loadtest = state
         state.attach()
