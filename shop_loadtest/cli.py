@@ -91,7 +91,7 @@ def preview(
         min=0.001, help="Show wall time at this speedup.")] = 1.0,
 ) -> None:
     """Draw the scenario's traffic shape (terminal and an image) without sending traffic."""
-    from shop_loadtest.preview import stage_table, terminal_chart, write_image
+    from shop_loadtest.report.preview import stage_table, terminal_chart, write_image
     from shop_loadtest.scenario import load_scenario
 
     scenario = load_scenario(file)
@@ -111,7 +111,7 @@ def generate(
                                                 help="Default: locustfiles/<name>.py")] = None,
 ) -> None:
     """Write the locustfile for a scenario (plain `locust -f` can run it)."""
-    from shop_loadtest.generator import render_locustfile
+    from shop_loadtest.generate.locustfile import render_locustfile
     from shop_loadtest.scenario import load_scenario
 
     scenario = load_scenario(file)
@@ -138,7 +138,7 @@ def run(
         help="A lost worker does not make the run inconclusive.")] = False,
 ) -> None:
     """Run a scenario headless and judge it against its budgets."""
-    from shop_loadtest.runner import RunOptions
+    from shop_loadtest.run.runner import RunOptions
 
     options = RunOptions(
         scenario_path=file, host=host, speedup=speedup, out=out, reports_root=reports,
@@ -150,9 +150,9 @@ def run(
 
 def _run_and_judge(options: Any) -> None:
     """Run with the live view, print the judgement, exit with the verdict's code."""
-    from shop_loadtest.live import LiveView
     from shop_loadtest.report import terminal_summary
-    from shop_loadtest.runner import run as run_scenario
+    from shop_loadtest.run.live import LiveView
+    from shop_loadtest.run.runner import run as run_scenario
 
     with LiveView() as progress:
         outcome = run_scenario(options, progress=progress)
@@ -176,7 +176,7 @@ def master(
     tolerate_worker_loss: Annotated[bool, typer.Option()] = False,
 ) -> None:
     """Run a scenario as the master of workers on other machines (`shop-loadtest worker`)."""
-    from shop_loadtest.runner import RunOptions
+    from shop_loadtest.run.runner import RunOptions
 
     options = RunOptions(
         scenario_path=file, host=host, speedup=speedup, out=out, reports_root=reports,
@@ -197,7 +197,7 @@ def worker(
     """Run one load worker for a `shop-loadtest master` until the master ends the run."""
     import os
 
-    from shop_loadtest.runner import worker_command
+    from shop_loadtest.run.runner import worker_command
 
     # Become the Locust worker (exec, not a child): a signal or a kill aimed at this process
     # reaches the worker itself, and no orphan keeps sending load.
@@ -230,7 +230,7 @@ def compare(
 ) -> None:
     """Compare a run with a baseline run; exit 1 on a significant regression."""
     from shop_loadtest.compare import terminal_table, write_comparison
-    from shop_loadtest.units import parse_percent
+    from shop_loadtest.scenario.units import parse_percent
 
     try:
         limit = parse_percent(max_regression)
@@ -266,10 +266,10 @@ def find_capacity(
     """Step the arrival rate until a budget breaks: highest sustainable rate, knee, headroom."""
     from datetime import UTC, datetime
 
-    from shop_loadtest import capacity
-    from shop_loadtest.runner import run_folder
+    from shop_loadtest.capacity import find as capacity
+    from shop_loadtest.run.runner import run_folder
     from shop_loadtest.scenario import load_scenario
-    from shop_loadtest.units import parse_duration, parse_percent
+    from shop_loadtest.scenario.units import parse_duration, parse_percent
 
     try:
         hold_s, ratio = parse_duration(step), parse_percent(precision)
@@ -294,7 +294,7 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """From the scenario's plan: (visitors, funnel): journey weights, rates, users, workers."""
-    from shop_loadtest import plan as planning
+    from shop_loadtest.capacity import plan as planning
     from shop_loadtest.scenario import load_scenario
 
     result = planning.plan_scenario(load_scenario(file), file.parent, rps_per_worker)

@@ -4,17 +4,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shop_loadtest.budgets import (
-    AbortRule,
-    check_abort,
-    evaluate,
-    format_value,
-    parse_abort,
-    parse_budget,
-)
 from shop_loadtest.errors import BudgetSyntaxError, InputError
+from shop_loadtest.judge.budgets import check_abort, evaluate, format_value
+from shop_loadtest.judge.stats import COMPUTE
 from shop_loadtest.results import load_run
-from shop_loadtest.stats import STATS
+from shop_loadtest.scenario.budgets import STATS, AbortRule, parse_abort, parse_budget
 from tests.runfolder import CHECKOUT, PRODUCTS, RunFolder, known_run
 
 
@@ -352,6 +346,10 @@ def test_docs_have_examples_of_every_statistic():
     assert len(DOC_EXAMPLES) > 40
     names = {parse_budget(e).name for _, e in DOC_EXAMPLES}
     assert names == set(STATS)
+
+
+def test_every_statistic_the_grammar_names_is_computed():
+    assert set(COMPUTE) == set(STATS)
 
 
 @pytest.mark.parametrize(("kind", "expr"), DOC_EXAMPLES)

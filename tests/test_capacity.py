@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shop_loadtest.capacity import (
+from shop_loadtest.capacity.find import (
     Search,
     Step,
     conclude,

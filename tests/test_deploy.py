@@ -112,7 +112,7 @@ def here_paths(source: str) -> list[str]:
 
 
 def render(scenario_file: Path, *, source: str, output: str) -> str:
-    from shop_loadtest.generator import render_locustfile
+    from shop_loadtest.generate.locustfile import render_locustfile
     from shop_loadtest.scenario import load_scenario
 
     return render_locustfile(load_scenario(scenario_file), source=source, output=output,
@@ -243,7 +243,7 @@ def test_every_option_the_manifests_use_exists_in_the_cli_help(command):
 
 
 def test_the_scenario_in_the_configmap_loads_and_allows_the_masters_host(tmp_path):
-    from shop_loadtest.runner import check_target_allowed
+    from shop_loadtest.run.runner import check_target_allowed
     from shop_loadtest.scenario import load_scenario
 
     configmap = one("ConfigMap")

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shop_loadtest.generator import render_locustfile
-from shop_loadtest.journeys import RequestStep, ThinkStep, to_block
+from shop_loadtest.generate.blocks import to_block
+from shop_loadtest.generate.locustfile import render_locustfile
+from shop_loadtest.journeys import RequestStep, ThinkStep
 from shop_loadtest.scenario import load_scenario, load_scenario_text
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,6 +13,7 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 from jinja2 import UndefinedError
 
+from shop_loadtest.generate.blocks import to_block
 from shop_loadtest.journeys import (
     Capture,
     DataExhausted,
@@ -27,7 +28,6 @@ from shop_loadtest.journeys import (
     compile_request,
     compile_value,
     make_environment,
-    to_block,
 )
 from shop_loadtest.scenario import load_scenario_text
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from rich.console import Console
 
-from shop_loadtest.live import FolderWatch, LiveView, Snapshot, plain_line, render
+from shop_loadtest.run.live import FolderWatch, LiveView, Snapshot, plain_line, render
 from tests.conftest import cli
 from tests.runfolder import KNOWN_STAGES, RunFolder, known_run, known_second
 

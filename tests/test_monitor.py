@@ -9,19 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from shop_loadtest.budgets import evaluate, parse_budget
 from shop_loadtest.errors import ScenarioError
-from shop_loadtest.monitor import (
-    Monitor,
-    MonitorConfig,
-    Selector,
-    parse_samples,
-    run_meta,
-    scrape,
-)
-from shop_loadtest.monitor_stats import increase
+from shop_loadtest.judge.budgets import evaluate
+from shop_loadtest.judge.monitor_stats import increase
 from shop_loadtest.results import load_run
+from shop_loadtest.run.monitor import Monitor, parse_samples, run_meta, scrape
 from shop_loadtest.scenario import load_scenario_text
+from shop_loadtest.scenario.budgets import parse_budget
+from shop_loadtest.scenario.options import MonitorConfig, Selector
 from tests.runfolder import PRODUCTS, RunFolder
 
 METRICS = """\

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from shop_loadtest.capacity.plan import RPS_PER_WORKER, funnel_plan, plan_scenario, render, session
 from shop_loadtest.errors import InputError, ScenarioError
-from shop_loadtest.plan import RPS_PER_WORKER, funnel_plan, plan_scenario, render, session
 from shop_loadtest.scenario import load_scenario_text
 from tests.conftest import cli
 

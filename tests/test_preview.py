@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from shop_loadtest.preview import _samples, stage_table, terminal_chart, write_image
+from shop_loadtest.report.preview import _samples, stage_table, terminal_chart, write_image
 from shop_loadtest.scenario import load_scenario, load_scenario_text
 from tests.conftest import ROOT, cli
 

@@ -8,12 +8,13 @@ import jsonschema
 import plotly.offline
 import pytest
 
-from shop_loadtest.budgets import evaluate, parse_abort, parse_budget
 from shop_loadtest.errors import ResultsError
+from shop_loadtest.judge.budgets import evaluate
 from shop_loadtest.report import build_reports, charts, terminal_summary
 from shop_loadtest.report.charts import log_ticks
 from shop_loadtest.report.summary import build_summary
 from shop_loadtest.results import load_run
+from shop_loadtest.scenario.budgets import parse_abort, parse_budget
 from tests.runfolder import CHECKOUT, RunFolder, known_run
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "shop_loadtest" / "schemas"

@@ -8,11 +8,9 @@ import math
 
 import pytest
 
-from shop_loadtest.budgets import evaluate, parse_budget
 from shop_loadtest.errors import ScenarioError
-from shop_loadtest.results import load_run
-from shop_loadtest.runway import (
-    Forecast,
+from shop_loadtest.judge.budgets import evaluate
+from shop_loadtest.judge.runway import (
     capacity_summary,
     format_span,
     runway_s,
@@ -20,7 +18,10 @@ from shop_loadtest.runway import (
     units_per_hour,
     write_capacity,
 )
+from shop_loadtest.results import load_run
 from shop_loadtest.scenario import load_scenario_text
+from shop_loadtest.scenario.budgets import parse_budget
+from shop_loadtest.scenario.options import Forecast
 from tests.conftest import ROOT, cli
 from tests.test_monitor import monitored_run
 

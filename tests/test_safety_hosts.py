@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from shop_loadtest.errors import TargetNotAllowed
-from shop_loadtest.report.verdict import decide, refusal_reasons
+from shop_loadtest.judge.verdict import decide, refusal_reasons
 from shop_loadtest.safety.hosts import (
     Allowlist,
     HostNotAllowed,

@@ -1,6 +1,6 @@
 import pytest
 
-from shop_loadtest.units import (
+from shop_loadtest.scenario.units import (
     format_duration,
     parse_duration,
     parse_percent,

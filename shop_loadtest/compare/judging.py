@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shop_loadtest.budgets import format_value
+from shop_loadtest.judge.budgets import format_value
 from shop_loadtest.results import RunData, counts_percentiles_ms, merge_counts
 
 ALL = "all endpoints"  # every endpoint both runs have
@@ -211,7 +211,7 @@ def _comparable(base: RunData, new: RunData) -> list[str]:
 
 
 def _untrusted(base: RunData, new: RunData) -> list[str]:
-    from shop_loadtest.report.verdict import generator_health
+    from shop_loadtest.judge.verdict import generator_health
 
     out = []
     for label, run in (("base", base), ("new", new)):

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from shop_loadtest.budgets import format_value
 from shop_loadtest.compare.judging import (
     ALL,
     GATING,
@@ -25,6 +24,7 @@ from shop_loadtest.compare.judging import (
     format_p,
     format_pct,
 )
+from shop_loadtest.judge.budgets import format_value
 from shop_loadtest.results import counts_percentiles_ms, load_run
 
 TEMPLATES = Path(__file__).parents[1] / "report" / "templates"

@@ -9,8 +9,9 @@ when the capture was a number. A string without `{{` is never rendered: constant
 
 One module per idea, re-exported here (generated locustfiles import from this package):
 `templates` (the sandboxed environment, secrets, compiled values), `captures` (responses,
-captures and checks), `data` (CSV data pools), `steps` (steps, journeys and compiled
-requests) and `validation` (`check_journeys`).
+captures and checks), `data` (CSV data pools) and `steps` (steps, journeys and compiled
+requests). The scenario's checks of its journeys are in `shop_loadtest.scenario.checks`, and
+scenario steps become these objects in `shop_loadtest.generate.blocks`.
 
     >>> env = make_environment(seed=1)
     >>> compile_value(env, {"id": "{{ pid }}", "q": 1})({"pid": 7})
@@ -32,7 +33,6 @@ from shop_loadtest.journeys.steps import (
     ThinkStep,
     compile_request,
     step_template_texts,
-    to_block,
 )
 from shop_loadtest.journeys.templates import (
     GLOBAL_NAMES,
@@ -47,7 +47,6 @@ from shop_loadtest.journeys.templates import (
     make_environment,
     names_used,
 )
-from shop_loadtest.journeys.validation import Problem, check_journeys
 
 __all__ = [
     "CAPTURE_KINDS",
@@ -63,7 +62,6 @@ __all__ = [
     "Journey",
     "Loc",
     "MissingSecret",
-    "Problem",
     "Renderer",
     "RequestStep",
     "ResponseView",
@@ -72,7 +70,6 @@ __all__ = [
     "Settings",
     "TemplateError",
     "ThinkStep",
-    "check_journeys",
     "compile_request",
     "compile_value",
     "constant",
@@ -81,5 +78,4 @@ __all__ = [
     "names_used",
     "read_csv",
     "step_template_texts",
-    "to_block",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -201,35 +201,3 @@ def step_template_texts(step: RequestStep) -> Iterator[str]:
                   [c.get("body_contains") for c in step.check]):
         for _, text in walk_strings(value, ()):
             yield text
-
-
-def to_block(steps: Iterable[Any]) -> Block:
-    """Scenario steps -> plain step objects, as the generator writes them out."""
-    from shop_loadtest.scenario import parse_think
-
-    out: Block = []
-    for step in steps:
-        if step.think is not None:
-            if isinstance(step.think, str | int | float):
-                low, high = parse_think(step.think)
-                out.append(ThinkStep(low, high))
-            else:
-                d = step.think
-                dist = "exponential" if d.exponential is not None else "normal"
-                mean = d.exponential if d.exponential is not None else d.normal
-                out.append(ThinkStep(d.min, d.max, dist=dist, mean=mean,
-                                     sd=d.sd if d.sd is not None else 0.0))
-            continue
-        capture = {var: spec if isinstance(spec, str) else
-                   spec.model_dump(by_alias=True, exclude_unset=True)
-                   for var, spec in step.capture.items()}
-        out.append(RequestStep(
-            method=step.method, path=step.path, name=step.label,
-            query=dict(step.query) if step.query is not None else None,
-            json=step.json_body, form=step.form, body=step.body, headers=dict(step.headers),
-            capture=capture,
-            check=[c.model_dump(by_alias=True, exclude_unset=True) for c in step.check],
-            status=tuple(step.expect.status) if step.expect and step.expect.status else None,
-            follow_redirects=step.follow_redirects, on_fail=step.on_fail,
-        ))
-    return out

@@ -3,7 +3,7 @@
     build_reports(run_dir)  ->  summary.json, report.html, junit.xml, summary.md (+ the summary)
     terminal_summary(summary) -> the console table
 
-The verdict rules live in `shop_loadtest.report.verdict`.
+The verdict rules live in `shop_loadtest.judge.verdict`.
 """
 
 from shop_loadtest.report.build import build_reports

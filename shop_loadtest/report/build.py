@@ -8,13 +8,14 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from shop_loadtest.budgets import evaluate, parse_abort, parse_budget
+from shop_loadtest.judge.budgets import evaluate
 from shop_loadtest.report.html import render_html
 from shop_loadtest.report.junit import render_junit
 from shop_loadtest.report.markdown import render_markdown
 from shop_loadtest.report.summary import build_summary
 from shop_loadtest.results import load_run
 from shop_loadtest.safety.mask import env_secrets, mask, mask_data
+from shop_loadtest.scenario.budgets import parse_abort, parse_budget
 
 
 def _write(path: Path, text: str, secrets: Collection[str] = ()) -> None:
@@ -37,7 +38,7 @@ def run_secrets(run_dir: Path) -> set[str]:
 
 def _capacity(run_dir: Path, run: Any) -> dict[str, Any] | None:
     """Write capacity.json (resource runway at the forecast) and return its headlines."""
-    from shop_loadtest.runway import write_capacity
+    from shop_loadtest.judge.runway import write_capacity
 
     data = write_capacity(run_dir, run)
     if data is None:

@@ -13,7 +13,7 @@ from typing import Any
 import jinja2
 import plotly.offline
 
-from shop_loadtest.budgets import format_value
+from shop_loadtest.judge.budgets import format_value
 from shop_loadtest.report.charts import all_figures
 from shop_loadtest.results import RunData
 

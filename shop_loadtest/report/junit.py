@@ -5,8 +5,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from shop_loadtest.budgets import format_value
-from shop_loadtest.report.verdict import ALLOWED_HOSTS_RULE, refusal_reasons
+from shop_loadtest.judge.budgets import format_value
+from shop_loadtest.judge.verdict import ALLOWED_HOSTS_RULE, refusal_reasons
 from shop_loadtest.safety.text import xml_safe
 
 

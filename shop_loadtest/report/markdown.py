@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from shop_loadtest.budgets import format_value
-from shop_loadtest.report.verdict import ALLOWED_HOSTS_RULE
+from shop_loadtest.judge.budgets import format_value
+from shop_loadtest.judge.verdict import ALLOWED_HOSTS_RULE
 from shop_loadtest.safety.text import terminal_safe
 
 ICON = {"pass": "✅", "fail": "❌", "inconclusive": "⚠️"}

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shop_loadtest.budgets import AbortRule, BudgetResult, first_hit
-from shop_loadtest.report.verdict import (
+from shop_loadtest.judge.budgets import BudgetResult, first_hit
+from shop_loadtest.judge.verdict import (
     aborted,
     decide,
     generator_health,
@@ -19,6 +19,7 @@ from shop_loadtest.report.verdict import (
     workers_lost,
 )
 from shop_loadtest.results import Counts, RunData, counts_percentiles_ms, merge_counts
+from shop_loadtest.scenario.budgets import AbortRule
 
 SCHEMA_VERSION = 1
 LATENCY_QS = {"p50_ms": 50.0, "p90_ms": 90.0, "p95_ms": 95.0, "p99_ms": 99.0,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from shop_loadtest.budgets import format_value
-from shop_loadtest.report.verdict import ALLOWED_HOSTS_RULE
+from shop_loadtest.judge.budgets import format_value
+from shop_loadtest.judge.verdict import ALLOWED_HOSTS_RULE
 
 MAX_ENDPOINTS = 15
 RESULT = {"pass": "PASS", "fail": "FAIL", "no_data": "NO DATA"}

@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from shop_loadtest.scenario.base import IDENT_RE, METHODS, NAME_RE, Model, OnFail, Seconds
-from shop_loadtest.units import parse_duration
+from shop_loadtest.scenario.units import parse_duration
 
 
 def _one_or_list(value: Any) -> Any:

@@ -178,8 +178,8 @@ def load_scenario(path: str | Path) -> Scenario:
 def _check_semantics(scenario: Scenario, file: str, marks: dict[Loc, tuple[int, int]],
                      base: Path) -> None:
     """Checks that need the whole scenario: budgets parse, templates parse, captures in order."""
-    # Deferred: journeys imports this package back, and brings jinja2 with it.
-    from shop_loadtest import budgets, journeys
+    # Deferred: checks brings jinja2 with it, and plain model use needs neither.
+    from shop_loadtest.scenario import budgets, checks
 
     def fail(msg: str, loc: Loc) -> ScenarioError:
         line, col = _locate(marks, loc, key=False) or (None, None)
@@ -202,6 +202,6 @@ def _check_semantics(scenario: Scenario, file: str, marks: dict[Loc, tuple[int, 
         if stage is not None and stage not in stage_names:
             raise fail(f"no stage named {stage!r}{_suggest(stage, stage_names)}; stages: "
                        f"{', '.join(stage_names)}", loc)
-    for problem in journeys.check_journeys(scenario, base):
+    for problem in checks.check_journeys(scenario, base):
         raise fail(problem.message, problem.loc)
 

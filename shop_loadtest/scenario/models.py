@@ -9,12 +9,10 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from shop_loadtest import shapes
-from shop_loadtest.monitor import MonitorConfig
-from shop_loadtest.plan import PlanConfig
-from shop_loadtest.runway import Forecast
 from shop_loadtest.scenario.base import NAME_RE, Model
 from shop_loadtest.scenario.journey import Journey
 from shop_loadtest.scenario.load import Load
+from shop_loadtest.scenario.options import Forecast, MonitorConfig, PlanConfig
 
 
 class DemoShopOptions(Model):

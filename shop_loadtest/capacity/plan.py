@@ -19,60 +19,19 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
-
-from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
+from typing import TYPE_CHECKING, Any
 
 from shop_loadtest.errors import InputError
-from shop_loadtest.fields import Model, Seconds
-from shop_loadtest.units import parse_percent
 
 if TYPE_CHECKING:
     from shop_loadtest.scenario import Journey, Scenario
 
-Percent = Annotated[float, BeforeValidator(parse_percent),
-                    WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "string"}],
-                                    "description": "a percentage such as 30%, or a fraction"})]
 # One load process (FastHttpUser, our recorder, an arrival scheduler) comfortably sends this
 # many requests a second on one core, leaving room for its heartbeats; Locust itself reaches
 # ~7,000/s against a trivial server (LOCUST_NOTES). Override with --rps-per-worker or
 # plan.rps_per_worker once docs/performance.md has a figure measured for your machines.
 RPS_PER_WORKER = 1000.0
 RPS_PER_WORKER_SOURCE = "assumed 1,000 requests/s per load process; see docs/capacity.md"
-
-
-class FunnelStep(Model):
-    journey: str = Field(description="a journey of the scenario")
-    reach: Percent = Field(ge=0, le=1, description="share of visitors who get at least this "
-                                                   "deep: browse 100%, cart 30%, checkout 8%")
-
-
-class PlanConfig(Model):
-    """The `plan:` section: forecast visitors and the funnel, in order of depth."""
-
-    visitors_per_minute: float | None = Field(
-        default=None, gt=0, description="forecast peak visitors per minute; default: the "
-                                        "peak of the load shape (open model: visitors/s)")
-    funnel: list[FunnelStep] = Field(min_length=1, description="browse -> cart -> checkout")
-    think: Seconds | None = Field(
-        default=None, description="mean pause between a visitor's pages; default: the "
-                                  "think steps of each journey")
-    response_time: Seconds = Field(default=0.2, ge=0, description="assumed per request, "
-                                                                  "for session lengths")
-    rps_per_worker: float | None = Field(default=None, gt=0,
-                                         description="requests/s one load process sends")
-
-    @field_validator("funnel")
-    @classmethod
-    def _deeper_is_smaller(cls, steps: list[FunnelStep]) -> list[FunnelStep]:
-        for a, b in zip(steps, steps[1:], strict=False):
-            if b.reach > a.reach:
-                raise ValueError(f"reach cannot grow deeper in the funnel: {b.journey} "
-                                 f"({b.reach:.0%}) after {a.journey} ({a.reach:.0%})")
-        names = [s.journey for s in steps]
-        if len(set(names)) != len(names):
-            raise ValueError("each journey appears once in the funnel")
-        return steps
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shop_loadtest.budgets import format_value
+from shop_loadtest.judge.budgets import format_value
 from shop_loadtest.results import RunData
 
 

@@ -21,54 +21,19 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
-
-from shop_loadtest.fields import Model, Seconds
-from shop_loadtest.monitor import Selector
-from shop_loadtest.monitor_stats import resource_named, resources_of, series
-from shop_loadtest.units import format_duration, parse_rate
+from shop_loadtest.judge.monitor_stats import resource_named, resources_of, series
+from shop_loadtest.scenario.options import Forecast, Resource, Selector, forecast_of
+from shop_loadtest.scenario.units import format_duration
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from shop_loadtest.monitor import Resource
     from shop_loadtest.results import RunData, Scope
 
-Rate = Annotated[float, BeforeValidator(parse_rate),
-                 WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "string"}],
-                                 "description": "per second, or 40/s, 2400/m, 9000/h"})]
 RUNWAY_CAP = 1000.0  # runway / campaign reported at most this (a resource that never fills)
-
-
-class Forecast(Model):
-    """The `forecast:` section: how long the campaign lasts and how busy it will be."""
-
-    duration: Seconds = Field(gt=0, description="how long the campaign lasts, e.g. 4h")
-    orders_per_hour: float | None = Field(
-        default=None, gt=0, description="expected orders (units of the resources' `per` "
-                                        "counter) per hour at the campaign's load")
-    peak_rate: Rate | None = Field(
-        default=None, gt=0, description="journeys started per second at the peak (the open "
-                                        "model's unit); orders per journey are measured")
-
-    @model_validator(mode="after")
-    def _some_load(self) -> Forecast:
-        if self.orders_per_hour is None and self.peak_rate is None:
-            raise ValueError("give orders_per_hour, peak_rate, or both")
-        return self
-
-
-def forecast_of(meta: dict[str, Any]) -> Forecast | None:
-    raw = meta.get("forecast")
-    if not isinstance(raw, dict):
-        return None
-    try:
-        return Forecast.model_validate(raw)
-    except ValueError:
-        return None
 
 
 # --- projection math: pure -------------------------------------------------------------------
@@ -226,7 +191,7 @@ def _work_noun(selector: str) -> str:
 
 def capacity_summary(run: RunData) -> dict[str, Any]:
     """capacity.json: every resource projected to the forecast, plus scrape health."""
-    from shop_loadtest.monitor_stats import scrape_health
+    from shop_loadtest.judge.monitor_stats import scrape_health
 
     forecast = forecast_of(run.meta)
     rows = [row for resource in resources_of(run.meta)
@@ -245,7 +210,7 @@ def stat_runway(scope: Scope, starts: np.ndarray, ends: np.ndarray, arg: Any) ->
     """`runway(storage) > 100%`: runway at the forecast as a share of the campaign."""
     import numpy as np
 
-    from shop_loadtest.monitor_stats import window_ranges
+    from shop_loadtest.judge.monitor_stats import window_ranges
 
     out = np.full(len(starts), np.nan)
     resource = resource_named(scope.run.meta, arg)
@@ -260,12 +225,6 @@ def stat_runway(scope: Scope, starts: np.ndarray, ends: np.ndarray, arg: Any) ->
         if shares:
             out[i] = min(shares)
     return out
-
-
-RUNWAY_NO_DATA = ("runway needs a forecast: section (duration, and orders_per_hour or "
-                  "peak_rate), a resource with a limit, and work done during the run "
-                  "(docs/capacity.md)")
-
 
 
 def write_capacity(run_dir: Path, run: RunData | None = None) -> dict[str, Any] | None:

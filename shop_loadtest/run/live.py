@@ -37,9 +37,10 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from shop_loadtest.budgets import BudgetResult, evaluate, format_value, parse_budget
+from shop_loadtest.judge.budgets import BudgetResult, evaluate, format_value
 from shop_loadtest.results import counts_percentile_ms, decode_counts, load_run, merge_counts
 from shop_loadtest.safety.text import terminal_safe
+from shop_loadtest.scenario.budgets import parse_budget
 
 WINDOW_S = 10.0  # p95 and error rate are of the last 10 s
 PLAIN_EVERY_S = 10.0

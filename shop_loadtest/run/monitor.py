@@ -4,148 +4,26 @@ The scraper is a thread of the runner process (never of a Locust process): every
 it fetches each endpoint, parses the text with prometheus-client's own parser and appends one
 line per endpoint to monitor.jsonl, flushed at once. A failed scrape is a line with
 `ok: false` and the error, never an exception. Budgets over the recorded series
-(`used(storage) < 80%`, `gauge_max(...)`, `rate(...)`) are in `shop_loadtest.monitor_stats`.
+(`used(storage) < 80%`, `gauge_max(...)`, `rate(...)`) are in `shop_loadtest.judge.monitor_stats`.
 See docs/monitoring.md.
 
->>> Selector.parse('shop_db_rows{table="orders"}')
-Selector(name='shop_db_rows', labels=(('table', 'orders'),))
 """
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import math
-import re
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from pydantic import Field, field_validator
-
-from shop_loadtest.fields import Model, Seconds
 from shop_loadtest.safety.hosts import REFUSED_KIND, Allowlist, HostNotAllowed, guarded_urlopen
 from shop_loadtest.safety.mask import mask, mask_cut
-
-_SELECTOR = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?$")
-_LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*(?:"([^"]*)"|([^,"\s]*))\s*(?:,|$)')
-
-
-@dataclass(frozen=True)
-class Selector:
-    """A metric sample name with optional label equalities: `name{label="value",...}`.
-
-    Matching ignores case, because budget expressions are lower-cased when parsed.
-    """
-
-    name: str
-    labels: tuple[tuple[str, str], ...] = ()
-
-    @classmethod
-    def parse(cls, text: str) -> Selector:
-        m = _SELECTOR.match(text.strip())
-        if not m:
-            raise ValueError(f"expected a metric such as shop_db_size_bytes or "
-                             f'shop_db_rows{{table="orders"}}, got {text!r}')
-        labels, rest = [], (m.group(2) or "").strip()
-        while rest:
-            lm = _LABEL.match(rest)
-            if not lm:
-                raise ValueError(f"cannot read the labels of {text!r}; write "
-                                 'name{label="value"}')
-            labels.append((lm.group(1), lm.group(2) if lm.group(2) is not None else lm.group(3)))
-            rest = rest[lm.end():].strip()
-        return cls(m.group(1), tuple(labels))
-
-    def matches(self, name: str, labels: dict[str, Any]) -> bool:
-        if name.lower() != self.name.lower():
-            return False
-        return all(str(labels.get(k, "")).lower() == v.lower() for k, v in self.labels)
-
-    def __str__(self) -> str:
-        inner = ",".join(f'{k}="{v}"' for k, v in self.labels)
-        return f"{self.name}{{{inner}}}" if inner else self.name
-
-
-def _selector_text(value: str) -> str:
-    Selector.parse(value)
-    return value
-
-
-class Resource(Model):
-    """A resource to watch and project: `used` grows with the `per` counter (work done)."""
-
-    name: str = Field(description="what budgets name it by: used(storage), runway(storage)")
-    used: str = Field(description="gauge of what is used, e.g. shop_db_size_bytes")
-    limit: str | float | None = Field(
-        default=None, description="gauge of the limit (shop_db_storage_limit_bytes), or a "
-                                  "fixed number in the same unit; none: growth only")
-    per: str = Field(default="shop_orders_total",
-                     description="counter of the work that makes it grow (orders)")
-    unit: str = Field(default="", description="unit of `used`, for the report (bytes, rows)")
-
-    @field_validator("used", "per")
-    @classmethod
-    def _selector(cls, value: str) -> str:
-        return _selector_text(value)
-
-    @field_validator("limit", mode="before")
-    @classmethod
-    def _limit(cls, value: Any) -> Any:
-        if isinstance(value, str) and value[:1].isdigit():
-            from shop_loadtest.units import parse_size
-
-            return parse_size(value)
-        if isinstance(value, str):
-            return _selector_text(value)
-        return value
-
-
-DEFAULT_RESOURCES = (
-    Resource(name="storage", used="shop_db_size_bytes", limit="shop_db_storage_limit_bytes",
-             unit="bytes"),
-    Resource(name="rows", used="shop_db_rows", unit="rows"),
-)
-
-
-class MonitorConfig(Model):
-    """The `monitor:` section: what to scrape, how often, and which resources to project."""
-
-    endpoints: list[str] = Field(
-        default_factory=lambda: ["/metrics"],
-        description="URLs, or paths on the target host (default: the target's /metrics)")
-    interval: Seconds = Field(default=2.0, gt=0, description="seconds between scrapes "
-                                                             "(wall time, not scaled by --speedup)")
-    timeout: Seconds = Field(default=2.0, gt=0, description="per scrape")
-    include: list[str] = Field(default_factory=lambda: ["*"],
-                               description="sample names kept (globs)")
-    exclude: list[str] = Field(default_factory=lambda: ["*_bucket", "*_created"],
-                               description="sample names dropped (globs); histogram buckets "
-                                           "are dropped by default")
-    resources: list[Resource] = Field(
-        default_factory=lambda: list(DEFAULT_RESOURCES),
-        description="resources to project; default: the demo shop's storage and rows")
-
-    @field_validator("endpoints")
-    @classmethod
-    def _endpoints(cls, value: list[str]) -> list[str]:
-        for url in value:
-            if not (url.startswith("/") or re.match(r"^https?://[^/\s]+", url)):
-                raise ValueError(f"expected a URL or a path such as /metrics, got {url!r}")
-        return value
-
-    def urls(self, host: str) -> list[str]:
-        return [u if u.startswith("http") else host.rstrip("/") + u for u in self.endpoints]
-
-    def keeps(self, name: str) -> bool:
-        return (any(fnmatch.fnmatchcase(name, p) for p in self.include)
-                and not any(fnmatch.fnmatchcase(name, p) for p in self.exclude))
-
+from shop_loadtest.scenario.options import MonitorConfig, config_of
 
 # --- scraping --------------------------------------------------------------------------------
 Fetch = Callable[[str, float], str]
@@ -290,16 +168,6 @@ def run_meta(scenario: Any, *, demo_shop: bool) -> dict[str, Any]:
     forecast = scenario.forecast
     return {"monitor": config.model_dump(mode="json") if config else None,
             "forecast": forecast.model_dump(mode="json") if forecast else None}
-
-
-def config_of(meta: dict[str, Any]) -> MonitorConfig | None:
-    raw = meta.get("monitor")
-    if not isinstance(raw, dict):
-        return None
-    try:
-        return MonitorConfig.model_validate(raw)
-    except ValueError:
-        return None
 
 
 def start_monitor(meta: dict[str, Any], host: str, run_dir: Path,

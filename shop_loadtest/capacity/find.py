@@ -1,6 +1,6 @@
 """find-capacity: the highest arrival rate the target sustains within its budgets.
 
-Each step is a real short run (`shop_loadtest.runner.run`) of the scenario's journeys held at
+Each step is a real short run (`shop_loadtest.run.runner.run`) of the scenario's journeys held at
 one arrival rate. From `start` the rate doubles until a budget breaks, then the search bisects
 between the highest pass and the lowest fail until they are within `precision`. The search
 strategy (`next_rate`) and the knee of the latency curve (`knee`) are pure functions of the
@@ -186,7 +186,7 @@ def find_capacity(scenario_path: Path, out_dir: Path, *, hold_s: float = 30.0,
     import yaml
 
     from shop_loadtest.errors import RunError
-    from shop_loadtest.runner import RunOptions, run
+    from shop_loadtest.run.runner import RunOptions, run
     from shop_loadtest.scenario import load_scenario
 
     scenario = load_scenario(scenario_path)

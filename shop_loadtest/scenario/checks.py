@@ -25,7 +25,7 @@ from shop_loadtest.journeys.templates import (
 )
 
 if TYPE_CHECKING:
-    from shop_loadtest.scenario import Scenario
+    from shop_loadtest.scenario.models import Scenario
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENV_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")

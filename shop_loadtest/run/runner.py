@@ -31,8 +31,8 @@ from shop_loadtest.errors import (
     ResultsError,
     TargetUnreachable,
 )
-from shop_loadtest.generator import render_locustfile
-from shop_loadtest.monitor import run_meta, start_monitor
+from shop_loadtest.generate.locustfile import render_locustfile
+from shop_loadtest.run.monitor import run_meta, start_monitor
 from shop_loadtest.safety.hosts import (
     Allowlist,
     HostNotAllowed,
@@ -373,8 +373,9 @@ def _copy_masked(proc: subprocess.Popen[bytes], log: IO[str], secrets: Collectio
 
 
 def _check_abort(scenario: Scenario, run_dir: Path) -> dict[str, Any] | None:
-    from shop_loadtest.budgets import check_abort, parse_abort
+    from shop_loadtest.judge.budgets import check_abort
     from shop_loadtest.results import load_run
+    from shop_loadtest.scenario.budgets import parse_abort
 
     try:
         run_data = load_run(run_dir)

@@ -1,7 +1,7 @@
 """Statistics over the target metrics a run recorded in monitor.jsonl, for budgets and the
 capacity report: `used(storage) < 80%`, `gauge_max(...)`, `rate(...)`.
 
-These read a finished run's monitor dataframe (see `shop_loadtest.monitor` for how it is
+These read a finished run's monitor dataframe (see `shop_loadtest.run.monitor` for how it is
 recorded); stats.py registers them as budget statistics. numpy is imported inside each
 function, so loading a scenario never pulls it in.
 """
@@ -9,11 +9,10 @@ function, so loading a scenario never pulls it in.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from shop_loadtest.monitor import DEFAULT_RESOURCES, Resource, Selector, config_of
+from shop_loadtest.scenario.options import DEFAULT_RESOURCES, Resource, Selector, config_of
 
 if TYPE_CHECKING:  # pandas and numpy are for judging a finished run, not for loading a scenario
     import numpy as np
@@ -167,23 +166,6 @@ def stat_rate(scope: Scope, starts: np.ndarray, ends: np.ndarray, arg: Selector)
         if span > 0:
             out[i] = gained / span
     return out
-
-
-def parse_resource(raw: str) -> str:
-    if not re.fullmatch(r"[a-z0-9_.-]+", raw or ""):
-        raise ValueError(f"expected a resource name such as storage, got {raw!r}")
-    return raw
-
-
-def parse_selector(raw: str) -> Selector:
-    if not raw:
-        raise ValueError("name the metric, e.g. gauge_max(shop_open_connections)")
-    return Selector.parse(raw)
-
-
-NO_SAMPLES = ("no target metrics for it: does it name a metric (gauge_max(name)), is the "
-              "monitor on (a monitor: section, or the auto-started demo shop), and does the "
-              "target export the metric? (docs/monitoring.md)")
 
 
 def scrape_health(monitor: pd.DataFrame) -> dict[str, Any]:

@@ -1,11 +1,13 @@
-"""Capacity budgets and abort rules: parse `p95 of POST /api/checkout < 800ms for 30s`, judge a run.
+"""The budget language: parse `p95 of POST /api/checkout < 800ms for 30s` into a `Budget`.
 
 Grammar (docs/budgets.md)::
 
     <stat> [of <endpoint-glob>] <op> <limit> [for <window>] [during <stage>] [excluding ramps]
 
 A budget holds when its comparison is true over its scope (every window, with `for`); an
-abort rule stops the run as soon as its comparison becomes true.
+abort rule stops the run as soon as its comparison becomes true. Parsing is part of loading a
+scenario (a typo is bad input, exit 2); judging a run is in `shop_loadtest.judge.budgets`, and
+how each statistic is computed in `shop_loadtest.judge.stats`.
 
 >>> b = parse_budget("p95 of GET /api/* < 300ms for 30s")
 >>> (b.stat, b.endpoint, b.op, b.limit, b.unit, b.window_s)
@@ -15,21 +17,15 @@ abort rule stops the run as soon as its comparison becomes true.
 from __future__ import annotations
 
 import difflib
-import math
 import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import Any
 
 from shop_loadtest.errors import BudgetSyntaxError
-from shop_loadtest.stats import STATS, Stat, stat_names
-from shop_loadtest.units import parse_duration
-
-if TYPE_CHECKING:  # results imports pandas: parsing (scenario validation) does not need it
-    from shop_loadtest.results import RunData, Scope
+from shop_loadtest.scenario.options import Selector
+from shop_loadtest.scenario.units import parse_duration
 
 OPS: dict[str, Callable[[Any, Any], Any]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
@@ -71,52 +67,87 @@ class AbortRule(Budget):
     """Same grammar as a budget; the run stops when the comparison becomes true."""
 
 
+# --- the statistics a budget can name --------------------------------------------------------
 @dataclass(frozen=True)
-class BudgetResult:
-    """How a budget fared. Times are run seconds; windows are (start, end) of a window."""
+class Stat:
+    """A statistic budgets can name, as the grammar sees it.
 
-    expr: str
-    observed: float | None
-    limit: float
-    unit: str
-    op: str
-    passed: bool
-    status: str  # pass | fail | no_data
-    scope: str
-    stat: str = ""
-    endpoint: str | None = None
-    window_s: float | None = None
-    first_breach: tuple[float, float] | None = None
-    worst_window: tuple[float, float] | None = None
-    breaches: tuple[tuple[float, float], ...] = ()
-    note: str = ""
+    `kind` decides how the limit is written (latency: 500ms; ratio: 1%; rate: 100/s; count);
+    `parse_arg` accepts `stat(arg)`; `no_data` explains a scope without values. How each one
+    is computed over a run is `shop_loadtest.judge.stats.COMPUTE[name]`.
+    """
 
-    @property
-    def first_breach_t(self) -> float | None:
-        return self.first_breach[1] if self.first_breach else None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "expr": self.expr, "stat": self.stat, "endpoint": self.endpoint, "op": self.op,
-            "observed": _round(self.observed), "limit": _round(self.limit), "unit": self.unit,
-            "passed": self.passed, "status": self.status, "scope": self.scope,
-            "window_s": self.window_s, "first_breach_t": self.first_breach_t,
-            "first_breach": list(self.first_breach) if self.first_breach else None,
-            "worst_window": list(self.worst_window) if self.worst_window else None,
-            "breaches": [list(b) for b in self.breaches], "note": self.note,
-        }
+    kind: str
+    help: str
+    parse_arg: Callable[[str], Any] | None = None
+    no_data: str = ""
 
 
-@dataclass(frozen=True)
-class AbortHit:
-    """The abort rule that became true first, when, and what it saw."""
+def _status_class(raw: str) -> str:
+    text = raw.strip().lower()
+    if not re.fullmatch(r"[1-5](?:xx|\d\d)", text):
+        raise ValueError(f"error_rate(...) takes a status class such as 5xx or 4xx, or a "
+                         f"status code such as 503; got {raw!r}")
+    return text
 
-    expr: str
-    t: float
-    observed: float
-    limit: float
-    unit: str
-    window: tuple[float, float] = (0.0, 0.0)
+
+def parse_resource(raw: str) -> str:
+    if not re.fullmatch(r"[a-z0-9_.-]+", raw or ""):
+        raise ValueError(f"expected a resource name such as storage, got {raw!r}")
+    return raw
+
+
+def parse_selector(raw: str) -> Selector:
+    if not raw:
+        raise ValueError("name the metric, e.g. gauge_max(shop_open_connections)")
+    return Selector.parse(raw)
+
+
+NO_SAMPLES = ("no target metrics for it: does it name a metric (gauge_max(name)), is the "
+              "monitor on (a monitor: section, or the auto-started demo shop), and does the "
+              "target export the metric? (docs/monitoring.md)")
+
+
+RUNWAY_NO_DATA = ("runway needs a forecast: section (duration, and orders_per_hour or "
+                  "peak_rate), a resource with a limit, and work done during the run "
+                  "(docs/capacity.md)")
+
+
+
+# The one table of statistics (docs/budgets.md); judge/stats.py computes each entry. `pNN`
+# stands for any percentile (p50, p95, p99.9): the parser maps `p95` to ("pNN", 95.0).
+STATS: dict[str, Stat] = {
+    "pNN": Stat("latency", "response time percentile, from merged histograms"),
+    "pNN_due": Stat(
+        "latency", "percentile of latency counted from when the request was due (open model)",
+        no_data="no due-time latencies recorded: pNN_due needs the open model "
+                "(load.model: arrival_rate)"),
+    "mean": Stat("latency", "mean response time"),
+    "max": Stat("latency", "slowest response"),
+    "min": Stat("latency", "fastest response"),
+    "error_rate": Stat("ratio",
+                       "failed / all requests; error_rate(5xx) counts only HTTP 5xx failures",
+                       parse_arg=_status_class),
+    "throughput": Stat("rate", "requests per second over the scope"),
+    "count": Stat("count", "number of requests"),
+    "failures": Stat("count", "number of failed requests"),
+    # Target metrics scraped by the monitor (docs/monitoring.md, docs/capacity.md).
+    "used": Stat("ratio", "highest used/limit of a resource: used(storage)",
+                 parse_arg=parse_resource, no_data=NO_SAMPLES),
+    "gauge_max": Stat("count", "highest value of a gauge: gauge_max(shop_open_connections)",
+                      parse_arg=parse_selector, no_data=NO_SAMPLES),
+    "rate": Stat("rate", "increase per second of a counter: rate(shop_orders_total)",
+                 parse_arg=parse_selector, no_data=NO_SAMPLES),
+    "runway": Stat("ratio", "time until a resource is full at the forecast, as a share of the "
+                   "campaign: runway(storage) > 100%", parse_arg=parse_resource,
+                   no_data=RUNWAY_NO_DATA),
+}
+
+
+def stat_names() -> list[str]:
+    """The statistics as users write them (for messages and suggestions)."""
+    examples = {"pNN": ["p50", "p90", "p95", "p99", "p99.9"], "pNN_due": ["p95_due", "p99_due"]}
+    return [name for key in STATS for name in examples.get(key, [key])]
 
 
 # --- parsing --------------------------------------------------------------------------------
@@ -281,117 +312,3 @@ def _clauses(expr: str, rest: str) -> dict[str, Any]:
 def _once(expr: str, out: dict[str, Any], key: str, word: str) -> None:
     if out[key] is not None:
         raise _fail(expr, f"`{word}` given twice")
-
-
-# --- judging --------------------------------------------------------------------------------
-def evaluate(budgets: list[Budget], run: RunData) -> list[BudgetResult]:
-    """Judge each budget against a run; scopes shared by several budgets are built once."""
-    from shop_loadtest.results import build_scope
-
-    scopes: dict[tuple[Any, ...], Scope] = {}
-    results = []
-    for budget in budgets:
-        key = (budget.endpoint, budget.stage, budget.excluding_ramps)
-        if key not in scopes:
-            scopes[key] = build_scope(run, *key)
-        results.append(_judge(budget, scopes[key]))
-    return results
-
-
-def _judge(budget: Budget, scope: Scope) -> BudgetResult:
-    from shop_loadtest.results import windows
-
-    stat = STATS[budget.name]
-    starts, ends = windows(scope, budget.window_s, full_only=False)
-    values = (stat.compute(scope, starts, ends, budget.arg) if len(starts)
-              else np.empty(0, dtype=float))
-    valid = ~np.isnan(values)
-    common: dict[str, Any] = {
-        "expr": budget.expr, "limit": budget.limit, "unit": budget.unit, "op": budget.op,
-        "scope": scope.describe(budget.window_s), "stat": budget.stat,
-        "endpoint": budget.endpoint, "window_s": budget.window_s}
-    if not valid.any():
-        note = scope.note or stat.no_data or "no requests in scope"
-        return BudgetResult(observed=None, passed=False, status="no_data", note=note, **common)
-    held = np.array([budget.holds(v) if ok else True for v, ok in zip(values, valid,
-                                                                       strict=True)])
-    lower_is_better = budget.op in ("<", "<=")
-    pick = np.where(valid, values, -math.inf if lower_is_better else math.inf)
-    worst = int(np.argmax(pick) if lower_is_better else np.argmin(pick))
-    passed = bool(held.all())
-    span = _spans(scope, starts, ends)
-    breach_at = np.flatnonzero(~held)
-    extra: dict[str, Any] = {}
-    if budget.window_s is not None:
-        extra["worst_window"] = span[worst]
-        if len(breach_at):
-            extra["first_breach"] = span[int(breach_at[0])]
-            extra["breaches"] = _merge_spans([span[i] for i in breach_at])
-    elif not passed:
-        extra["breaches"] = (span[0],)
-    return BudgetResult(observed=float(values[worst]), passed=passed,
-                        status="pass" if passed else "fail", note=scope.note, **common, **extra)
-
-
-def _spans(scope: Scope, starts: np.ndarray, ends: np.ndarray) -> list[tuple[float, float]]:
-    t, dt = scope.t, scope.dt
-    return [(round(float(t[s] - dt[s]), 3), round(float(t[e - 1]), 3))
-            for s, e in zip(starts, ends, strict=True)]
-
-
-def _merge_spans(spans: list[tuple[float, float]], limit: int = 50
-                 ) -> tuple[tuple[float, float], ...]:
-    merged: list[tuple[float, float]] = []
-    for start, end in spans:
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return tuple(merged[:limit])
-
-
-def first_hit(rule: Budget, run: RunData, scope: Scope | None = None) -> AbortHit | None:
-    """When `rule` first became true: over each full window, or from the start without one."""
-    from shop_loadtest.results import build_scope, windows
-
-    scope = scope or build_scope(run, rule.endpoint, rule.stage, rule.excluding_ramps)
-    starts, ends = windows(scope, rule.window_s, full_only=True)
-    if not len(starts):
-        return None
-    values = STATS[rule.name].compute(scope, starts, ends, rule.arg)
-    for i, value in enumerate(values):
-        if not math.isnan(value) and rule.holds(value):
-            start, end = _spans(scope, starts[i : i + 1], ends[i : i + 1])[0]
-            return AbortHit(rule.expr, end, float(value), rule.limit, rule.unit, (start, end))
-    return None
-
-
-def check_abort(rules: list[AbortRule], run: RunData) -> AbortHit | None:
-    """The abort rule that became true earliest (rules order breaks ties), or None.
-
-    Safe on a partial folder: the runner calls it every couple of seconds during the run.
-    """
-    hits = [hit for rule in rules if (hit := first_hit(rule, run)) is not None]
-    return min(hits, key=lambda h: h.t) if hits else None
-
-
-# --- formatting -----------------------------------------------------------------------------
-def format_value(value: float | None, unit: str) -> str:
-    """`612.3 ms`, `1.20 s`, `1.25%`, `98.5/s`, `300` (None -> `n/a`)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if unit == "ms":
-        return f"{value / 1000:.2f} s" if value >= 10_000 else f"{value:.1f} ms"
-    if unit == "ratio":
-        return f"{value * 100:.2f}%"
-    if unit == "/s":
-        return f"{value:.1f}/s"
-    if unit == "count":
-        return f"{value:.0f}"
-    return f"{value:g} {unit}"
-
-
-def _round(value: float | None) -> float | None:
-    if value is None or math.isnan(value):
-        return None
-    return round(float(value), 6)

@@ -18,7 +18,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from shop_loadtest import __version__
 from shop_loadtest.errors import ShopLoadtestError
-from shop_loadtest.journeys import RequestStep, ThinkStep, to_block
+from shop_loadtest.generate.blocks import to_block
+from shop_loadtest.journeys import RequestStep, ThinkStep
 from shop_loadtest.safety.mask import env_names
 from shop_loadtest.scenario import Scenario
 
@@ -154,7 +155,7 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
                       base: Path = Path(".")) -> str:
     """The locustfile source for `scenario` (stages in campaign time, as in the file)."""
     env = Environment(
-        loader=PackageLoader("shop_loadtest", "templates"),
+        loader=PackageLoader("shop_loadtest.generate", "templates"),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # noqa: S701 - Python source, values inserted with repr()

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from shop_loadtest.scenario import Scenario
+from shop_loadtest.scenario.units import format_duration
 from shop_loadtest.shapes import Profile
-from shop_loadtest.units import format_duration
 
 POINTS = 400
 
