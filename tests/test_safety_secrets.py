@@ -254,3 +254,68 @@ def test_the_canary_secret_appears_in_no_output_in_any_encoding(tmp_path):
         texts[str(file.relative_to(out))] = file.read_bytes().decode("utf-8", errors="replace")
     assert hits(texts, SECRET) == []
     ET.parse(out / "junit.xml")
+
+
+# --- every output of the report stage -----------------------------------------------------
+HOSTILE_NAME = "GET /x\x1b]0;owned\x07"
+
+
+def _report(run_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "shop_loadtest", "report", str(run_dir)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **env})
+
+
+def test_report_outputs_parse_and_the_terminal_gets_no_control_sequence(tmp_path):
+    from tests.runfolder import RunFolder
+
+    run = RunFolder(tmp_path, budgets=[f"p95 of {HOSTILE_NAME} < 1s"])
+    for t in range(1, 4):
+        run.interval(float(t), {HOSTILE_NAME: [10.0, 20.0]},
+                     errors={HOSTILE_NAME: [("HTTP 500", "busy\x1b[2J\x00\x0b now", 1)]})
+    run.finish(t=3.0)
+    result = _report(tmp_path)
+    assert result.returncode == 0, result.stderr
+    shown = result.stdout + result.stderr
+    assert "\x1b" not in shown and "\x07" not in shown
+    assert "GET /x\\x1b]0;owned\\x07" in shown
+    suite = ET.parse(tmp_path / "junit.xml").getroot()
+    assert "p95 of GET /x\\x1b]0;owned\\x07 < 1s" in {c.get("name") for c in suite.iter("testcase")}
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["endpoints"][0]["name"] == HOSTILE_NAME  # the data keeps what was sent
+    assert "\x1b" not in (tmp_path / "summary.md").read_text()
+
+
+def test_report_masks_a_secret_the_run_folder_holds_in_every_output(tmp_path):
+    from tests.runfolder import RunFolder
+
+    scenario = ("name: demo\nload: {model: users, stages: [{duration: 2s, target: 1}]}\n"
+                "journeys:\n  - name: j\n    steps:\n"
+                "      - request: GET /x?t={{ env.CANARY }}\n")
+    run = RunFolder(tmp_path, scenario_yaml=scenario)
+    leaked = [SECRET, quote_plus(SECRET), json.dumps(SECRET), html.escape(SECRET)]
+    for t in range(1, 4):
+        run.interval(float(t), {f"GET /x?t={quote(SECRET)}": [10.0]},
+                     errors={f"GET /x?t={quote(SECRET)}": [("HTTP 500", " ".join(leaked), 1)]})
+    run.finish(t=3.0)
+    result = _report(tmp_path, CANARY=SECRET)
+    outputs = {name: (tmp_path / name).read_text() for name in
+               ("summary.json", "report.html", "junit.xml", "summary.md")}
+    assert hits({"stdout": result.stdout, "stderr": result.stderr, **outputs}, SECRET) == []
+    assert "GET /x?t=***" in outputs["summary.json"]
+
+
+def test_a_refused_request_in_the_folder_fails_the_report_with_exit_1(tmp_path):
+    from tests.runfolder import RunFolder
+
+    run = RunFolder(tmp_path)
+    for t in range(1, 4):
+        run.interval(float(t), {"GET /a": [10.0]})
+    run.event(2.0, "refused", host="http://127.0.0.2:18912", where="step 2 of journey buy",
+              count=3)
+    run.finish(t=3.0)
+    result = _report(tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert ("3 requests refused: http://127.0.0.2:18912 is not an allowed host (step 2 of "
+            "journey buy); add it to target.allowed_hosts if it is yours") in result.stdout
+    assert "requests only to allowed hosts (always on)  3 refused" in result.stdout
