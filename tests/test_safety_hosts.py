@@ -144,6 +144,14 @@ SESSIONS = """
     # a user who swaps the agent of a guarded session gets a guarded agent
     fast.client = LocustUserAgent()
     fast.get(BAD + "/swapped", name="swapped")
+    # a proxy is a host too
+    bad_host, bad_port = BAD.split("//")[1].split(":")
+    proxied = FastHttpSession(SHOP, request_event=events, user=None, proxy_host=bad_host,
+                              proxy_port=int(bad_port))
+    guard_session(proxied, guard, "step 3 of journey j")
+    proxied.get("/via-proxy", name="fast proxy")
+    plain.proxies = {"http": BAD}
+    plain.get("/via-proxy", name="requests proxy")
     print(json.dumps({"refused": refused, "recorded": recorded}))
 """
 
@@ -161,11 +169,14 @@ def test_the_guard_refuses_every_hop_to_a_forbidden_host_on_real_sessions(shop, 
         + [["abs", "RequestsHostNotAllowed"], ["r302", "RequestsHostNotAllowed"],
            ["r307", "RequestsHostNotAllowed"]]
         + [[n, None] for n in sent]
-        + [["swapped", "HostNotAllowed"]])
+        + [["swapped", "HostNotAllowed"], ["fast proxy", "HostNotAllowed"],
+           ["requests proxy", "RequestsHostNotAllowed"]])
     assert got["refused"] == (
         [f"{bad} is not an allowed host (step 1 of journey j)"] * 3
         + [f"{bad} is not an allowed host (step 2 of journey j)"] * 3
-        + [f"{bad} is not an allowed host (step 1 of journey j)"])
+        + [f"{bad} is not an allowed host (step 1 of journey j)"]
+        + [f"{bad} is not an allowed host (step 3 of journey j)"]
+        + [f"{bad} is not an allowed host (step 2 of journey j)"])
 
 
 # --- the verdict rule -------------------------------------------------------------------------

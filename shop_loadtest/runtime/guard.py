@@ -83,8 +83,14 @@ class _GuardedAgent(UserAgent):
 
     def _urlopen(self, request: Any) -> Any:
         url = request.url_split
-        if not self.slt_guard.allows(url.scheme, url.netloc, url.host, url.port):
-            raise self.slt_guard.refuse(url.scheme, url.host, url.port, self.slt_where)
+        guard = self.slt_guard
+        if not guard.allows(url.scheme, url.netloc, url.host, url.port):
+            raise guard.refuse(url.scheme, url.host, url.port, self.slt_where)
+        proxy = self.clientpool.client_args.get("proxy_host")
+        if proxy:  # the connection goes to the proxy: another host, unless allowed too
+            port = self.clientpool.client_args.get("proxy_port")
+            if not guard.allows("http", f"{proxy}:{port}", proxy, port):
+                raise guard.refuse("http", proxy, port, self.slt_where)
         return super()._urlopen(request)
 
 
@@ -95,11 +101,16 @@ class _GuardedRequestsSession(HttpSession):
     slt_where: str | None = None
 
     def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        guard = self.slt_guard
         url = parse_url(request.url)  # the parser the connection pool uses
         scheme = url.scheme or "http"
-        if not self.slt_guard.allows(scheme, url.netloc or "", url.host, url.port):
-            raise self.slt_guard.refuse(scheme, url.host, url.port, self.slt_where,
-                                        RequestsHostNotAllowed, request=request)
+        proxies = kwargs.get("proxies") or {}
+        proxy = proxies.get(scheme) or proxies.get("all")
+        for target in [url, *([parse_url(proxy)] if proxy else [])]:  # a proxy is a host too
+            target_scheme = target.scheme or "http"
+            if not guard.allows(target_scheme, target.netloc or "", target.host, target.port):
+                raise guard.refuse(target_scheme, target.host, target.port, self.slt_where,
+                                   RequestsHostNotAllowed, request=request)
         return super().send(request, **kwargs)
 
 
