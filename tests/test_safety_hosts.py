@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -331,8 +332,14 @@ def test_no_route_reaches_a_forbidden_host_and_each_refusal_is_reported(tmp_path
     assert re.fullmatch(rf"\d+ more requests refused at {len(expected) - 5} other hosts or "
                         r"steps \(see summary.json `refused`\)", summary["reasons"][5])
     assert "requests only to allowed hosts (always on)" in result.stdout
-    assert "(redirect of the health check (target.health_path))" in (
-        out / "junit.xml").read_text()
+    suite = ET.parse(out / "junit.xml").getroot()
+    [case] = [c for c in suite.iter("testcase") if c.get("classname") == "always-on"]
+    failure = case.find("failure")
+    assert case.get("name") == "requests only to allowed hosts" and failure is not None
+    assert "(redirect of the health check (target.health_path))" in failure.text
+    assert "| requests only to allowed hosts (always on) |" in (out / "summary.md").read_text()
+    assert "requests only to allowed hosts</td><td>always on" in (
+        out / "report.html").read_text()
 
 
 @pytest.mark.e2e
