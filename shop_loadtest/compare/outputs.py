@@ -10,6 +10,7 @@ Jinja2's autoescaping; chart data through `charts.script_json`, which escapes `<
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,9 @@ from shop_loadtest.compare.judging import (
     format_pct,
 )
 from shop_loadtest.judge.budgets import format_value
+from shop_loadtest.report.build import run_secrets
 from shop_loadtest.results import counts_percentiles_ms, load_run
+from shop_loadtest.safety.mask import mask
 
 TEMPLATES = Path(__file__).parents[1] / "report" / "templates"
 MAX_CHART_ENDPOINTS = 20
@@ -144,9 +147,9 @@ def render_html(c: Comparison) -> str:
         change=format_change, pvalue=format_p, status=STATUS_TEXT)
 
 
-def _write(path: Path, text: str) -> None:
+def _write(path: Path, text: str, secrets: Collection[str] = ()) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_text(mask(text, secrets), encoding="utf-8")  # the one secret mask
     os.replace(tmp, path)
 
 
@@ -158,6 +161,7 @@ def write_comparison(base_dir: Path, new_dir: Path, out_dir: Path | None = None,
                               max_regression=max_regression, alpha=alpha)
     out = Path(out_dir or new_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _write(out / "compare.md", render_markdown(comparison))
-    _write(out / "compare.html", render_html(comparison))
+    secrets = run_secrets(base_dir) | run_secrets(new_dir)
+    _write(out / "compare.md", render_markdown(comparison), secrets)
+    _write(out / "compare.html", render_html(comparison), secrets)
     return comparison
