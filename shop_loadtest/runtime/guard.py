@@ -16,7 +16,7 @@ so it is reported even when a user's own code swallows the failure.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import requests
 from geventhttpclient.useragent import UserAgent
@@ -55,10 +55,13 @@ class HostGuard:
         self.allow = Allowlist(self.allow.origins | Allowlist.of(urls).origins)
         self._answers = {}
 
-    def allows(self, scheme: str, netloc: str, host: str | None, port: int | None) -> bool:
+    def allows(self, scheme: str, netloc: str, url: Any) -> bool:
+        """Is `url` (with `.host` and `.port`) allowed? Remembered by (scheme, netloc): the
+        host and port are parsed only the first time (that parse costs microseconds)."""
         key = (scheme, netloc)
         answer = self._answers.get(key)
         if answer is None:
+            host, port = url.host, url.port
             answer = bool(host) and self.allow.allows_origin(scheme, host or "", port)
             if len(self._answers) >= MAX_REMEMBERED:
                 self._answers.clear()
@@ -75,6 +78,11 @@ class HostGuard:
         return exc
 
 
+class _Where(NamedTuple):
+    host: str
+    port: int | None
+
+
 class _GuardedAgent(UserAgent):
     """geventhttpclient's user agent, checking each hop before it connects."""
 
@@ -84,12 +92,12 @@ class _GuardedAgent(UserAgent):
     def _urlopen(self, request: Any) -> Any:
         url = request.url_split
         guard = self.slt_guard
-        if not guard.allows(url.scheme, url.netloc, url.host, url.port):
+        if not guard.allows(url.scheme, url.netloc, url):
             raise guard.refuse(url.scheme, url.host, url.port, self.slt_where)
         proxy = self.clientpool.client_args.get("proxy_host")
         if proxy:  # the connection goes to the proxy: another host, unless allowed too
             port = self.clientpool.client_args.get("proxy_port")
-            if not guard.allows("http", f"{proxy}:{port}", proxy, port):
+            if not guard.allows("http", f"{proxy}:{port}", _Where(proxy, port)):
                 raise guard.refuse("http", proxy, port, self.slt_where)
         return super()._urlopen(request)
 
@@ -108,7 +116,7 @@ class _GuardedRequestsSession(HttpSession):
         proxy = proxies.get(scheme) or proxies.get("all")
         for target in [url, *([parse_url(proxy)] if proxy else [])]:  # a proxy is a host too
             target_scheme = target.scheme or "http"
-            if not guard.allows(target_scheme, target.netloc or "", target.host, target.port):
+            if not guard.allows(target_scheme, target.netloc or "", target):
                 raise guard.refuse(target_scheme, target.host, target.port, self.slt_where,
                                    RequestsHostNotAllowed, request=request)
         return super().send(request, **kwargs)
