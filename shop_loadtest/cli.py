@@ -223,22 +223,49 @@ def compare(
     base_dir: Annotated[Path, typer.Argument(help="The baseline run folder.")],
     new_dir: Annotated[Path, typer.Argument(help="The run folder to judge against it.")],
     max_regression: Annotated[str, typer.Option(
-        help="A figure worse by more than this (and significantly) is a regression.")] = "10%",
-    alpha: Annotated[float, typer.Option(help="Significance level of the test.")] = 0.05,
+        help="Relative floor: a latency or throughput change smaller than this never "
+             "fails.")] = "10%",
+    latency_floor: Annotated[str, typer.Option(
+        help="Absolute floor for latency (p50, p95, p99): also at least this much.")] = "5ms",
+    error_rate_floor: Annotated[str, typer.Option(
+        help="Floor for the error rate, in percentage points.")] = "0.5%",
+    alpha: Annotated[float, typer.Option(
+        help="A regression must clear its floor with 1 - alpha confidence.")] = 0.05,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap: same folders, same "
+                                           "answer.")] = 0,
+    resamples: Annotated[int, typer.Option(min=100, max=100_000,
+                                           help="Bootstrap resamples.")] = 1000,
+    tolerate_busy_machine: Annotated[bool, typer.Option(
+        help="Judge runs whose machine was busy instead of calling them inconclusive.")] = False,
     out: Annotated[Path | None, typer.Option(
         help="Where compare.md and compare.html go. Default: NEW_DIR.")] = None,
 ) -> None:
-    """Compare a run with a baseline run; exit 1 on a significant regression."""
-    from shop_loadtest.compare import terminal_table, write_comparison
-    from shop_loadtest.scenario.units import parse_percent
+    """Compare a run with a baseline run; exit 1 on a clear regression beyond the floors."""
+    from shop_loadtest.compare import Floors, terminal_table, write_comparison
+    from shop_loadtest.scenario.units import parse_duration, parse_percent
 
     try:
-        limit = parse_percent(max_regression)
+        relative = parse_percent(max_regression)
     except ValueError as exc:
         raise InputError(f"--max-regression: {exc}") from None
-    if limit < 0 or not 0 < alpha <= 0.5:
-        raise InputError("--max-regression must be >= 0% and --alpha in (0, 0.5]")
-    comparison = write_comparison(base_dir, new_dir, out, max_regression=limit, alpha=alpha)
+    try:
+        if latency_floor.strip().replace(".", "", 1).isdigit():
+            raise ValueError(f"give a unit, such as 5ms, got {latency_floor!r}")
+        latency_ms = parse_duration(latency_floor) * 1000.0
+    except ValueError as exc:
+        raise InputError(f"--latency-floor: {exc}") from None
+    try:
+        error_rate = parse_percent(error_rate_floor)
+    except ValueError as exc:
+        raise InputError(f"--error-rate-floor: {exc}") from None
+    if min(relative, latency_ms, error_rate) < 0:
+        raise InputError("--max-regression, --latency-floor and --error-rate-floor must be >= 0")
+    if not 0 < alpha <= 0.5:
+        raise InputError("--alpha must be in (0, 0.5]")
+    floors = Floors(relative=relative, latency_ms=latency_ms, error_rate=error_rate)
+    comparison = write_comparison(base_dir, new_dir, out, floors=floors, alpha=alpha, seed=seed,
+                                  resamples=resamples,
+                                  tolerate_busy_machine=tolerate_busy_machine)
     _echo(terminal_table(comparison))
     _echo(f"comparison: {(out or new_dir) / 'compare.html'}")
     raise typer.Exit({"ok": EXIT_OK, "regression": EXIT_BUDGET,

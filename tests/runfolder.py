@@ -89,9 +89,11 @@ class RunFolder:
                  due: Mapping[str, Sequence[float]] | None = None, source: str = "local",
                  users: int | None = 10, target: float | None = 10.0,
                  arrivals: Mapping[str, float] | None = None, cpu: float | None = 30.0,
-                 loop_lag_ms: float = 1.0, rss_mb: float = 80.0, dt: float = 1.0) -> None:
+                 loop_lag_ms: float = 1.0, rss_mb: float = 80.0, dt: float = 1.0,
+                 machine: Mapping[str, float | int | None] | None = None) -> None:
         """One line of intervals.jsonl: `endpoints` maps a name to its latencies (ms) this
-        interval; `errors` to (kind, message, count) of failed ones (counted in `fail`)."""
+        interval; `errors` to (kind, message, count) of failed ones (counted in `fail`);
+        `machine` is the health.machine sample (runtime/machine.py), absent when None."""
         errors = errors or {}
         block = {}
         for name, latencies in endpoints.items():
@@ -115,7 +117,8 @@ class RunFolder:
             "errors": [{"endpoint": name, "kind": kind, "message": message, "count": count}
                        for name, items in errors.items() for kind, message, count in items],
             "arrivals": dict(arrivals) if arrivals is not None else None,
-            "health": ({"cpu_pct": cpu, "loop_lag_ms": loop_lag_ms, "rss_mb": rss_mb}
+            "health": ({"cpu_pct": cpu, "loop_lag_ms": loop_lag_ms, "rss_mb": rss_mb,
+                        **({"machine": dict(machine)} if machine is not None else {})}
                        if cpu is not None else None),
             "journeys": {"completed": len(next(iter(endpoints.values()), [])), "mean_s": 1.0},
         })

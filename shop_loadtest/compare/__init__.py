@@ -1,30 +1,34 @@
-"""Compare a run with a baseline run: did any endpoint get significantly worse?
+"""Compare a run with a baseline run: did any endpoint get clearly worse?
 
     comparison = compare_runs(load_run(base_dir), load_run(new_dir))
     comparison.verdict      # ok | regression | inconclusive
     write_comparison(base_dir, new_dir)  # compare.md and compare.html into new_dir
 
-Two modules, re-exported here: `judging` (per-second samples, the Mann-Whitney U test, the
-verdict; its docstring says when a figure has regressed) and `outputs` (the console table,
-compare.md, compare.html from report/templates/compare.html.j2, writing the files).
+Four modules, re-exported here: `bootstrap` (whole-run figures and a circular block bootstrap
+over intervals), `sides` (can each run be trusted: generator, machine, delivery, target),
+`judging` (floors and the verdict; its docstring says when a figure has regressed) and
+`outputs` (the console table, compare.md, compare.html from report/templates/compare.html.j2).
 """
 
+from shop_loadtest.compare.bootstrap import (
+    QUANTILES,
+    RESAMPLES,
+    Resampling,
+    Sample,
+    block_length,
+)
 from shop_loadtest.compare.judging import (
     ALL,
-    ERROR_RATE_FLOOR,
-    EXACT_LIMIT,
     GATING,
     METRICS,
-    QUANTILES,
+    MIN_SLOTS,
     Comparison,
     Delta,
-    Series,
+    Floors,
     compare_runs,
-    endpoint_series,
     format_change,
     format_p,
     judge,
-    significance,
 )
 from shop_loadtest.compare.outputs import (
     MAX_CHART_ENDPOINTS,
@@ -34,10 +38,11 @@ from shop_loadtest.compare.outputs import (
     terminal_table,
     write_comparison,
 )
+from shop_loadtest.compare.sides import Side, describe_delivery, target_kind
 
 __all__ = [
-    "ALL", "ERROR_RATE_FLOOR", "EXACT_LIMIT", "GATING", "MAX_CHART_ENDPOINTS", "METRICS",
-    "QUANTILES", "STATUS_TEXT", "Comparison", "Delta", "Series", "compare_runs",
-    "endpoint_series", "format_change", "format_p", "judge", "render_html", "render_markdown",
-    "significance", "terminal_table", "write_comparison",
+    "ALL", "GATING", "MAX_CHART_ENDPOINTS", "METRICS", "MIN_SLOTS", "QUANTILES", "RESAMPLES",
+    "STATUS_TEXT", "Comparison", "Delta", "Floors", "Resampling", "Sample", "Side",
+    "block_length", "compare_runs", "describe_delivery", "format_change", "format_p", "judge",
+    "render_html", "render_markdown", "target_kind", "terminal_table", "write_comparison",
 ]

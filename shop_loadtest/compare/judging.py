@@ -1,17 +1,18 @@
-"""Judge a run against a baseline run: did any figure of any endpoint get significantly worse?
+"""Judge a run against a baseline run: did any figure of any endpoint get clearly worse?
 
-For each endpoint (and all endpoints together) five figures are compared: p50, p95 and p99
-from the merged histograms, the error rate and the throughput. A figure has **regressed** when
-both hold:
+For each endpoint (and all endpoints together) five whole-run figures are compared: p50, p95
+and p99 of the merged HDR histograms, the error rate and the throughput. A figure has
+**regressed** when the change is larger than the user's floor *with confidence*: the one-sided
+(1 - alpha) lower bound of the change, from a block bootstrap over intervals
+(compare/bootstrap.py), is above the floor. The floor of a latency is the larger of
+`floors.latency_ms` and `floors.relative` of the base (defaults: +5 ms, +10%); of the error
+rate `floors.error_rate` (0.5 percentage points); of the throughput `floors.relative` of the base
+(a drop of 10%).
 
-1. it moved the wrong way by more than `max_regression` (relative: p95 10 ms -> 11.5 ms is
-   +15%; the error rate must also rise by at least 0.1 percentage point), and
-2. a one-sided Mann-Whitney U test on the runs' per-second values of that figure (the p95 of
-   each second, the error rate of each second...) says the shift is real: p <= `alpha`.
-
-The test is what keeps noise from failing a build: one slow second moves a run's p99 a lot,
-but not the distribution of its seconds. Seconds, not single requests, are the samples,
-because requests within a second share their fate (a GC pause, a cold cache).
+So a tiny shift never fails a build however sure it is (the floor), and a big shift in one noisy
+run never does either (the bound). A comparison with an untrustworthy side (busy machine,
+saturated generator, load not delivered, no requests) is `inconclusive`: those make a release
+look slower or faster than it is.
 
     comparison = compare_runs(load_run(base_dir), load_run(new_dir))
     comparison.verdict      # ok | regression | inconclusive
@@ -22,81 +23,129 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
-import pandas as pd
 
+from shop_loadtest.compare.bootstrap import QUANTILES, RESAMPLES, Resampling, Sample, seed_for
+from shop_loadtest.compare.sides import Side
 from shop_loadtest.judge.budgets import format_value
-from shop_loadtest.results import RunData, counts_percentiles_ms, merge_counts
+from shop_loadtest.results import Counts, RunData, merge_counts
 
 ALL = "all endpoints"  # every endpoint both runs have
 METRICS = {  # name -> (unit, worse when the value is "higher" or "lower")
     "p50": ("ms", "higher"), "p95": ("ms", "higher"), "p99": ("ms", "higher"),
     "error_rate": ("ratio", "higher"), "throughput": ("/s", "lower")}
-QUANTILES = {"p50": 50.0, "p95": 95.0, "p99": 99.0}
-ERROR_RATE_FLOOR = 0.001  # an error rate must rise by 0.1 percentage point to count
-EXACT_LIMIT = 9999  # below this many orderings, the test enumerates them all (exact p)
+MIN_SLOTS = 5  # fewer seconds with requests than this: too short to resample
 GATING = ("regression",)
 
 
 @dataclass(frozen=True)
-class Series:
-    """One endpoint (or all) in one run: per-second samples and whole-run figures."""
+class Floors:
+    """The smallest change that matters: a regression must be larger than this."""
 
-    t: np.ndarray  # end times of the seconds with requests (latency, error rate samples)
-    grid: np.ndarray  # end times of every second of the run (throughput samples)
-    samples: dict[str, np.ndarray]  # metric -> per-second values (throughput: every second)
-    overall: dict[str, float | None]  # metric -> whole-run value
-    requests: int
-    counts: Any = None  # merged histogram counts (for the distribution chart)
+    relative: float = 0.10  # latency and throughput, of the base value
+    latency_ms: float = 5.0  # latency, absolute: also at least this much
+    error_rate: float = 0.005  # error rate, absolute (0.5 percentage points)
+
+    def of(self, metric: str, base: float) -> float:
+        """The floor of one figure, in its own unit, as an amount in the worse direction."""
+        if metric in QUANTILES:
+            return max(self.latency_ms, self.relative * abs(base))
+        if metric == "error_rate":
+            return self.error_rate
+        return self.relative * abs(base)
+
+    def describe(self) -> str:
+        return (f"latency +{self.latency_ms:g} ms and +{self.relative * 100:g}%, error rate "
+                f"+{self.error_rate * 100:g} pp, throughput -{self.relative * 100:g}%")
 
 
 @dataclass(frozen=True)
 class Delta:
-    """One figure of one endpoint, base vs new, and the verdict on it."""
+    """One figure of one endpoint, base vs new, and the verdict on it.
+
+    `change`, `low`, `high` and `floor` are in the figure's unit, signed as new - base;
+    [low, high] is the bootstrap interval of the change at 1 - 2 alpha (each end one-sided
+    1 - alpha)."""
 
     endpoint: str
     metric: str
     unit: str
     base: float | None
     new: float | None
-    change: float | None  # relative, (new - base) / base; None when base is 0
-    p_value: float | None  # one-sided: the probability of a shift at least this bad by chance
+    change: float | None
+    low: float | None
+    high: float | None
+    floor: float | None  # the change that must be exceeded, signed in the worse direction
+    p_value: float | None  # bootstrap: the share of replicates no worse than the floor
     status: str  # regression | noise | too_short | better | ok | no_data
-    n_base: int = 0
+    n_base: int = 0  # seconds with requests
     n_new: int = 0
+
+    @property
+    def relative(self) -> float | None:
+        if self.base is None or self.change is None or not self.base:
+            return None
+        return self.change / abs(self.base)
 
     def describe(self, *, endpoint: bool = True) -> str:
         where = f"{self.endpoint}: " if endpoint else ""
         return (f"{where}{self.metric} {format_value(self.base, self.unit)} -> "
-                f"{format_value(self.new, self.unit)} ({format_change(self)}, "
-                f"p{'' if self.p_value is not None and self.p_value < 0.001 else '='}"
-                f"{format_p(self.p_value)})")
+                f"{format_value(self.new, self.unit)} ({format_change(self)}; "
+                f"interval {format_interval(self)}; floor {format_amount(self.floor, self.unit)})")
 
 
 @dataclass(frozen=True)
 class Comparison:
     base_name: str
     new_name: str
-    max_regression: float
+    floors: Floors
     alpha: float
     verdict: str  # ok | regression | inconclusive
     reasons: tuple[str, ...]
     deltas: tuple[Delta, ...]
     warnings: tuple[str, ...] = ()
-    series: dict[tuple[str, str], Series] = field(default_factory=dict, repr=False)
+    sides: tuple[Side, ...] = ()
+    seed: int = 0
+    resamples: int = RESAMPLES
+    distributions: dict[tuple[str, str], Counts | None] = field(default_factory=dict, repr=False)
 
     @property
     def regressions(self) -> list[Delta]:
         return [d for d in self.deltas if d.status in GATING]
 
+    @property
+    def improvements(self) -> list[Delta]:
+        return [d for d in self.deltas if d.status == "better"]
+
+
+def format_amount(value: float | None, unit: str, *, sign: bool = True) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if unit == "ratio":
+        return f"{value * 100:+.2f} pp" if sign else f"{value * 100:.2f} pp"
+    if unit == "ms":
+        text = f"{value:+.1f} ms" if abs(value) < 100 else f"{value:+.0f} ms"
+    else:
+        text = f"{value:+.1f}{unit}"
+    return text if sign else text.lstrip("+")
+
 
 def format_change(d: Delta) -> str:
-    if d.base is None or d.new is None:
+    if d.base is None or d.new is None or d.change is None:
         return "n/a"
-    if d.unit == "ratio":
-        return f"{(d.new - d.base) * 100:+.2f} pp"
-    return "new" if d.change is None else f"{d.change * 100:+.1f}%"
+    text = format_amount(d.change, d.unit)
+    relative = d.relative
+    if d.unit != "ratio" and relative is not None:
+        text += f", {relative * 100:+.1f}%"
+    return text
+
+
+def format_interval(d: Delta) -> str:
+    if d.low is None or d.high is None:
+        return "n/a"
+    return f"{format_amount(d.low, d.unit)} .. {format_amount(d.high, d.unit)}"
 
 
 def format_pct(fraction: float) -> str:
@@ -107,92 +156,50 @@ def format_p(p: float | None) -> str:
     return "n/a" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}")
 
 
-# --- samples --------------------------------------------------------------------------------
-def endpoint_series(run: RunData, endpoints: list[str]) -> Series:
-    """Per-second samples of some endpoints, merged, from the run's intervals."""
-    iv = run.intervals
-    rows = iv[iv["endpoint"].isin(endpoints)]
-    grid = run.grid
-    dts = run.ticks.groupby("t")["dt"].max() if len(run.ticks) else pd.Series(dtype=float)
-    dt = dts.reindex(grid).fillna(run.interval_s).to_numpy(float)
-    per_t = rows.groupby("t")[["n", "fail"]].sum().reindex(grid, fill_value=0)
-    n, fail = per_t["n"].to_numpy(float), per_t["fail"].to_numpy(float)
-    busy = n > 0
-    positions = rows.groupby("t").indices
-    index = rows.index.to_numpy()  # RunData.intervals has a RangeIndex: labels are positions
-    per_second = [merge_counts(run.hists.rows("hist", index[positions[t]])) for t in grid[busy]]
-    values = np.array([counts_percentiles_ms(c, list(QUANTILES.values())) for c in per_second],
-                      dtype=float).reshape(len(per_second), len(QUANTILES))
-    merged = merge_counts(per_second)
-    whole = counts_percentiles_ms(merged, list(QUANTILES.values()))
-    total, failed, duration = float(n.sum()), float(fail.sum()), run.duration_s
-    samples = {q: values[:, i][~np.isnan(values[:, i])] for i, q in enumerate(QUANTILES)}
-    samples["error_rate"] = fail[busy] / n[busy]
-    samples["throughput"] = n / dt
-    overall: dict[str, float | None] = dict(zip(QUANTILES, whole, strict=True))
-    overall["error_rate"] = failed / total if total else None
-    overall["throughput"] = total / duration if duration and total else None
-    return Series(grid[busy], grid, samples, overall, int(total), merged)
+def _value(x: float) -> float | None:
+    return None if math.isnan(x) else float(x)
 
 
-# --- the test -------------------------------------------------------------------------------
-def significance(new: np.ndarray, base: np.ndarray, worse: str) -> tuple[float | None, float]:
-    """(p, smallest p these sample sizes allow) of a one-sided Mann-Whitney U test that
-    `new` is worse (`higher` or `lower`) than `base`.
-
-    >>> slow, fast = np.array([30.0, 31, 29, 32]), np.array([10.0, 11, 10, 12])
-    >>> p, floor = significance(slow, fast, "higher")
-    >>> round(p, 4), round(floor, 4)
-    (0.0143, 0.0143)
-    """
-    from scipy.stats import PermutationMethod, mannwhitneyu
-
-    n_new, n_base = len(new), len(base)
-    if not n_new or not n_base:
-        return None, 1.0
-    # The most extreme of the C(n_new + n_base, n_new) orderings of the samples.
-    log_orderings = (math.lgamma(n_new + n_base + 1) - math.lgamma(n_new + 1)
-                     - math.lgamma(n_base + 1))
-    floor = math.exp(-log_orderings)
-    if np.all(new == new[0]) and np.all(base == new[0]):
-        return 1.0, floor
-    # Small samples: enumerate every ordering (exact, even with ties); large: normal approx.
-    exact = log_orderings <= math.log(EXACT_LIMIT)
-    method: Any = PermutationMethod() if exact else "asymptotic"
-    result = mannwhitneyu(new, base, alternative="greater" if worse == "higher" else "less",
-                          method=method)
-    return float(result.pvalue), floor
-
-
-def judge(endpoint: str, metric: str, base: Series, new: Series, *, max_regression: float,
-          alpha: float) -> Delta:
-    """One figure: ok, better, or worse by more than `max_regression` - and was it real?"""
+def judge(endpoint: str, metric: str, base: np.ndarray, new: np.ndarray, *, floors: Floors,
+          alpha: float, n_base: int, n_new: int) -> Delta:
+    """One figure from its bootstrap arrays (index 0: the real run; the rest: replicates)."""
     unit, worse = METRICS[metric]
-    b, n = base.overall[metric], new.overall[metric]
-    xs, ys = new.samples[metric], base.samples[metric]
+    b, n = _value(base[0]), _value(new[0])
     common: dict[str, Any] = {"endpoint": endpoint, "metric": metric, "unit": unit, "base": b,
-                              "new": n, "n_base": len(ys), "n_new": len(xs)}
+                              "new": n, "n_base": n_base, "n_new": n_new}
     if b is None or n is None:
-        return Delta(change=None, p_value=None, status="no_data", **common)
-    change = (n - b) / b if b else None
-    rise = n - b if worse == "higher" else b - n  # > 0: worse
-    relative = math.inf if not b and rise > 0 else (rise / abs(b) if b else 0.0)
-    floor_ok = metric != "error_rate" or abs(n - b) >= ERROR_RATE_FLOOR
-    p_worse, min_p = significance(xs, ys, worse)
-    if relative > max_regression and floor_ok:
-        if p_worse is not None and p_worse <= alpha:
-            status = "regression"
+        return Delta(change=None, low=None, high=None, floor=None, p_value=None,
+                     status="no_data", **common)
+    sign = 1.0 if worse == "higher" else -1.0
+    floor = floors.of(metric, b)
+    diff = new[1:] - base[1:]
+    diff = diff[~np.isnan(diff)]
+    change = n - b
+    low = high = None
+    if len(diff):
+        low, high = (float(v) for v in np.quantile(diff, [alpha, 1.0 - alpha]))
+    worse_by = sign * change
+    worse_low = sign * (low if sign > 0 else high) if low is not None and high is not None \
+        else None
+    better_high = sign * (high if sign > 0 else low) if low is not None and high is not None \
+        else None
+    p_value = (float((1 + np.sum(sign * diff <= floor)) / (len(diff) + 1))
+               if len(diff) else None)
+    short = min(n_base, n_new) < MIN_SLOTS
+    if worse_by > floor:
+        if short or worse_low is None:
+            status = "too_short"
         else:
-            status = "too_short" if min_p > alpha else "noise"
-        return Delta(change=change, p_value=p_worse, status=status, **common)
-    if -relative > max_regression and floor_ok:
-        p_better, _ = significance(xs, ys, "lower" if worse == "higher" else "higher")
-        if p_better is not None and p_better <= alpha:
-            return Delta(change=change, p_value=p_better, status="better", **common)
-    return Delta(change=change, p_value=p_worse, status="ok", **common)
+            status = "regression" if worse_low > floor else "noise"
+    elif -worse_by > floor and not short and better_high is not None and better_high < -floor:
+        status = "better"
+    else:
+        status = "ok"
+    return Delta(change=change, low=low, high=high, floor=sign * floor, p_value=p_value,
+                 status=status, **common)
 
 
-def _comparable(base: RunData, new: RunData) -> list[str]:
+def _comparable(base: RunData, new: RunData, sides: tuple[Side, Side]) -> list[str]:
     """Warnings when the two runs did not play the same campaign."""
     out = []
     for key in ("scenario", "model", "speedup"):
@@ -207,41 +214,62 @@ def _comparable(base: RunData, new: RunData) -> list[str]:
         if run.meta.get("exit_reason") != "completed":
             out.append(f"the {label} run did not complete "
                        f"(exit_reason {run.meta.get('exit_reason')!r}): it is partial")
+    for side in sides:
+        if not side.machine.sampled:
+            out.append(f"the {side.label} run has no machine samples (recorded by an older "
+                       "version): a busy machine cannot be ruled out")
     return out
 
 
-def _untrusted(base: RunData, new: RunData) -> list[str]:
-    from shop_loadtest.judge.verdict import generator_health
-
-    out = []
-    for label, run in (("base", base), ("new", new)):
-        if not int(run.intervals["n"].sum()):
-            out.append(f"the {label} run recorded no requests")
-        out += [f"{label} run: {problem}" for problem in generator_health(run)["problems"]]
-    return out
-
-
-def compare_runs(base: RunData, new: RunData, *, max_regression: float = 0.10,
-                 alpha: float = 0.05) -> Comparison:
+def compare_runs(base: RunData, new: RunData, *, floors: Floors | None = None,
+                 alpha: float = 0.05, seed: int = 0, resamples: int = RESAMPLES,
+                 tolerate_busy_machine: bool = False) -> Comparison:
     """Judge every endpoint's figures of `new` against `base`."""
+    floors = floors or Floors()
     names = list(dict.fromkeys([*base.endpoints, *new.endpoints]))
     common = [n for n in names if n in base.endpoints and n in new.endpoints]
-    warnings = _comparable(base, new)
+    sides = (Side.of(base, "base", tolerate_busy_machine=tolerate_busy_machine),
+             Side.of(new, "new", tolerate_busy_machine=tolerate_busy_machine))
+    warnings = _comparable(base, new, sides)
+    warnings += [f"{s.label} run: {s.machine.problem} (tolerated)" for s in sides
+                 if tolerate_busy_machine and s.machine.problem]
     warnings += [f"{n} is only in the {'base' if n in base.endpoints else 'new'} run, left out"
                  for n in names if n not in common]
-    series: dict[tuple[str, str], Series] = {}
     deltas: list[Delta] = []
-    for name in [ALL, *common] if common else []:
-        chosen = common if name == ALL else [name]
-        sb, sn = endpoint_series(base, chosen), endpoint_series(new, chosen)
-        series[("base", name)], series[("new", name)] = sb, sn
-        deltas += [judge(name, m, sb, sn, max_regression=max_regression, alpha=alpha)
-                   for m in METRICS]
-    untrusted = _untrusted(base, new)
-    regressions = [d for d in deltas if d.status in GATING]
-    too_short = [d for d in deltas if d.status == "too_short"]
+    distributions: dict[tuple[str, str], Counts | None] = {}
+    if common:
+        samples = {label: {name: Sample.of(run, common if name == ALL else [name])
+                           for name in [ALL, *common]}
+                   for label, run in (("base", base), ("new", new))}
+        figures: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+        for label in ("base", "new"):
+            # One resampling per run, shared by its endpoints: the same pretend runs for all.
+            plan = Resampling.plan(samples[label][ALL], seed=seed_for(seed, label),
+                                   resamples=resamples)
+            figures[label] = {name: plan.figures(s) for name, s in samples[label].items()}
+        for name in [ALL, *common]:
+            sb, sn = samples["base"][name], samples["new"][name]
+            deltas += [judge(name, m, figures["base"][name][m], figures["new"][name][m],
+                             floors=floors, alpha=alpha, n_base=sb.busy_slots,
+                             n_new=sn.busy_slots) for m in METRICS]
+        for label, run in (("base", base), ("new", new)):
+            for name in [ALL, *common]:
+                chosen = common if name == ALL else [name]
+                rows = np.flatnonzero(run.intervals["endpoint"].isin(chosen).to_numpy())
+                distributions[(label, name)] = merge_counts(run.hists.rows("hist", rows))
+    untrusted = [p for side in sides for p in side.problems]
+    kinds = {sides[0].target_kind, sides[1].target_kind}
+    if len(kinds) > 1 and "unknown" not in kinds:
+        untrusted.append(f"the runs hit different kinds of target: {sides[0].target_kind} in "
+                         f"the base run, {sides[1].target_kind} in the new one")
+    elif sides[0].host != sides[1].host and "demo" not in kinds and not all(
+            _loopback(side.host) for side in sides):
+        warnings.append(f"different hosts: {sides[0].host} in the base run, {sides[1].host} "
+                        "in the new one")
     if not common:
         untrusted.append("the two runs have no endpoint in common")
+    regressions = [d for d in deltas if d.status in GATING]
+    too_short = [d for d in deltas if d.status == "too_short"]
     if untrusted:
         verdict = "inconclusive"
         reasons = untrusted + _by_endpoint("(not trusted) regression in ", regressions)
@@ -249,25 +277,29 @@ def compare_runs(base: RunData, new: RunData, *, max_regression: float = 0.10,
         verdict, reasons = "regression", _by_endpoint("regression in ", regressions)
     elif too_short:
         verdict = "inconclusive"
-        reasons = [f"worse by more than {format_pct(max_regression)} but the runs are too short to "
-                   f"tell noise from a real change ({d.n_base} and {d.n_new} seconds): "
+        reasons = [f"beyond the floor but the runs are too short to resample ({d.n_base} and "
+                   f"{d.n_new} seconds with requests; at least {MIN_SLOTS} needed): "
                    f"{d.describe()}" for d in too_short]
     else:
         verdict = "ok"
-        reasons = [f"no figure worse by more than {format_pct(max_regression)} with p <= {alpha:g}"]
-    return Comparison(base_name=_name(base), new_name=_name(new), max_regression=max_regression,
+        reasons = [f"no figure worse than its floor ({floors.describe()}) with "
+                   f"{(1 - alpha) * 100:g}% confidence"]
+    return Comparison(base_name=sides[0].name, new_name=sides[1].name, floors=floors,
                       alpha=alpha, verdict=verdict, reasons=tuple(reasons),
-                      deltas=tuple(deltas), warnings=tuple(warnings), series=series)
+                      deltas=tuple(deltas), warnings=tuple(warnings), sides=sides, seed=seed,
+                      resamples=resamples, distributions=distributions)
+
+
+def _loopback(host: str | None) -> bool:
+    """A loopback target (a test server on a fresh port each run is still the same one)."""
+    name = urlsplit(host or "").hostname or ""
+    return name == "localhost" or name.startswith("127.") or name == "::1"
 
 
 def _by_endpoint(prefix: str, deltas: list[Delta]) -> list[str]:
-    """One reason per endpoint: `regression in GET /x: p95 12.0 ms -> 34.2 ms (+185%, p=0.014)`."""
+    """One reason per endpoint: `regression in GET /x: p95 12.0 ms -> 34.2 ms (...)`."""
     grouped: dict[str, list[Delta]] = {}
     for d in deltas:
         grouped.setdefault(d.endpoint, []).append(d)
     return [prefix + f"{name}: " + "; ".join(d.describe(endpoint=False) for d in items)
             for name, items in grouped.items()]
-
-
-def _name(run: RunData) -> str:
-    return run.run_dir.name if run.run_dir else str(run.meta.get("scenario", "?"))

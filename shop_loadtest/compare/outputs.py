@@ -15,16 +15,19 @@ from pathlib import Path
 
 import numpy as np
 
+from shop_loadtest.compare.bootstrap import RESAMPLES
 from shop_loadtest.compare.judging import (
     ALL,
-    GATING,
     Comparison,
     Delta,
+    Floors,
     compare_runs,
+    format_amount,
     format_change,
+    format_interval,
     format_p,
-    format_pct,
 )
+from shop_loadtest.compare.sides import Side
 from shop_loadtest.judge.budgets import format_value
 from shop_loadtest.report.build import run_secrets
 from shop_loadtest.results import counts_percentiles_ms, load_run
@@ -32,8 +35,11 @@ from shop_loadtest.safety.mask import mask
 
 TEMPLATES = Path(__file__).parents[1] / "report" / "templates"
 MAX_CHART_ENDPOINTS = 20
-STATUS_TEXT = {"regression": "REGRESSION", "noise": "not significant", "too_short": "too short",
+MAX_MD_ROWS = 12  # regressions and improvements listed in compare.md; the rest: compare.html
+STATUS_TEXT = {"regression": "REGRESSION", "noise": "not clear", "too_short": "too short",
                "better": "better", "ok": "ok", "no_data": "no data"}
+METHOD = ("worse than the floor ({floors}) with {confidence:g}% confidence: a circular block "
+          "bootstrap over the runs' seconds ({resamples} resamples, seed {seed})")
 
 
 def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
@@ -48,42 +54,82 @@ def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[st
 
 def _cells(d: Delta) -> list[str]:
     return [d.metric, format_value(d.base, d.unit), format_value(d.new, d.unit),
-            format_change(d), format_p(d.p_value), STATUS_TEXT[d.status]]
+            format_change(d), format_interval(d), format_amount(d.floor, d.unit),
+            STATUS_TEXT[d.status]]
+
+
+def method(c: Comparison) -> str:
+    return METHOD.format(floors=c.floors.describe(), confidence=(1 - c.alpha) * 100,
+                         resamples=c.resamples, seed=c.seed)
+
+
+def side_line(s: Side) -> str:
+    """`base run x: 1,234 requests; generator healthy, CPU up to 40%; machine ...`."""
+    machine = ("BUSY: " if s.machine.busy else "") + s.machine.describe()
+    return (f"{s.label} run {s.name}: {s.requests:,} requests; target {s.target_kind}; "
+            f"generator {s.generator}; machine {machine}; delivery {s.delivery}")
+
+
+def unchanged(c: Comparison) -> int:
+    """Endpoints (not "all endpoints") with neither a regression nor an improvement."""
+    names = [d.endpoint for d in c.deltas if d.metric == "p50" and d.endpoint != ALL]
+    moved = {d.endpoint for d in c.deltas if d.status in ("regression", "better")}
+    return sum(1 for n in names if n not in moved)
 
 
 def terminal_table(c: Comparison) -> str:
-    """The console table: every endpoint's figures, then the verdict and its reasons."""
+    """The console table: every endpoint's figures, both sides, then the verdict and reasons."""
     rows, last = [], None
     for d in c.deltas:
         name = d.endpoint if d.endpoint != last else ""
         last = d.endpoint
         rows.append([name[:48], *_cells(d)])
     out = [f"base: {c.base_name}", f"new:  {c.new_name}", ""]
-    out += _table(["endpoint", "figure", "base", "new", "change", "p", "result"], rows,
-                  right={2, 3, 4, 5})
+    out += _table(["endpoint", "figure", "base", "new", "change", "interval", "floor", "result"],
+                  rows, right={2, 3, 4, 5, 6})
+    out += ["", *[side_line(s) for s in c.sides]]
     out += ["", *[f"warning: {w}" for w in c.warnings]] if c.warnings else []
+    out += ["", f"a regression: {method(c)}"]
     out += ["", f"compare: {c.verdict.upper()}", *[f"  - {r}" for r in c.reasons]]
     return "\n".join(out)
 
 
 def render_markdown(c: Comparison) -> str:
-    """compare.md: for $GITHUB_STEP_SUMMARY or a pull-request comment."""
+    """compare.md for a pull request: regressions first, then improvements, then one line
+    for the endpoints that did not move. Under 30 lines for 10 endpoints."""
     from shop_loadtest.report.markdown import md
 
     icon = {"ok": "✅", "regression": "❌", "inconclusive": "⚠️"}[c.verdict]
     lines = [f"## {icon} Compared with the baseline: {c.verdict.upper()}", "",
-             f"Base `{md(c.base_name)}`, new `{md(c.new_name)}`; a regression is a figure worse "
-             f"by more than {format_pct(c.max_regression)} with p <= {c.alpha:g} (one-sided "
-             "Mann-Whitney U on per-second values).", ""]
-    lines += [f"- {md(r)}" for r in c.reasons] + [""]
-    lines += [f"> warning: {md(w)}" for w in c.warnings] + ([""] if c.warnings else [])
-    lines += ["| Endpoint | Figure | Base | New | Change | p | Result |",
-              "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
-    for d in c.deltas:
-        cells = _cells(d)
-        result = f"**{cells[-1]}**" if d.status in GATING else cells[-1]
-        lines.append(f"| {md(d.endpoint)} | {' | '.join(md(x) for x in cells[:-1])} | "
-                     f"{result} |")
+             f"Base `{md(c.base_name)}`, new `{md(c.new_name)}`. A regression is a figure "
+             f"{md(method(c))}.", ""]
+    if c.verdict != "regression":
+        lines += [f"- {md(r)}" for r in c.reasons[:3]]
+        lines += [f"- and {len(c.reasons) - 3} more (compare.html)"] if len(c.reasons) > 3 else []
+        lines.append("")
+    lines += ["| Run | Target | Generator | Machine | Delivery |",
+              "| --- | --- | --- | --- | --- |"]
+    for s in c.sides:
+        machine = ("**busy**: " if s.machine.busy else "") + md(s.machine.describe())
+        lines.append(f"| {s.label} | {md(s.target_kind)} | {md(s.generator)} | {machine} | "
+                     f"{md(s.delivery)} |")
+    lines.append("")
+    moved = [d for d in c.deltas if d.status == "regression"] + [
+        d for d in c.deltas if d.status == "better"]
+    if moved:
+        lines += ["| | Endpoint | Figure | Base | New | Change | Interval | Floor |",
+                  "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+        for d in moved[:MAX_MD_ROWS]:
+            mark = "❌ **regression**" if d.status == "regression" else "✅ better"
+            cells = [d.endpoint, d.metric, format_value(d.base, d.unit),
+                     format_value(d.new, d.unit), format_change(d), format_interval(d),
+                     format_amount(d.floor, d.unit)]
+            lines.append(f"| {mark} | " + " | ".join(md(x) for x in cells) + " |")
+        if len(moved) > MAX_MD_ROWS:
+            lines.append(f"\n{len(moved) - MAX_MD_ROWS} more changed figures in compare.html.")
+        lines.append("")
+    count = unchanged(c)
+    lines.append(f"{count} endpoint{'s' if count != 1 else ''} unchanged.")
     return "\n".join(lines) + "\n"
 
 
@@ -93,44 +139,29 @@ def _figures(c: Comparison) -> list[dict[str, str]]:
 
     from shop_loadtest.report.charts import TEMPLATE, label, script_json
 
-    def figure(title: str, ytitle: str, xtitle: str = "t (s since start)") -> go.Figure:
-        return go.Figure(layout={
-            "template": TEMPLATE, "title": {"text": label(title), "x": 0.01}, "height": 360,
-            "margin": {"l": 60, "r": 20, "t": 60, "b": 45}, "hovermode": "x unified",
-            "xaxis": {"title": {"text": xtitle}}, "yaxis": {"title": {"text": ytitle}},
-            "legend": {"orientation": "h", "y": -0.2}})
-
-    names = [d.endpoint for d in c.deltas if d.metric == "p95"][:MAX_CHART_ENDPOINTS + 1]
-    p95 = figure("p95 of each second: base vs new", "ms")
+    names = [d.endpoint for d in c.deltas if d.metric == "p50"][:MAX_CHART_ENDPOINTS + 1]
+    dist = go.Figure(layout={
+        "template": TEMPLATE, "height": 420, "hovermode": "closest",
+        "title": {"text": label("Latency distribution, whole run: base vs new"), "x": 0.01},
+        "margin": {"l": 60, "r": 20, "t": 60, "b": 45},
+        "xaxis": {"title": {"text": "percentile"}, "tickvals": [0, 1, 2, 3, 4],
+                  "ticktext": ["0%", "90%", "99%", "99.9%", "99.99%"]},
+        "yaxis": {"title": {"text": "ms"}}, "legend": {"orientation": "h", "y": -0.2}})
+    nines = np.linspace(0, 4, 81)
+    qs = list(100.0 * (1.0 - 10.0 ** -nines))
     for i, name in enumerate(names):
         for side, dash in (("base", "dot"), ("new", "solid")):
-            s = c.series[(side, name)]
-            p95.add_trace(go.Scatter(x=s.t, y=s.samples["p95"], mode="lines", visible=i == 0,
-                                     name=label(f"{side} {name}"), line={"dash": dash}))
+            counts = c.distributions.get((side, name))
+            y = counts_percentiles_ms(counts, qs) if counts is not None else []
+            dist.add_trace(go.Scatter(x=nines[:len(y)], y=y, mode="lines", visible=i == 0,
+                                      name=label(f"{side} {name}"), line={"dash": dash}))
     if len(names) > 1:
-        p95.update_layout(updatemenus=[{
+        dist.update_layout(updatemenus=[{
             "buttons": [{"label": label(n), "method": "update",
                          "args": [{"visible": [j // 2 == i for j in range(2 * len(names))]}]}
                         for i, n in enumerate(names)],
             "direction": "down", "x": 1.0, "xanchor": "right", "y": 1.2, "yanchor": "top"}])
-    rate = figure("Throughput, all endpoints: base vs new", "requests/s")
-    dist = figure("Latency distribution, all endpoints (whole run)", "ms", "percentile")
-    nines = np.linspace(0, 4, 81)
-    qs = list(100.0 * (1.0 - 10.0 ** -nines))
-    dist.update_layout(hovermode="closest", xaxis={"tickvals": [0, 1, 2, 3, 4],
-                                                   "ticktext": ["0%", "90%", "99%", "99.9%",
-                                                                "99.99%"]})
-    for side, dash in (("base", "dot"), ("new", "solid")):
-        whole = c.series.get((side, ALL))
-        if whole is None:
-            continue
-        rate.add_trace(go.Scatter(x=whole.grid, y=whole.samples["throughput"], mode="lines",
-                                  name=side, line={"dash": dash}))
-        if whole.counts is not None:
-            dist.add_trace(go.Scatter(x=nines, y=counts_percentiles_ms(whole.counts, qs),
-                                      mode="lines", name=side, line={"dash": dash}))
-    return [{"id": f"chart-{key}", "json": script_json(pio.to_json(fig))}
-            for key, fig in (("p95", p95), ("throughput", rate), ("distribution", dist))]
+    return [{"id": "chart-distribution", "json": script_json(pio.to_json(dist))}]
 
 
 def render_html(c: Comparison) -> str:
@@ -142,9 +173,11 @@ def render_html(c: Comparison) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined)
     env.filters["value"] = format_value
+    env.filters["amount"] = format_amount
     return env.get_template("compare.html.j2").render(
-        c=c, figures=_figures(c), plotly_js=plotly.offline.get_plotlyjs(),
-        change=format_change, pvalue=format_p, status=STATUS_TEXT)
+        c=c, figures=_figures(c), plotly_js=plotly.offline.get_plotlyjs(), method=method(c),
+        change=format_change, interval=format_interval, pvalue=format_p, status=STATUS_TEXT,
+        unchanged=unchanged(c))
 
 
 def _write(path: Path, text: str, secrets: Collection[str] = ()) -> None:
@@ -154,11 +187,14 @@ def _write(path: Path, text: str, secrets: Collection[str] = ()) -> None:
 
 
 def write_comparison(base_dir: Path, new_dir: Path, out_dir: Path | None = None, *,
-                     max_regression: float = 0.10, alpha: float = 0.05) -> Comparison:
+                     floors: Floors | None = None, alpha: float = 0.05, seed: int = 0,
+                     resamples: int = RESAMPLES, tolerate_busy_machine: bool = False
+                     ) -> Comparison:
     """Compare two results folders; write compare.md and compare.html into `out_dir`
     (default: the new run's folder). Raises ResultsError for a missing folder."""
-    comparison = compare_runs(load_run(base_dir), load_run(new_dir),
-                              max_regression=max_regression, alpha=alpha)
+    comparison = compare_runs(load_run(base_dir), load_run(new_dir), floors=floors,
+                              alpha=alpha, seed=seed, resamples=resamples,
+                              tolerate_busy_machine=tolerate_busy_machine)
     out = Path(out_dir or new_dir)
     out.mkdir(parents=True, exist_ok=True)
     secrets = run_secrets(base_dir) | run_secrets(new_dir)

@@ -14,6 +14,7 @@ import jinja2
 import plotly.offline
 
 from shop_loadtest.judge.budgets import format_value
+from shop_loadtest.judge.machine import machine_health
 from shop_loadtest.report.charts import all_figures
 from shop_loadtest.results import RunData
 
@@ -69,4 +70,5 @@ def render_html(run: RunData, summary: dict[str, Any]) -> str:
         s=summary, figures=all_figures(run, summary), plotly_js=plotly.offline.get_plotlyjs(),
         scenario_text=_scenario_text(run), metadata=_metadata(run, summary),
         events=[e for e in run.events if isinstance(e, dict)][:500],
+        machine=machine_health(run.ticks),
     )

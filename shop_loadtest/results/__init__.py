@@ -14,6 +14,7 @@ Three ideas, one module each; everything is importable from `shop_loadtest.resul
 from shop_loadtest.results.folder import (
     ERROR_COLUMNS,
     INTERVAL_COLUMNS,
+    MACHINE_COLUMNS,
     MONITOR_COLUMNS,
     TICK_COLUMNS,
     RunData,
@@ -41,7 +42,8 @@ from shop_loadtest.results.histograms import (
 from shop_loadtest.results.scope import Scope, build_scope, windows
 
 __all__ = [
-    "DIGITS", "ERROR_COLUMNS", "HIGHEST_US", "INTERVAL_COLUMNS", "LOWEST_US", "MONITOR_COLUMNS",
+    "DIGITS", "ERROR_COLUMNS", "HIGHEST_US", "INTERVAL_COLUMNS", "LOWEST_US", "MACHINE_COLUMNS",
+    "MONITOR_COLUMNS",
     "TICK_COLUMNS", "Counts", "HistCache", "RunData", "Scope", "bucket_values_us", "build_scope",
     "counts_of", "counts_percentile_ms", "counts_percentiles_ms", "counts_to_hist",
     "decode_counts", "dense_percentile_ms", "empty_dense", "load_run", "merge_counts",

@@ -21,8 +21,11 @@ from shop_loadtest.results.histograms import HistCache
 
 INTERVAL_COLUMNS = ["t", "ts", "dt", "source", "endpoint", "method", "n", "fail", "sum_ms",
                     "min_ms", "max_ms", "bytes", "p50_ms", "p95_ms", "p99_ms", "hist", "hist_due"]
+# health.machine, sampled beside each load process (runtime/machine.py)
+MACHINE_COLUMNS = ["cores", "other_cpu_pct", "steal_pct", "load1", "runq_wait_pct", "family"]
 TICK_COLUMNS = ["t", "ts", "dt", "source", "users", "target", "due", "started", "dropped",
-                "late", "late_max_ms", "cpu_pct", "loop_lag_ms", "rss_mb", "journeys"]
+                "late", "late_max_ms", "cpu_pct", "loop_lag_ms", "rss_mb", "journeys",
+                *MACHINE_COLUMNS]
 ERROR_COLUMNS = ["t", "source", "endpoint", "kind", "message", "count"]
 MONITOR_COLUMNS = ["t", "ts", "endpoint", "ok", "error", "name", "labels", "value"]
 _INT_COLUMNS = ("n", "fail", "bytes", "count")
@@ -156,12 +159,13 @@ def _intervals(records: list[dict[str, Any]], warnings: list[str]
         t = round(max(round(t_raw / dt), 1) * dt, 6)
         base = {"t": t, "ts": _num(rec.get("ts")), "dt": dt, "source": str(rec.get("source"))}
         arrivals, health = _obj(rec.get("arrivals")), _obj(rec.get("health"))
-        journeys = _obj(rec.get("journeys"))
+        journeys, machine = _obj(rec.get("journeys")), _obj(health.get("machine"))
         ticks.append({**base, "users": _num(rec.get("users")), "target": _num(rec.get("target")),
                       **{k: _num(arrivals.get(k)) for k in
                          ("due", "started", "dropped", "late", "late_max_ms")},
                       **{k: _num(health.get(k)) for k in ("cpu_pct", "loop_lag_ms", "rss_mb")},
-                      "journeys": _num(journeys.get("completed"))})
+                      "journeys": _num(journeys.get("completed")),
+                      **{k: _num(machine.get(k)) for k in MACHINE_COLUMNS}})
         for name, ep in _obj(rec.get("endpoints")).items():
             if not isinstance(ep, dict):
                 continue
@@ -181,7 +185,7 @@ def _intervals(records: list[dict[str, Any]], warnings: list[str]
 
 
 _TICK_SUM = ("due", "started", "dropped", "late", "journeys")
-_TICK_MAX = ("late_max_ms", "cpu_pct", "loop_lag_ms", "rss_mb")
+_TICK_MAX = ("late_max_ms", "cpu_pct", "loop_lag_ms", "rss_mb", *MACHINE_COLUMNS)
 
 
 def _merge_ticks(ticks: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 from shop_loadtest.journeys import SecretEnv, make_environment
 from shop_loadtest.runtime.arrivals import ArrivalScheduler
 from shop_loadtest.runtime.guard import HostGuard
+from shop_loadtest.runtime.machine import MachineSampler
 from shop_loadtest.runtime.recorder import Recorder
 from shop_loadtest.safety.hosts import HostNotAllowed, origin_text, scenario_allowlist
 
@@ -42,10 +43,12 @@ MSG_EVENT = "slt_event"
 
 
 class Health:
-    """CPU of this process and event-loop lag, sampled from the first second."""
+    """CPU of this process and event-loop lag, sampled from the first second; and what else
+    the machine is doing (runtime/machine.py)."""
 
     def __init__(self) -> None:
         self._proc = psutil.Process()
+        self._machine = MachineSampler()
         self._proc.cpu_percent(None)
         self._lag_max = 0.0
         self._greenlet = gevent.spawn(self._watch_loop)
@@ -64,6 +67,7 @@ class Health:
             "cpu_pct": round(self._proc.cpu_percent(None), 1),
             "loop_lag_ms": round(lag * 1000.0, 2),
             "rss_mb": round(self._proc.memory_info().rss / 1e6, 1),
+            "machine": self._machine.take(),
         }
 
     def stop(self) -> None:
