@@ -136,6 +136,9 @@ def run(
     seed: Annotated[int | None, typer.Option(help="Seed for template randomness.")] = None,
     tolerate_worker_loss: Annotated[bool, typer.Option(
         help="A lost worker does not make the run inconclusive.")] = False,
+    metrics_port: Annotated[int | None, typer.Option(
+        min=0, max=65535, help="Serve the run's own Prometheus metrics on 127.0.0.1:N "
+                               "(0: a free port) while it runs.")] = None,
 ) -> None:
     """Run a scenario headless and judge it against its budgets."""
     from shop_loadtest.run.runner import RunOptions
@@ -144,6 +147,7 @@ def run(
         scenario_path=file, host=host, speedup=speedup, out=out, reports_root=reports,
         allow_hosts=tuple(allow_host or ()), workers=workers, seed=seed,
         tolerate_worker_loss=tolerate_worker_loss, command=tuple(sys.argv),
+        metrics_port=metrics_port,
     )
     _run_and_judge(options)
 
@@ -327,6 +331,52 @@ def plan(
     result = planning.plan_scenario(load_scenario(file), file.parent, rps_per_worker)
     _echo(json.dumps(planning.as_json(result), indent=2) if as_json
                else planning.render(result))
+
+
+@app.command()
+def alerts(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (monitored).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Rule file to write; its "
+                                         "tests and RUNBOOK.md go beside it.")] = Path(
+        "alerts.yml"),
+    capacity_dir: Annotated[Path | None, typer.Option(
+        "--capacity", help="A find-capacity folder: its sustainable rate is the capacity.")
+    ] = None,
+    horizon: Annotated[str, typer.Option(help="Page when a resource fills within this.")] = "4h",
+    lookback: Annotated[str, typer.Option(help="Growth measured over this.")] = "1h",
+    for_: Annotated[str, typer.Option("--for", help="Conditions hold this long first.")] = "5m",
+    rate_window: Annotated[str, typer.Option(help="Request rate over this.")] = "5m",
+    interval: Annotated[str, typer.Option(help="Rule evaluation interval.")] = "1m",
+    share: Annotated[str, typer.Option(help="Traffic alert at this share of capacity.")] = "80%",
+    runbook_url: Annotated[str, typer.Option(
+        help="Where RUNBOOK.md will be served (the rules' runbook links).")] = "RUNBOOK.md",
+    fmt: Annotated[str, typer.Option("--format", help="rules | prometheusrule")] = "rules",
+) -> None:
+    """Prometheus alert rules, their promtool tests and a runbook, from a run's measurements."""
+    from shop_loadtest.capacity.alerts import Settings, write_alerts
+    from shop_loadtest.scenario.units import parse_duration, parse_percent
+
+    def parsed(flag: str, text: str, parse: Any) -> float:
+        try:
+            return float(parse(text))
+        except ValueError as exc:
+            raise InputError(f"{flag}: {exc}") from None
+
+    settings = Settings(
+        horizon_s=parsed("--horizon", horizon, parse_duration),
+        lookback_s=parsed("--lookback", lookback, parse_duration),
+        for_s=parsed("--for", for_, parse_duration),
+        rate_window_s=parsed("--rate-window", rate_window, parse_duration),
+        interval_s=parsed("--interval", interval, parse_duration),
+        traffic_share=parsed("--share", share, parse_percent), runbook_url=runbook_url)
+    written = write_alerts(run_dir, output, capacity_dir=capacity_dir, settings=settings,
+                           fmt=fmt)
+    typer.echo(f"{len(written.rules.alerts)} alerts from run {written.evidence.run_id}")
+    for note in written.notes:
+        _echo_err(f"note: {note}")
+    for path in dict.fromkeys((written.output, written.rule_file, written.test_file,
+                               written.runbook)):
+        typer.echo(f"wrote {path}")
 
 
 @app.command("demo-shop")

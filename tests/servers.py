@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,15 +38,14 @@ class LoopbackServer:
 
 
 class CountingServer(LoopbackServer):
-    """Counts requests in all, per path and per second; sleeps `delay_s` before each answer.
-    `host="127.0.0.2"` makes it a second loopback host (the forbidden one in safety tests)."""
+    """Counts requests per path and per second; sleeps `delay_s` before each answer."""
 
     def __init__(self, delay_s: float = 0.0, status: int = 200, host: str = "127.0.0.1") -> None:
+        self.per_path: dict[str, int] = {}
         self.delay_s = delay_s
         self.status = status
         self.count = 0
         self.per_second: dict[int, int] = {}
-        self.per_path: dict[str, int] = {}
         self._lock = threading.Lock()
         server = self
 
@@ -78,6 +79,167 @@ class CountingServer(LoopbackServer):
                 pass
 
         super().__init__(Handler, host)
+
+
+class ResettingServer(LoopbackServer):
+    """Reads each request, counts it, then resets the connection (RST, no answer): the shop
+    behind a load balancer that drops connections. `/health` answers 204, uncounted."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _reset(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                if self.path == "/health":  # the runner's reachability check gets an answer
+                    self.send_response(204)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                with server._lock:
+                    server.count += 1
+                # SO_LINGER 0: close() sends RST instead of FIN
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                           struct.pack("ii", 1, 0))
+                self.close_connection = True
+
+            do_GET = do_POST = do_HEAD = _reset
+
+            def finish(self) -> None:
+                self.connection.close()  # no shutdown(): that would send a FIN first
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(Handler)
+        self._httpd.shutdown_request = lambda request: request.close()  # type: ignore[method-assign]
+
+
+class RedirectServer(LoopbackServer):
+    """`/start` leads through `hops` redirects (`status`: `/hop/1`, `/hop/2`, ...) to `/end`,
+    which answers 200; `/loop` redirects to itself. Every request is kept as (method, path,
+    body) in `seen`."""
+
+    def __init__(self, hops: int = 3, status: int = 302) -> None:
+        self.seen: list[tuple[str, str, bytes]] = []
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                with server._lock:
+                    server.seen.append((self.command, self.path, body))
+                if self.path == "/start":
+                    target = "/hop/1" if hops > 1 else "/end"
+                elif self.path.startswith("/hop/"):
+                    k = int(self.path.rsplit("/", 1)[1])
+                    target = f"/hop/{k + 1}" if k + 1 < hops else "/end"
+                elif self.path == "/loop":
+                    target = "/loop"
+                else:
+                    target = None
+                if target is not None:
+                    self.send_response(status)
+                    self.send_header("Location", target)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                payload = json.dumps({"ok": True, "method": self.command}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = _answer
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(Handler)
+
+    def count(self, prefix: str = "/") -> int:
+        with self._lock:
+            return sum(1 for _, path, _ in self.seen if path.startswith(prefix))
+
+
+class CookieServer(LoopbackServer):
+    """Sets a `visitor` cookie on every answer and keeps (path, Cookie header) of every
+    request in `seen` ("" when none came); the body says what it got, `{"cookie": ...}`."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def do_GET(self) -> None:  # noqa: N802
+                got = self.headers.get("Cookie") or ""
+                with server._lock:
+                    server.seen.append((self.path, got))
+                    number = len(server.seen)
+                payload = json.dumps({"cookie": got}).encode()
+                self.send_response(200)
+                self.send_header("Set-Cookie", f"visitor={number}; Path=/")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(Handler)
+
+
+class StallingServer(LoopbackServer):
+    """Reads each request, counts it, and never answers (until the server shuts down): a shop
+    whose workers all hang. `/health` answers 204, uncounted."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _hang(self) -> None:
+                if self.path == "/health":
+                    self.send_response(204)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                with server._lock:
+                    server.count += 1
+                server._closing.wait(120)
+                self.close_connection = True
+
+            do_GET = do_POST = _hang
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(Handler)
+
+    def __exit__(self, *exc: object) -> None:
+        self._closing.set()
+        super().__exit__(*exc)
 
 
 class RouteServer(LoopbackServer):

@@ -328,3 +328,49 @@ journeys:
                              {"json": "$.count", "equals": 0, "on_fail": "continue"}]
     assert request.on_fail == "continue" and request.method == "DELETE"
     assert think == ThinkStep(0.0, 3.0, dist="normal", mean=2.0, sd=0.5)
+
+
+# --- the pause after a failure (no closed-model user may run faster than its plan) ----------
+
+def _steps(*items):
+    from shop_loadtest.journeys import RequestStep, ThinkStep
+
+    return [ThinkStep(x, x) if isinstance(x, float) else RequestStep("GET", x, x)
+            for x in items]
+
+
+@pytest.mark.parametrize("failed_at", range(-1, 6))
+def test_a_failure_anywhere_waits_out_the_think_times_not_reached(failed_at):
+    import random
+
+    from shop_loadtest.journeys import RequestStep, ThinkStep, pause_after_failure
+
+    steps = _steps("/a", 1.0, "/b", 0.5, "/c", 2.0)
+    if failed_at >= 0 and not isinstance(steps[failed_at], RequestStep):
+        return  # only a request (or the data draw, -1) can fail
+    reached = sum(s.low for s in steps[:max(failed_at, 0)] if isinstance(s, ThinkStep))
+    pause = pause_after_failure(steps, failed_at, random.Random(1))
+    # the whole journey takes as long as its think times say, however early it failed
+    assert reached + pause == pytest.approx(3.5)
+
+
+@pytest.mark.parametrize(("on_fail_pause", "expected"), [(None, 2.0), (0.5, 2.0), (5.0, 5.0)])
+def test_on_fail_pause_is_a_floor_never_a_shortcut(on_fail_pause, expected):
+    import random
+
+    from shop_loadtest.journeys import pause_after_failure
+
+    steps = _steps("/a", 1.0, "/b", 2.0)
+    assert pause_after_failure(steps, 2, random.Random(), on_fail_pause) == expected
+
+
+def test_a_random_think_time_is_drawn_as_it_would_have_been():
+    import random
+
+    from shop_loadtest.journeys import ThinkStep, pause_after_failure
+
+    steps = [*_steps("/a"), ThinkStep(1.0, 3.0)]
+    pauses = [pause_after_failure(steps, 0, random.Random(seed)) for seed in range(200)]
+    assert all(1.0 <= p <= 3.0 for p in pauses)
+    assert sum(pauses) / len(pauses) == pytest.approx(2.0, abs=0.2)
+    assert pause_after_failure(_steps("/a", "/b"), 0, random.Random()) == 0.0

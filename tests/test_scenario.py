@@ -296,7 +296,8 @@ BAD_STEPS = [
      "s.yaml:6:30: journeys.0.steps.0.think.exponential: expected a duration such as 90s, "
      "1m30s or 400ms, got '2 sec'"),
     (_journey("      - think: 1s\n        check: [{status: 200}]\n"),
-     "s.yaml:6:9: journeys.0.steps.0: a think step takes no name, capture, check or expect"),
+     "s.yaml:6:9: journeys.0.steps.0: a think step takes no name, capture, check, expect or "
+     "timeout"),
     (_journey("      - request: GET /?t={{ token }}\n",
               extra="    on_start:\n      - request: GET /x?t={{ token }}\n"
                     "      - request: POST /login\n        capture: {token: 'json:$.token'}\n"),

@@ -34,6 +34,6 @@ def to_block(steps: Iterable[Any]) -> Block:
             capture=capture,
             check=[c.model_dump(by_alias=True, exclude_unset=True) for c in step.check],
             status=tuple(step.expect.status) if step.expect and step.expect.status else None,
-            follow_redirects=step.follow_redirects, on_fail=step.on_fail,
+            follow_redirects=step.follow_redirects, on_fail=step.on_fail, timeout=step.timeout,
         ))
     return out

@@ -19,7 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from shop_loadtest import __version__
 from shop_loadtest.errors import ShopLoadtestError
 from shop_loadtest.generate.blocks import to_block
-from shop_loadtest.journeys import RequestStep, ThinkStep
+from shop_loadtest.journeys import DEFAULT_TIMEOUT_S, RequestStep, ThinkStep
 from shop_loadtest.safety.mask import env_names
 from shop_loadtest.scenario import Scenario
 
@@ -108,6 +108,8 @@ def _settings_args(scenario: Scenario, source: str, output: str) -> list[str]:
         args.append(f"locale={scenario.faker.locale!r}")
     if scenario.faker.seed is not None:
         args.append(f"seed={scenario.faker.seed!r}")
+    if scenario.target.timeout != DEFAULT_TIMEOUT_S:
+        args.append(f"timeout={scenario.target.timeout!r}")
     return args
 
 
@@ -176,6 +178,9 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
             "cls": cls,
             "const": f"{_const_name(journey.name)}_JOURNEY",
             "custom": None,
+            "options": [f"{k}={v!r}" for k, v in (("session", journey.session),
+                                                   ("on_fail_pause", journey.on_fail_pause))
+                        if v not in (None, "fresh")],
         }
         if journey.class_ is not None:
             file, _, class_name = journey.class_.rpartition(":")

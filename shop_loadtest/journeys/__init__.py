@@ -9,9 +9,10 @@ when the capture was a number. A string without `{{` is never rendered: constant
 
 One module per idea, re-exported here (generated locustfiles import from this package):
 `templates` (the sandboxed environment, secrets, compiled values), `captures` (responses,
-captures and checks), `data` (CSV data pools) and `steps` (steps, journeys and compiled
-requests). The scenario's checks of its journeys are in `shop_loadtest.scenario.checks`, and
-scenario steps become these objects in `shop_loadtest.generate.blocks`.
+captures and checks), `data` (CSV data pools), `steps` (steps, journeys, compiled
+requests, and the pause after a failure) and `redirects` (where a redirect's next hop goes).
+The scenario's checks of its journeys are in `shop_loadtest.scenario.checks`, and scenario
+steps become these objects in `shop_loadtest.generate.blocks`.
 
     >>> env = make_environment(seed=1)
     >>> compile_value(env, {"id": "{{ pid }}", "q": 1})({"pid": 7})
@@ -23,7 +24,16 @@ scenario steps become these objects in `shop_loadtest.generate.blocks`.
 
 from shop_loadtest.journeys.captures import CAPTURE_KINDS, Capture, CompiledCheck, ResponseView
 from shop_loadtest.journeys.data import DataExhausted, DataPool, DataSource, Row, read_csv
+from shop_loadtest.journeys.redirects import (
+    MAX_REDIRECTS,
+    REDIRECT_STATUSES,
+    Hop,
+    RedirectError,
+    hop_name,
+    next_hop,
+)
 from shop_loadtest.journeys.steps import (
+    DEFAULT_TIMEOUT_S,
     FORM_CONTENT_TYPE,
     Block,
     CompiledRequest,
@@ -32,6 +42,7 @@ from shop_loadtest.journeys.steps import (
     Settings,
     ThinkStep,
     compile_request,
+    pause_after_failure,
     step_template_texts,
 )
 from shop_loadtest.journeys.templates import (
@@ -50,8 +61,11 @@ from shop_loadtest.journeys.templates import (
 
 __all__ = [
     "CAPTURE_KINDS",
+    "DEFAULT_TIMEOUT_S",
     "FORM_CONTENT_TYPE",
     "GLOBAL_NAMES",
+    "MAX_REDIRECTS",
+    "REDIRECT_STATUSES",
     "Block",
     "Capture",
     "CompiledCheck",
@@ -59,9 +73,11 @@ __all__ = [
     "DataExhausted",
     "DataPool",
     "DataSource",
+    "Hop",
     "Journey",
     "Loc",
     "MissingSecret",
+    "RedirectError",
     "Renderer",
     "RequestStep",
     "ResponseView",
@@ -73,9 +89,12 @@ __all__ = [
     "compile_request",
     "compile_value",
     "constant",
+    "hop_name",
     "is_template",
     "make_environment",
     "names_used",
+    "next_hop",
+    "pause_after_failure",
     "read_csv",
     "step_template_texts",
 ]

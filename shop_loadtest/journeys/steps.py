@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -22,6 +22,7 @@ from shop_loadtest.journeys.templates import (
 )
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+DEFAULT_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class RequestStep:
     status: tuple[int, ...] | None = None
     follow_redirects: bool = True
     on_fail: str = "end_journey"
+    timeout: float | None = None  # None: the scenario's (Settings.timeout)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,11 @@ class CompiledRequest:
     checks: list[CompiledCheck]
     statuses: frozenset[int] | None
     status_on_fail: str
+    timeout: float
+    judged: bool = field(init=False)  # reads the response: sent with catch_response
+
+    def __post_init__(self) -> None:
+        self.judged = bool(self.captures or self.checks or self.statuses is not None)
 
     def expected(self, status: int) -> bool:
         if self.statuses is None:
@@ -106,7 +113,8 @@ def _merge_headers(*layers: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def compile_request(env: SandboxedEnvironment, step: RequestStep,
-                    default_headers: Mapping[str, str] | None = None) -> CompiledRequest:
+                    default_headers: Mapping[str, str] | None = None,
+                    timeout: float = DEFAULT_TIMEOUT_S) -> CompiledRequest:
     path = compile_value(env, step.path)
     if step.query:
         query = compile_value(env, step.query)
@@ -159,6 +167,7 @@ def compile_request(env: SandboxedEnvironment, step: RequestStep,
         is_json=step.json is not None,
         captures=[Capture.parse(var, spec) for var, spec in step.capture.items()],
         checks=checks, statuses=frozenset(statuses) or None, status_on_fail=status_on_fail,
+        timeout=step.timeout if step.timeout is not None else timeout,
     )
 
 
@@ -174,6 +183,8 @@ class Journey:
     steps: Block
     on_start: Block = field(default_factory=list)
     on_stop: Block = field(default_factory=list)
+    session: str = "fresh"  # or "keep": cookies and captures carry on across runs
+    on_fail_pause: float | None = None
 
     def estimated_seconds(self) -> float:
         """A first guess of one run's duration, before any has been measured."""
@@ -191,6 +202,7 @@ class Settings:
     data: list[DataSource] = field(default_factory=list)
     locale: str | list[str] | None = None
     seed: int | None = None
+    timeout: float = DEFAULT_TIMEOUT_S
 
 
 def step_template_texts(step: RequestStep) -> Iterator[str]:
@@ -201,3 +213,16 @@ def step_template_texts(step: RequestStep) -> Iterator[str]:
                   [c.get("body_contains") for c in step.check]):
         for _, text in walk_strings(value, ()):
             yield text
+
+
+def pause_after_failure(steps: Sequence[object], failed_at: int, rng: random.Random,
+                        on_fail_pause: float | None = None) -> float:
+    """Seconds a user waits after a failure ended its steps at index `failed_at`: the think
+    times it did not reach (drawn as they would have been), or `on_fail_pause` when that is
+    longer. So a failing journey never runs faster than the plan.
+
+    >>> pause_after_failure([ThinkStep(1, 1), "GET /", ThinkStep(2, 2)], 1, random.Random())
+    2
+    """
+    rest = sum(s.draw(rng) for s in steps[failed_at + 1:] if isinstance(s, ThinkStep))
+    return max(rest, on_fail_pause or 0.0)

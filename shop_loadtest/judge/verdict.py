@@ -14,6 +14,9 @@ Rules (docs/reports.md):
    ended, never finished (no exit_reason), or a budget had no data to judge. An incomplete
    run cannot pass, but a budget broken on the data it has is still a real failure (rule 2).
 4. `pass` otherwise.
+
+Then one rule apart (`blame_stall`): a shop that stalled (requests timed out, or were still
+waiting at stop after half their timeout) is the shop's failure, not the generator's.
 """
 
 from __future__ import annotations
@@ -135,6 +138,53 @@ def aborted(run: RunData) -> dict[str, Any] | None:
             return None
     return {"rule": detail.get("rule"), "t": _round(detail.get("t")),
             "observed": _round(detail.get("observed"))}
+
+
+# A request still waiting at stop after this share of its timeout counts as a stall.
+STALLED_SHARE_OF_TIMEOUT = 0.5
+
+
+def stalled(meta: dict[str, Any]) -> tuple[str, bool] | None:
+    """The shop stalled, from run.json's `requests` evidence: (reason, whether requests were
+    left hanging), or None. Requests that timed out, or that were still waiting at stop
+    after half their timeout, were the shop's to answer.
+
+    >>> stalled({"requests": {"timeout_s": 30, "timeouts": 0, "in_flight_at_stop": 3,
+    ...                       "in_flight_longest_ms": 16000}})[0]
+    'the shop stalled: 3 requests were still waiting for an answer at stop (the longest 16 s)'
+    """
+    evidence = _obj(meta.get("requests"))
+    timeout_s = float(evidence.get("timeout_s") or 30.0)
+    timeouts = int(evidence.get("timeouts") or 0)
+    waiting = int(evidence.get("in_flight_at_stop") or 0)
+    longest_s = float(evidence.get("in_flight_longest_ms") or 0.0) / 1000.0
+    hanging = waiting > 0 and longest_s >= STALLED_SHARE_OF_TIMEOUT * timeout_s
+    parts = []
+    if timeouts:
+        parts.append(f"{timeouts} requests timed out (timeout {timeout_s:g} s)")
+    if hanging:
+        parts.append(f"{waiting} requests were still waiting for an answer at stop "
+                     f"(the longest {longest_s:.3g} s)")
+    if not parts:
+        return None
+    return "the shop stalled: " + "; ".join(parts), hanging
+
+
+def blame_stall(verdict: str, reasons: list[str], summary: dict[str, Any],
+                meta: dict[str, Any]) -> tuple[str, list[str]]:
+    """A stalled shop is the shop's failure: a run left inconclusive for what a stall causes
+    (dropped arrivals, nothing recorded) fails instead, unless the generator itself was
+    saturated; a pass with requests left hanging fails too. Timeouts are failed requests,
+    judged by the error budgets like any other failure."""
+    found = stalled(meta)
+    if found is None:
+        return verdict, reasons
+    reason, hanging = found
+    saturated = any(p.startswith("load generator saturated")
+                    for p in summary["generator"]["problems"])
+    if (verdict == "inconclusive" and not saturated) or (verdict == "pass" and hanging):
+        return "fail", [reason, *reasons]
+    return verdict, [*reasons, reason]
 
 
 # --- the always-on allowed-hosts rule (docs/safety.md) -------------------------------------

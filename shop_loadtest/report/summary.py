@@ -13,6 +13,7 @@ import pandas as pd
 from shop_loadtest.judge.budgets import BudgetResult, first_hit
 from shop_loadtest.judge.verdict import (
     aborted,
+    blame_stall,
     decide,
     generator_health,
     refused_requests,
@@ -138,6 +139,6 @@ def build_summary(run: RunData, budgets: list[BudgetResult], abort_rules: list[A
         "errors": error_table(run),
         "warnings": list(run.warnings),
     }
-    summary["verdict"], summary["reasons"] = decide(
-        summary, tolerate_worker_loss=tolerate_worker_loss)
+    summary["verdict"], summary["reasons"] = blame_stall(
+        *decide(summary, tolerate_worker_loss=tolerate_worker_loss), summary, meta)
     return summary

@@ -66,6 +66,8 @@ class RunOptions:
     bind_host: str = "*"
     bind_port: int = 5557
     workers_wait_s: float = 120.0
+    # Prometheus metrics of the run itself on 127.0.0.1 (0: any free port); None: off.
+    metrics_port: int | None = None
 
 
 @dataclass
@@ -241,6 +243,7 @@ def run(options: RunOptions, *, progress: Progress | None = None) -> RunOutcome:
     started = datetime.now(UTC)
     run_dir = options.out or run_folder(options.reports_root, scenario.name, started)
     run_dir.mkdir(parents=True, exist_ok=True)
+    exporter = _start_metrics(run_dir, options.metrics_port)
     try:
         if host is None:
             with demo_shop(run_dir / "demo-shop.sqlite", run_dir / "demo-shop.log",
@@ -250,6 +253,20 @@ def run(options: RunOptions, *, progress: Progress | None = None) -> RunOutcome:
     except OSError as exc:  # a full disk or a read-only folder, named in one line
         raise ResultsError(
             f"cannot write the run folder {run_dir}: {exc.strerror or exc}") from None
+    finally:
+        if exporter is not None:
+            exporter.stop()
+
+
+def _start_metrics(run_dir: Path, port: int | None) -> Any:
+    """`--metrics-port`: the run's own metrics, read from its folder (live_metrics)."""
+    if port is None:
+        return None
+    from shop_loadtest.run.live_metrics import MetricsServer
+
+    exporter = MetricsServer(run_dir, port).start()
+    print(f"metrics of this run: {exporter.url}", file=sys.stderr, flush=True)
+    return exporter
 
 
 def _run_against(scenario: Scenario, host: str, run_dir: Path, options: RunOptions,
@@ -294,6 +311,8 @@ def _run_against(scenario: Scenario, host: str, run_dir: Path, options: RunOptio
         ended_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         exit_reason=exit_reason, abort_reason=abort_reason, locust_exit_code=code,
     )
+    meta["requests"] = {"timeout_s": scenario.target.timeout,
+                        **request_evidence(run_dir / "intervals.jsonl")}
     if not (run_dir / "intervals.jsonl").exists():
         meta["exit_reason"] = "engine_error"
         _write_json(run_dir / "run.json", meta)
@@ -304,6 +323,32 @@ def _run_against(scenario: Scenario, host: str, run_dir: Path, options: RunOptio
 
     summary = build_reports(run_dir, tolerate_worker_loss=options.tolerate_worker_loss)
     return RunOutcome(run_dir, summary, meta["exit_reason"])
+
+
+def request_evidence(intervals: Path) -> dict[str, Any]:
+    """What run.json says about requests without an answer: how many timed out, and how many
+    were still in flight when their users were stopped (and the longest such wait). Read
+    from the recorded intervals; a missing or torn file counts what it has."""
+    timeouts = in_flight = 0
+    longest = 0.0
+    try:
+        lines = intervals.read_text(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        for ep in (record.get("endpoints") or {}).values():
+            if isinstance(ep, dict) and ep.get("stopped"):
+                in_flight += int(ep["stopped"])
+                longest = max(longest, float(ep.get("stopped_max_ms") or 0.0))
+        for err in record.get("errors") or []:
+            if isinstance(err, dict) and err.get("kind") == "timeout":
+                timeouts += int(err.get("count") or 0)
+    return {"timeouts": timeouts, "in_flight_at_stop": in_flight,
+            "in_flight_longest_ms": round(longest, 3) if in_flight else None}
 
 
 def _last_line(log: Path) -> str:

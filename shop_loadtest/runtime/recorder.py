@@ -27,6 +27,8 @@ LOWEST_US, HIGHEST_US, DIGITS = 1, 3_600_000_000, 3
 FOLD_AT = 200_000
 MAX_MESSAGE = 300  # characters of a failure message kept, after masking
 MAX_REMEMBERED = 1024
+TIMEOUT = "timeout"
+IN_FLIGHT_AT_STOP = "in flight at stop"
 
 
 def new_histogram() -> HdrHistogram:
@@ -84,7 +86,7 @@ class EndpointInterval:
     """One endpoint's requests in the current interval: raw times until `fold`."""
 
     __slots__ = ("method", "times", "due", "fail", "bytes", "hist", "hist_due", "n", "sum_ms",
-                 "min_ms", "max_ms")
+                 "min_ms", "max_ms", "stopped", "stopped_max_ms")
 
     def __init__(self, method: str) -> None:
         self.method = method
@@ -98,6 +100,8 @@ class EndpointInterval:
         self.sum_ms = 0.0
         self.min_ms = math.inf
         self.max_ms = 0.0
+        self.stopped = 0  # sent, no answer yet when the user was stopped: not in n, fail, times
+        self.stopped_max_ms = 0.0
 
     def fold(self) -> None:
         """Move pending times into the histograms and the exact sum, min and max."""
@@ -127,6 +131,8 @@ class EndpointInterval:
             "p50_ms": p50 / 1000.0, "p95_ms": p95 / 1000.0, "p99_ms": p99 / 1000.0,
             "hist": self.hist.encode().decode("ascii"),
             "hist_due": self.hist_due.encode().decode("ascii") if self.hist_due else None,
+            "stopped": self.stopped,
+            "stopped_max_ms": round(self.stopped_max_ms, 3) if self.stopped else None,
         }
 
 
@@ -189,6 +195,17 @@ class Recorder:
         if len(times) >= FOLD_AT:
             ep.fold()
 
+    def in_flight_at_stop(self, method: str, name: str, waited_ms: float) -> None:
+        """A request still waiting for its answer when its user was stopped (the run ended,
+        or a ramp-down). It has no outcome and no latency: counted apart (`stopped`), and
+        listed among the errors as kind `in flight at stop` so the report shows it."""
+        ep = self._endpoints.get(name)
+        if ep is None:
+            ep = self._endpoints[name] = EndpointInterval(method)
+        ep.stopped += 1
+        ep.stopped_max_ms = max(ep.stopped_max_ms, waited_ms)
+        self._errors[(name, IN_FLIGHT_AT_STOP, "no answer yet when the user was stopped")] += 1
+
     def journey_done(self, seconds: float) -> None:
         self.journeys += 1
         self.journey_seconds += seconds
@@ -221,12 +238,16 @@ class Recorder:
 
 
 def describe_failure(exception: BaseException | None, response: Any) -> tuple[str, str] | None:
-    """(kind, message) of a failed request: `HTTP 503`, `ConnectionRefusedError`, `check`."""
+    """(kind, message) of a failed request: `HTTP 503`, `ConnectionRefusedError`, `check`,
+    `timeout`."""
     if exception is None:
         return None
     for refused in (exception, getattr(response, "error", None)):
         if isinstance(refused, HostNotAllowed):  # whatever the user's code called it
             return REFUSED_KIND, str(refused)
+    timeout = timeout_in(exception) or timeout_in(getattr(response, "error", None))
+    if timeout is not None:
+        return TIMEOUT, str(timeout) or "timed out"
     message = str(exception) or type(exception).__name__
     status = getattr(response, "status_code", 0) or 0
     if message.startswith("HTTP "):
@@ -237,3 +258,15 @@ def describe_failure(exception: BaseException | None, response: Any) -> tuple[st
     if type(exception).__name__ == "CatchResponseError":
         return "check failed", message
     return f"HTTP {status}", message
+
+
+def timeout_in(exc: BaseException | None) -> BaseException | None:
+    """The timeout behind a failure, whichever layer noticed it: the runtime's timer, a socket
+    or gevent, possibly wrapped by geventhttpclient (`RetriesExceeded(original=...)`)."""
+    for _ in range(4):
+        if exc is None:
+            return None
+        if isinstance(exc, TimeoutError) or type(exc).__name__ == "Timeout":
+            return exc
+        exc = getattr(exc, "original", None)
+    return None

@@ -307,7 +307,7 @@ class RuntimeState:
         self._start_process(index=int(msg.data["index"]), count=int(msg.data["count"]))
 
     def _start_process(self, *, index: int, count: int) -> None:
-        from shop_loadtest.runtime.users import set_data_share
+        from shop_loadtest.runtime.process import set_data_share
 
         self._index = index
         set_data_share(self.environment, index, count)

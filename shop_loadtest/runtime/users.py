@@ -1,10 +1,17 @@
 """The user classes generated locustfiles build on: one journey per user (closed model) or a
 pool that runs journeys as arrivals come (open model).
 
-Each user has its own HTTP session (FastHttpUser: one cookie jar per user) and its own
-variables: captures persist across the steps of a journey and across the user's journeys.
-Templates are compiled once per load process (`_Process`), and a step without `{{` costs no
-rendering at all.
+What the shop receives is what the scenario describes:
+- each request is sent once (`runtime/client.py`: no hidden retries), within its timeout;
+- redirects are followed here, hop by hop, each hop a request of its own named
+  `step (redirect N)`, sent through the same session call as every step;
+- a failure that ends a journey early still waits out the journey's remaining think times
+  (or its `on_fail_pause`), so a failing shop is never hit faster than the plan;
+- a journey run is one visitor (`runtime/sessions.py`): fresh cookies and captures unless the
+  journey says `session: keep`;
+- a request cut off by its user's stop is recorded as in flight at stop.
+Templates are compiled once per load process (`runtime/process.py`), and a step without `{{`
+costs no rendering at all.
 """
 
 from __future__ import annotations
@@ -13,35 +20,38 @@ import importlib.util
 import random
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar
 
 import gevent
+from gevent import GreenletExit
 from locust import HttpUser, User, constant, task
-from locust.contrib.fasthttp import FastHttpUser
+from locust.contrib.fasthttp import FastHttpUser, LocustBadStatusCode
 
 from shop_loadtest.journeys import (
+    MAX_REDIRECTS,
+    REDIRECT_STATUSES,
     CompiledRequest,
     DataExhausted,
-    DataPool,
+    Hop,
     Journey,
+    RedirectError,
     RequestStep,
     ResponseView,
     Row,
-    SecretEnv,
     Settings,
     TemplateError,
     ThinkStep,
-    compile_request,
-    compile_value,
-    make_environment,
-    names_used,
-    step_template_texts,
+    hop_name,
+    next_hop,
+    pause_after_failure,
 )
+from shop_loadtest.runtime.client import RequestTimer, send_once
 from shop_loadtest.runtime.cookies import use_lean_cookie_jar
 from shop_loadtest.runtime.guard import guard_session, guarded_client, process_guard
+from shop_loadtest.runtime.process import Block, process
+from shop_loadtest.runtime.sessions import Visit
 
 _NO_CONTEXT: Any = MappingProxyType({})
 # After a failure that sent no request (no data row left, a template that cannot render), the
@@ -49,91 +59,11 @@ _NO_CONTEXT: Any = MappingProxyType({})
 PAUSE_AFTER_UNSENT_FAILURE_S = 1.0
 
 
-@dataclass
-class _Block:
-    """Compiled steps, and the data sources whose rows they use (drawn when the block starts)."""
-
-    items: list[CompiledRequest | ThinkStep]
-    data: tuple[str, ...]
-    wheres: list[str]  # "step 2 of journey buy", for each item: refusals name the step
-
-
-@dataclass
-class _CompiledJourney:
-    on_start: _Block
-    steps: _Block
-    on_stop: _Block
-
-
-class _Process:
-    """One load process's journeys: the template environment, compiled steps, data pools."""
-
-    def __init__(self, environment: Any, settings: Settings) -> None:
-        state = getattr(environment, "shop_loadtest", None)
-        # Share the runtime's SecretEnv: the recorder redacts every value it handed out.
-        self.secrets: SecretEnv = (state.templates.globals["env"] if state is not None
-                                   else SecretEnv())
-        options = getattr(environment, "parsed_options", None)
-        cli_seed = getattr(options, "slt_seed", None)
-        seed = cli_seed if cli_seed is not None else settings.seed
-        self.templates = make_environment(seed=seed, locale=settings.locale,
-                                          secrets=self.secrets)
-        self.settings = settings
-        self.variables = {name: compile_value(self.templates, value)
-                          for name, value in settings.variables.items()}
-        self.pools = {source.name: DataPool.load(source, random.Random(seed))
-                      for source in settings.data}
-        share = getattr(environment, "slt_data_share", None)
-        if share is not None:
-            self.share(*share)
-        self._compiled: dict[str, _CompiledJourney] = {}
-
-    def share(self, index: int, count: int) -> None:
-        for pool in self.pools.values():
-            pool.share(index, count)
-
-    def compiled(self, journey: Journey) -> _CompiledJourney:
-        found = self._compiled.get(journey.name)
-        if found is None:
-            found = self._compiled[journey.name] = _CompiledJourney(
-                self._block(journey.on_start, f"on_start step {{}} of journey {journey.name}"),
-                self._block(journey.steps, f"step {{}} of journey {journey.name}"),
-                self._block(journey.on_stop, f"on_stop step {{}} of journey {journey.name}"))
-        return found
-
-    def _block(self, steps: list[RequestStep | ThinkStep], where: str) -> _Block:
-        texts = [t for s in steps if isinstance(s, RequestStep) for t in step_template_texts(s)]
-        used = names_used(self.templates, texts) & set(self.pools)
-        items: list[CompiledRequest | ThinkStep] = [
-            s if isinstance(s, ThinkStep) else
-            compile_request(self.templates, s, self.settings.headers) for s in steps
-        ]
-        wheres = [where.format(i) for i in range(1, len(steps) + 1)]
-        return _Block(items, tuple(sorted(used)), wheres)
-
-
-def _process(environment: Any, settings: Settings) -> _Process:
-    proc = getattr(environment, "slt_journeys", None)
-    if proc is None:
-        proc = _Process(environment, settings)
-        environment.slt_journeys = proc
-    return proc
-
-
-def set_data_share(environment: Any, index: int, count: int) -> None:
-    """Give this load process the data rows `index::count` (worker `index` of `count`), so
-    `mode: unique` rows are never used twice across workers. Call it before the load starts
-    (at the latest: rows already handed out stay used)."""
-    environment.slt_data_share = (index, count)
-    proc = getattr(environment, "slt_journeys", None)
-    if proc is not None:
-        proc.share(index, count)
-
-
 def user_class(path: str | Path, name: str, *, alias: str, weight: float,
                host: str | None = None, journey: str | None = None) -> type[User]:
     """The hand-written Locust user class `name` from the file at `path`, as a subclass named
-    `alias` that carries the journey's weight (the file is imported once per process)."""
+    `alias` that carries the journey's weight (the file is imported once per process). A
+    FastHttpUser's client sends each request once, as the generated users' do."""
     path = Path(path).resolve()
     module_name = f"shop_loadtest_user_{path.stem}_{abs(hash(str(path))):x}"
     module = sys.modules.get(module_name)
@@ -154,6 +84,14 @@ def user_class(path: str | Path, name: str, *, alias: str, weight: float,
     attrs: dict[str, Any] = {"weight": weight, "abstract": False, "__module__": cls.__module__}
     if host and not getattr(cls, "host", None):
         attrs["host"] = host
+    if issubclass(cls, FastHttpUser):
+        base = cls
+
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807
+            base.__init__(self, *args, **kwargs)
+            send_once(self.client)
+
+        attrs["__init__"] = __init__
     # Its `client` is guarded as it is assigned (by Locust, or by the class's own code).
     attrs["client"] = guarded_client(f"journey {journey or alias}, class {name}")
     return type(alias, (cls,), attrs)
@@ -167,17 +105,20 @@ class _JourneyMixin:
     host: str | None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.max_redirects = 0  # redirects are followed in `_send`, one recorded hop at a time
         super().__init__(*args, **kwargs)
         use_lean_cookie_jar(self.client)
+        send_once(self.client)
         # `_agent.slt_where` names the step being sent, for the refusal message.
         self._agent = guard_session(self.client, process_guard(self.environment, self.host))
+        self._timer = RequestTimer()
 
     def _setup_session(self) -> None:
-        proc = self._proc = _process(self.environment, self.settings)
+        proc = self._proc = process(self.environment, self.settings)
         self._rng = random.Random()
         self._late_ms: float | None = None
         self._rows: dict[str, Row] = {}  # per-user data rows
-        self._started: set[str] = set()  # journeys whose on_start completed (or had none)
+        self._visits: dict[str, Visit] = {}  # journey name -> this user's session for it
         values: dict[str, Any] = {}
         for name, render in proc.variables.items():
             try:
@@ -185,48 +126,83 @@ class _JourneyMixin:
             except Exception as exc:  # e.g. a missing environment variable
                 self._record_error("SETUP", f"variable {name}", TemplateError(
                     proc.secrets.scrub(f"variable {name}: {type(exc).__name__}: {exc}")))
-        # Captures land in this per-user dict, so they persist across the user's journeys.
-        self.session_vars: dict[str, Any] = {"vars": values, **values}
+        # Every visit starts from these; captures land in the visit's own copy.
+        self._base_vars: dict[str, Any] = {"vars": values, **values}
 
-    def _start_journey(self, journey: Journey) -> bool:
-        """Run the journey's on_start once per user; False when it failed (retried later).
-        Only a journey that started gets its on_stop at the end."""
-        if journey.name in self._started:
-            return True
-        block = self._proc.compiled(journey).on_start
-        if block.items and not self._run_block(block, self.session_vars):
-            return False
-        self._started.add(journey.name)
-        return True
+    def _use_jar(self, visit: Visit) -> None:
+        client = self.client
+        if client.cookiejar is not visit.jar:  # the session and its user agent share one jar
+            client.cookiejar = client.client.cookiejar = visit.jar
+
+    def _start_journey(self, journey: Journey) -> Visit | None:
+        """This user's session for a run of `journey`, reset when it is fresh; its on_start
+        runs first, once per user. None when on_start failed (it is tried again next time;
+        only a journey that started gets its on_stop at the end)."""
+        visit = self._visits.get(journey.name)
+        if visit is None:
+            captures = any(isinstance(s, RequestStep) and s.capture for s in journey.steps)
+            visit = self._visits[journey.name] = Visit(
+                self._base_vars, fresh=journey.session != "keep", captures=captures)
+        self._use_jar(visit)
+        if not visit.started:
+            compiled = self._proc.compiled(journey)
+            block = compiled.on_start
+            if block.items:
+                failed_at = self._run_block(block, visit.vars)
+                if failed_at is not None:
+                    visit.on_start_failed(self._base_vars)
+                    # the journey it was for is skipped: wait as long as it would have taken
+                    self._pause(block, failed_at, journey, then=compiled.steps)
+                    return None
+            visit.on_start_done()
+        visit.begin()
+        return visit
 
     def run_journey(self, journey: Journey) -> None:
-        if not self._start_journey(journey):
-            return
         started = time.perf_counter()
-        self._run_block(self._proc.compiled(journey).steps, self.session_vars)
+        visit = self._start_journey(journey)
+        if visit is None:
+            return
+        block = self._proc.compiled(journey).steps
+        failed_at = self._run_block(block, visit.vars)
+        if failed_at is not None:
+            self._pause(block, failed_at, journey)
         state = getattr(self.environment, "shop_loadtest", None)
-        if state is not None:
+        if state is not None:  # pauses included: the pool is sized from how long users are busy
             state.recorder.journey_done(time.perf_counter() - started)
+
+    def _pause(self, block: Block, failed_at: int, journey: Journey,
+               then: Block | None = None) -> None:
+        """After a failure ended `block` at `failed_at`: wait out the think times the user did
+        not reach (and those of `then`, skipped too), or the journey's on_fail_pause when it
+        is longer, so that failing never runs faster than the plan."""
+        items = block.items + (then.items if then is not None else [])
+        seconds = pause_after_failure(items, failed_at, self._rng, journey.on_fail_pause)
+        if seconds > 0:
+            gevent.sleep(seconds)
 
     def _stop_journeys(self, journeys: list[Journey]) -> None:
         if not hasattr(self, "_proc"):
             return  # stopped before it started
         for journey in journeys:
-            if journey.name in self._started and journey.on_stop:
-                self._run_block(self._proc.compiled(journey).on_stop, self.session_vars)
+            visit = self._visits.get(journey.name)
+            if visit is not None and visit.started and journey.on_stop:
+                self._use_jar(visit)  # the session of its last run
+                self._run_block(self._proc.compiled(journey).on_stop, visit.vars)
 
-    def _run_block(self, block: _Block, ctx: dict[str, Any]) -> bool:
-        """Run steps in order; False when a failure ended them."""
+    def _run_block(self, block: Block, ctx: dict[str, Any]) -> int | None:
+        """Run steps in order; the index of the step whose failure ended them (-1: no data
+        row to start with), or None when they all ran."""
         if block.data and not self._draw(block.data, ctx):
-            return False
-        for step, where in zip(block.items, block.wheres, strict=True):
+            return -1
+        for index, step in enumerate(block.items):
             if isinstance(step, ThinkStep):
                 gevent.sleep(step.draw(self._rng))
-            else:
-                self._agent.slt_where = where
-                if not self._send(step, ctx):
-                    return False
-        return True
+                continue
+            self._agent.slt_where = block.wheres[index]
+            if not self._send(step, ctx):
+                return index
+        return None
 
     def _draw(self, names: tuple[str, ...], ctx: dict[str, Any]) -> bool:
         for name in names:
@@ -257,7 +233,8 @@ class _JourneyMixin:
         return {"late_ms": self._late_ms} if self._late_ms is not None else _NO_CONTEXT
 
     def _send(self, req: CompiledRequest, ctx: dict[str, Any]) -> bool:
-        """One request; False ends the block (a failure whose on_fail is end_journey)."""
+        """One step: its request, and each redirect hop as a request of its own. False ends
+        the block (a failure whose on_fail is end_journey)."""
         step = req.step
         try:
             url = req.url(ctx)
@@ -274,30 +251,108 @@ class _JourneyMixin:
             kwargs: dict[str, Any] = {}
         else:
             kwargs = {"json": payload} if req.is_json else {"data": payload}
-        if not req.captures and not req.checks and req.statuses is None:
-            # Nothing to read from the response: skip catch_response's context manager (the
-            # hot path of most steps). Locust records a status >= 400 as a failure itself.
-            resp = self.client.request(step.method, url, name=step.name, headers=headers,
-                                       allow_redirects=step.follow_redirects,
-                                       context=self._context(), **kwargs)
-            status = resp.status_code or 0
-            if 0 < status < 400:
-                return True
-            return (step.on_fail if status == 0 else req.status_on_fail) == "continue"
-        with self.client.request(step.method, url, name=step.name, headers=headers,
-                                 catch_response=True, allow_redirects=step.follow_redirects,
-                                 context=self._context(), **kwargs) as resp:
-            try:
-                return self._judge(req, resp, ctx)
-            except Exception as exc:  # anything else must still be recorded, as a failure
-                resp.failure(self._proc.secrets.scrub(f"{type(exc).__name__}: {exc}"))
-                return False
+        method, name, hop = step.method, step.name, 0
+        while True:
+            # The last hop allowed goes through catch_response, so one more redirect can fail.
+            judged = req.judged or hop == MAX_REDIRECTS
+            resp = self._request(method, url, name, headers, kwargs, req.timeout, judged)
+            timed_out = self._timer.fired
+            if timed_out:
+                self._timer.fired = False
+            if not judged:
+                # Nothing to read from the response: no catch_response context manager (the
+                # hot path of most steps). Locust records a status >= 400 as a failure itself.
+                status = 0 if timed_out else (resp.status_code or 0)
+                if step.follow_redirects and status in REDIRECT_STATUSES:
+                    following = self._hop(method, url, resp)
+                    if following is not None:
+                        method, url, headers, kwargs = self._follow(following, headers, kwargs)
+                        hop += 1
+                        name = hop_name(step.name, hop)
+                        continue
+                if 0 < status < 400:
+                    return True
+                return (step.on_fail if status == 0 else req.status_on_fail) == "continue"
+            with resp:
+                status = 0 if timed_out else (resp.status_code or 0)
+                following = None
+                if step.follow_redirects and status in REDIRECT_STATUSES:
+                    try:
+                        following = self._hop(method, url, resp, strict=True)
+                    except RedirectError as exc:
+                        resp.failure(exc)
+                        return step.on_fail == "continue"
+                if following is None:
+                    try:
+                        return self._judge(req, resp, ctx, timed_out)
+                    except Exception as exc:  # anything else must still be recorded, as a failure
+                        resp.failure(self._proc.secrets.scrub(f"{type(exc).__name__}: {exc}"))
+                        return False
+                if hop == MAX_REDIRECTS:
+                    resp.failure(RedirectError(f"more than {MAX_REDIRECTS} redirects"))
+                    return step.on_fail == "continue"
+                resp.success()
+            method, url, headers, kwargs = self._follow(following, headers, kwargs)
+            hop += 1
+            name = hop_name(step.name, hop)
 
-    def _judge(self, req: CompiledRequest, resp: Any, ctx: dict[str, Any]) -> bool:
+    def _request(self, method: str, url: str, name: str, headers: dict[str, Any],
+                 kwargs: dict[str, Any], timeout: float, catch: bool) -> Any:
+        """One request through the user's session (a step's, or a redirect hop's), within
+        `timeout` (`self._timer.fired` tells whether it ran out). A request its user is
+        stopped in the middle of is recorded as in flight at stop."""
+        timer = self._timer
+        began = time.perf_counter()
+        timer.start(timeout)
+        try:
+            resp = self.client.request(method, url, name=name, headers=headers,
+                                       catch_response=catch, context=self._context(),
+                                       **kwargs)
+        except GreenletExit:
+            state = getattr(self.environment, "shop_loadtest", None)
+            if state is not None:
+                state.recorder.in_flight_at_stop(method, name,
+                                                 (time.perf_counter() - began) * 1000.0)
+            raise
+        finally:
+            timer.cancel()
+        return resp
+
+    def _hop(self, method: str, url: str, resp: Any, strict: bool = False) -> Hop | None:
+        """Where the redirect `resp` leads, or None. A Location that is not http(s) raises
+        RedirectError when `strict` (the response can still be failed); otherwise the
+        redirect is the step's answer, as with follow_redirects: false."""
+        location = resp.headers.get("location") if resp.headers is not None else None
+        if not isinstance(location, str):
+            return None
+        base = url if "://" in url else f"{self.client.base_url}{url}"
+        try:
+            return next_hop(method, resp.status_code, base, location)
+        except RedirectError:
+            if strict:
+                raise
+            return None
+
+    @staticmethod
+    def _follow(hop: Hop, headers: dict[str, Any], kwargs: dict[str, Any],
+                ) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
+        """The next hop's method, URL, headers and body, as a browser sends them."""
+        if not hop.keep_body:
+            kwargs = {}
+            headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+        if not hop.same_origin:
+            headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+        return hop.method, hop.url, headers, kwargs
+
+    def _judge(self, req: CompiledRequest, resp: Any, ctx: dict[str, Any],
+               timed_out: bool = False) -> bool:
         step = req.step
         status = resp.status_code or 0
-        if status == 0:
-            error = getattr(resp, "error", None)
+        error = resp.request_meta.get("exception")
+        if timed_out or status == 0 or (error is not None and
+                                        not isinstance(error, LocustBadStatusCode)):
+            # no answer, or one that broke off (a timeout or a reset while reading the body)
+            error = error or getattr(resp, "error", None)
             resp.failure(error if isinstance(error, Exception) else ConnectionError("no response"))
             return step.on_fail == "continue"
         if not req.expected(status):
@@ -342,6 +397,10 @@ class JourneyUser(_JourneyMixin, FastHttpUser):
     """Closed model: each user runs its journey again and again."""
 
     abstract = True
+    # No socket timeouts: each request has its own timer (`_JourneyMixin._request`) that
+    # bounds all of it. A socket timeout bounds each wait alone, and gevent sets up a Timeout
+    # for every wait on a socket that has one (about 2% of a request's CPU on loopback).
+    network_timeout = connection_timeout = None  # type: ignore[assignment]
     journey: ClassVar[Journey]
     wait_time = constant(0)
 
@@ -362,6 +421,10 @@ class ArrivalUser(_JourneyMixin, FastHttpUser):
     (a journey's on_start runs before this user's first run of it)."""
 
     abstract = True
+    # No socket timeouts: each request has its own timer (`_JourneyMixin._request`) that
+    # bounds all of it. A socket timeout bounds each wait alone, and gevent sets up a Timeout
+    # for every wait on a socket that has one (about 2% of a request's CPU on loopback).
+    network_timeout = connection_timeout = None  # type: ignore[assignment]
     journeys: ClassVar[list[Journey]] = []
     wait_time = constant(0)
 

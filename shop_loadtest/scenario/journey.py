@@ -139,6 +139,9 @@ class Step(Model):
     check: list[Check] = Field(default_factory=list)
     expect: Expect | None = None
     follow_redirects: bool = True
+    timeout: Seconds | None = Field(
+        default=None, gt=0, description="give up on this request after this long (a failed "
+                                        "request of kind timeout); default: target.timeout")
     on_fail: OnFail = "end_journey"
     think: ThinkValue | None = None
 
@@ -172,8 +175,9 @@ class Step(Model):
     def _one_kind(self) -> Step:
         if (self.request is None) == (self.think is None):
             raise ValueError("a step is either a request (request: GET /path) or a think time")
-        if self.think is not None and (self.name or self.capture or self.expect or self.check):
-            raise ValueError("a think step takes no name, capture, check or expect")
+        if self.think is not None and (self.name or self.capture or self.expect or self.check
+                                       or self.timeout is not None):
+            raise ValueError("a think step takes no name, capture, check, expect or timeout")
         bodies = [b for b in (self.json_body, self.form, self.body) if b is not None]
         if len(bodies) > 1:
             raise ValueError("give at most one of json, form and body")
@@ -218,6 +222,15 @@ class Journey(Model):
     steps: list[Step] = Field(default_factory=list)
     on_stop: list[Step] = Field(default_factory=list,
                                 description="steps run once per user, when it stops")
+    session: Literal["fresh", "keep"] = Field(
+        default="fresh",
+        description="fresh: each run of the journey is a new visitor (empty cookie jar, no "
+                    "captures from earlier runs; what on_start left is restored); keep: the "
+                    "user's cookies and captures carry on across its runs of the journey")
+    on_fail_pause: Seconds | None = Field(
+        default=None, description="after a failure ends the journey, wait at least this long "
+                                  "before the next one (default: the journey's remaining "
+                                  "think times)")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -243,6 +256,9 @@ class Journey(Model):
             if self.steps or self.on_start or self.on_stop:
                 raise ValueError("a journey with class: takes no steps, on_start or on_stop "
                                  "(the class brings its own tasks)")
+            if "session" in self.model_fields_set or self.on_fail_pause is not None:
+                raise ValueError("a journey with class: takes no session or on_fail_pause "
+                                 "(the class manages its own session and pacing)")
         elif not self.steps:
             raise ValueError("a journey needs steps (or class: path.py:ClassName)")
         return self

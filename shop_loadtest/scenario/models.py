@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from shop_loadtest import shapes
-from shop_loadtest.scenario.base import NAME_RE, Model
+from shop_loadtest.scenario.base import NAME_RE, Model, Seconds
 from shop_loadtest.scenario.journey import Journey
 from shop_loadtest.scenario.load import Load
 from shop_loadtest.scenario.options import Forecast, MonitorConfig, PlanConfig
@@ -25,6 +25,9 @@ class Target(Model):
     host: str | None = None
     allowed_hosts: list[str] = Field(default_factory=list)
     health_path: str = "/"
+    timeout: Seconds = Field(
+        default=30.0, gt=0, description="give up on a request after this long: a failed "
+                                        "request of kind timeout (a step's timeout overrides)")
     headers: dict[str, str] = Field(default_factory=dict)
     demo_shop: DemoShopOptions = Field(default_factory=DemoShopOptions,
                                        description="the demo shop started when no host is given")

@@ -99,6 +99,62 @@ DEFAULT_RESOURCES = (
 )
 
 
+_PROMQL_SELECTOR = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})?$")
+_PROMQL_MATCHERS = re.compile(
+    r'^\s*([a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"[^"]*"\s*(,\s*|$))*$')
+
+
+class Traffic(Model):
+    """The shop's own request metrics, for the alerts command's traffic and SLO rules.
+
+    Names are PromQL: `requests` a counter of answered requests, `latency` a histogram in
+    seconds (its `_bucket` and `_count` series), `select` and `errors` label matchers.
+    The defaults are the demo shop's (docs/demo-shop.md#metrics).
+    """
+
+    requests: str | None = Field(
+        default="shop_http_requests_total",
+        description="counter of requests the shop answered (null: no traffic or error rules)")
+    latency: str | None = Field(
+        default="shop_http_request_duration_seconds",
+        description="histogram of answer times in seconds, without _bucket (null: no latency "
+                    "rules)")
+    select: str = Field(default='route!="/metrics"',
+                        description="PromQL label matchers: which requests are the shop's "
+                                    "traffic (not the scrapes)")
+    errors: str = Field(default='status=~"5.."',
+                        description="PromQL label matchers that make a request an error")
+    endpoints: dict[str, str] = Field(
+        default_factory=dict,
+        description="a budget's endpoint name -> PromQL label matchers of its requests, e.g. "
+                    "'POST /api/checkout': 'method=\"POST\",route=\"/api/checkout\"': "
+                    "per-endpoint budgets become SLO alerts")
+
+    @field_validator("requests", "latency")
+    @classmethod
+    def _metric(cls, value: str | None) -> str | None:
+        if value is not None and not _PROMQL_SELECTOR.match(value.strip()):
+            raise ValueError(f"expected a metric name such as shop_http_requests_total, "
+                             f"got {value!r}")
+        return value
+
+    @field_validator("select", "errors")
+    @classmethod
+    def _matchers(cls, value: str) -> str:
+        return _promql_matchers(value)
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoint_matchers(cls, value: dict[str, str]) -> dict[str, str]:
+        return {name: _promql_matchers(m) for name, m in value.items()}
+
+
+def _promql_matchers(value: str) -> str:
+    if not _PROMQL_MATCHERS.match(value):
+        raise ValueError(f'expected PromQL label matchers such as status=~"5..", got {value!r}')
+    return value.strip()
+
+
 class MonitorConfig(Model):
     """The `monitor:` section: what to scrape, how often, and which resources to project."""
 
@@ -116,6 +172,10 @@ class MonitorConfig(Model):
     resources: list[Resource] = Field(
         default_factory=lambda: list(DEFAULT_RESOURCES),
         description="resources to project; default: the demo shop's storage and rows")
+    traffic: Traffic | None = Field(
+        default_factory=Traffic,
+        description="the shop's request counter and latency histogram, for `shop-loadtest "
+                    "alerts`; default: the demo shop's")
 
     @field_validator("endpoints")
     @classmethod
