@@ -321,8 +321,9 @@ def test_no_route_reaches_a_forbidden_host_and_each_refusal_is_reported(tmp_path
     assert summary["refused"]["count"] == sum(r["count"] for r in summary["refused"]["refusals"])
     # failed requests of their own kind, on the steps that made them
     kinds = {e["endpoint"] for e in summary["errors"] if e["kind"] == "refused: host not allowed"}
-    assert {"r302", "r307", "r-checked", "GET captured", "class-direct", "class-own-agent",
-            "class-host", "class-requests"} <= kinds
+    # (a refused redirect hop is the hop's request, recorded as `NAME (redirect 1)`)
+    assert {"r302 (redirect 1)", "r307 (redirect 1)", "r-checked (redirect 1)", "GET captured",
+            "class-direct", "class-own-agent", "class-host", "class-requests"} <= kinds
     assert not {"dslash", "host-header", "r-allowed"} & kinds
     # the reasons and the terminal say it as docs/safety.md does
     top = summary["refused"]["refusals"][0]

@@ -244,7 +244,7 @@ def test_the_canary_secret_appears_in_no_output_in_any_encoding(tmp_path):
     assert any(p.startswith("/echo/500/S3cr3t") for p in received), received
     summary = json.loads((out / "summary.json").read_text())
     kinds = {e["endpoint"] for e in summary["errors"]}
-    assert {"secret in the path", "json body", "form body", "redirect", "basic auth",
+    assert {"secret in the path", "json body", "form body", "redirect (redirect 1)", "basic auth",
             "long 220", "long 280"} <= kinds
     texts = {"stdout": result.stdout, "stderr": result.stderr}
     files = sorted(p for p in out.rglob("*") if p.is_file())
