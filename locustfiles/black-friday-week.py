@@ -20,6 +20,10 @@ from shop_loadtest.runtime.users import user_class
 
 SCENARIO = 'black-friday-week'
 HOST = None
+# Requests go only to HOST, these, Locust's --host and --slt-allow-host; others are refused.
+ALLOWED_HOSTS = []
+# Environment variables the templates read: their values are masked in every output.
+SECRET_ENV = ['SHOP_PASSWORD']
 # Judged on the results folder (--slt-results) by `shop-loadtest report`.
 BUDGETS = [
     'p95 < 800ms',
@@ -339,7 +343,7 @@ class Member(JourneyUser):
 
 
 # Hand-written user classes (journeys with `class:`), imported by file path.
-Vip = user_class(HERE / 'custom.py', 'VipBuyer', alias='Vip', weight=1.0, host=HOST)
+Vip = user_class(HERE / 'custom.py', 'VipBuyer', alias='Vip', weight=1.0, host=HOST, journey='vip')
 
 
 class Shape(CampaignShape):
@@ -353,4 +357,5 @@ class Shape(CampaignShape):
     spawn_rate = None
 
 
-install(locust.events, scenario=SCENARIO, budgets=BUDGETS, abort=ABORT)
+install(locust.events, scenario=SCENARIO, budgets=BUDGETS, abort=ABORT, host=HOST,
+        allowed_hosts=ALLOWED_HOSTS, secret_env=SECRET_ENV)

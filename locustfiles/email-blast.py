@@ -18,6 +18,10 @@ from shop_loadtest.runtime import ArrivalUser, CampaignShape, install
 
 SCENARIO = 'email-blast'
 HOST = None
+# Requests go only to HOST, these, Locust's --host and --slt-allow-host; others are refused.
+ALLOWED_HOSTS = []
+# Environment variables the templates read: their values are masked in every output.
+SECRET_ENV = ['SHOP_PASSWORD']
 # Judged on the results folder (--slt-results) by `shop-loadtest report`.
 BUDGETS = [
     'p95 < 500ms',
@@ -155,4 +159,5 @@ class Shape(CampaignShape):
     spawn_rate = None
 
 
-install(locust.events, scenario=SCENARIO, budgets=BUDGETS, abort=ABORT)
+install(locust.events, scenario=SCENARIO, budgets=BUDGETS, abort=ABORT, host=HOST,
+        allowed_hosts=ALLOWED_HOSTS, secret_env=SECRET_ENV)

@@ -37,8 +37,16 @@ VERDICT_EXIT = {"pass": EXIT_OK, "fail": EXIT_BUDGET, "inconclusive": EXIT_RUN}
 ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
 
 
+def _echo(message: str, err: bool = False, nl: bool = True) -> None:
+    """Every line the command prints: names and messages from scenarios and shops are shown
+    with their control characters escaped (an ANSI/OSC sequence cannot reach the terminal)."""
+    from shop_loadtest.safety.text import terminal_safe
+
+    typer.echo(terminal_safe(message), err=err, nl=nl)
+
+
 def _echo_err(message: str) -> None:
-    typer.echo(message, err=True)
+    _echo(message, err=True)
 
 
 def _version(value: bool) -> None:
@@ -115,7 +123,7 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Scenario files.")
             failed += 1
             continue
         profile = scenario.profile(path.parent)
-        typer.echo(f"{path}: ok ({scenario.load.model}, {len(scenario.journeys)} journeys, "
+        _echo(f"{path}: ok ({scenario.load.model}, {len(scenario.journeys)} journeys, "
                    f"{profile.duration:.0f}s, peak {profile.peak():g}, "
                    f"{len(scenario.budgets)} budgets)")
     if failed:
@@ -134,7 +142,7 @@ def schema(
     if output:
         output.write_text(text)
     else:
-        typer.echo(text, nl=False)
+        _echo(text, nl=False)
 
 
 @app.command()
@@ -154,10 +162,10 @@ def preview(
     if output.suffix.lower() != ".svg":
         raise InputError(f"--output {output}: use a .svg file name (any browser or "
                          "converter turns it into a PNG)")
-    typer.echo(terminal_chart(scenario, file.parent))
+    _echo(terminal_chart(scenario, file.parent))
     for line in stage_table(scenario, file.parent, speedup):
-        typer.echo(line)
-    typer.echo(f"wrote {write_image(scenario, file.parent, output)}")
+        _echo(line)
+    _echo(f"wrote {write_image(scenario, file.parent, output)}")
 
 
 @app.command()
@@ -176,7 +184,7 @@ def generate(
                                base=file.parent)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(source)
-    typer.echo(f"wrote {output}")
+    _echo(f"wrote {output}")
 
 
 @app.command()
@@ -216,8 +224,8 @@ def _run_and_judge(options: Any) -> None:
 
     with LiveView() as progress:
         outcome = run_scenario(options, progress=progress)
-    typer.echo(terminal_summary(outcome.summary))
-    typer.echo(f"report: {outcome.run_dir / 'report.html'}")
+    _echo(terminal_summary(outcome.summary))
+    _echo(f"report: {outcome.run_dir / 'report.html'}")
     raise typer.Exit(VERDICT_EXIT[outcome.summary["verdict"]])
 
 
@@ -283,7 +291,7 @@ def report(
     summary = build_reports(run_dir, tolerate_worker_loss=tolerate_worker_loss)
     for warning in summary.get("warnings") or []:
         _echo_err(f"warning: {warning}")
-    typer.echo(terminal_summary(summary))
+    _echo(terminal_summary(summary))
     raise typer.Exit(VERDICT_EXIT[summary["verdict"]])
 
 
@@ -336,8 +344,8 @@ def compare(
     comparison = write_comparison(base_dir, new_dir, out, floors=floors, alpha=alpha, seed=seed,
                                   resamples=resamples,
                                   tolerate_busy_machine=tolerate_busy_machine)
-    typer.echo(terminal_table(comparison))
-    typer.echo(f"comparison: {(out or new_dir) / 'compare.html'}")
+    _echo(terminal_table(comparison))
+    _echo(f"comparison: {(out or new_dir) / 'compare.html'}")
     raise typer.Exit({"ok": EXIT_OK, "regression": EXIT_BUDGET,
                       "inconclusive": EXIT_RUN}[comparison.verdict])
 
@@ -381,8 +389,8 @@ def find_capacity(
         file, out, hold_s=hold_s, start=start, max_rate=max_rate, precision=ratio,
         max_steps=max_steps, host=host, allow_hosts=tuple(allow_host or ()), seed=seed,
         on_step=lambda n, s: _echo_err(capacity.describe_step(n, s)))
-    typer.echo(result["summary"])
-    typer.echo(f"report: {out / 'capacity.html'}")
+    _echo(result["summary"])
+    _echo(f"report: {out / 'capacity.html'}")
     raise typer.Exit(VERDICT_EXIT[capacity.verdict(result)])
 
 
@@ -399,7 +407,7 @@ def plan(
     from shop_loadtest.scenario import load_scenario
 
     result = planning.plan_scenario(load_scenario(file), file.parent, rps_per_worker)
-    typer.echo(json.dumps(planning.as_json(result), indent=2) if as_json
+    _echo(json.dumps(planning.as_json(result), indent=2) if as_json
                else planning.render(result))
 
 

@@ -19,11 +19,13 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class LoopbackServer:
-    """`handler` on a free 127.0.0.1 port, served from a daemon thread while entered."""
+    """`handler` on a free port of a loopback address (127.0.0.1 unless told), served from a
+    daemon thread while entered."""
 
-    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        self._httpd = _QuietServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+    def __init__(self, handler: type[BaseHTTPRequestHandler], host: str = "127.0.0.1") -> None:
+        self._httpd = _QuietServer((host, 0), handler)
+        self.port = self._httpd.server_address[1]
+        self.url = f"http://{host}:{self.port}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     def __enter__(self) -> Self:
@@ -38,7 +40,8 @@ class LoopbackServer:
 class CountingServer(LoopbackServer):
     """Counts requests per path and per second; sleeps `delay_s` before each answer."""
 
-    def __init__(self, delay_s: float = 0.0, status: int = 200) -> None:
+    def __init__(self, delay_s: float = 0.0, status: int = 200, host: str = "127.0.0.1") -> None:
+        self.per_path: dict[str, int] = {}
         self.delay_s = delay_s
         self.status = status
         self.count = 0
@@ -57,6 +60,8 @@ class CountingServer(LoopbackServer):
                     self.rfile.read(length)
                 with server._lock:
                     server.count += 1
+                    path = self.path.split("?")[0]
+                    server.per_path[path] = server.per_path.get(path, 0) + 1
                     second = int(time.time())
                     server.per_second[second] = server.per_second.get(second, 0) + 1
                 if server.delay_s:
@@ -68,12 +73,12 @@ class CountingServer(LoopbackServer):
                 self.end_headers()
                 self.wfile.write(body)
 
-            do_GET = do_POST = _answer
+            do_GET = do_POST = do_PUT = do_DELETE = _answer
 
             def log_message(self, *args: object) -> None:
                 pass
 
-        super().__init__(Handler)
+        super().__init__(Handler, host)
 
 
 class ResettingServer(LoopbackServer):
@@ -235,3 +240,59 @@ class StallingServer(LoopbackServer):
     def __exit__(self, *exc: object) -> None:
         self._closing.set()
         super().__exit__(*exc)
+
+
+class RouteServer(LoopbackServer):
+    """A small shop double: `/to/<status>?url=U` answers that status with `Location: U`,
+    `/json?url=U` answers `{"url": U}`, `/metrics` a Prometheus sample, `/echo/<status>` that
+    status with the request (line, headers, body) as its body; anything else `{"ok": true}`.
+    Counts requests per path."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.per_path: dict[str, int] = {}
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _answer(self) -> None:
+                from urllib.parse import parse_qs, urlsplit
+
+                length = int(self.headers.get("Content-Length") or 0)
+                payload = self.rfile.read(length) if length else b""
+                parts = urlsplit(self.path)
+                with server._lock:
+                    server.per_path[parts.path] = server.per_path.get(parts.path, 0) + 1
+                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                segments = parts.path.strip("/").split("/")
+                if segments[0] == "to" and len(segments) > 1:
+                    self._send(int(segments[1]), b"", {"Location": query.get("url", "/")})
+                elif segments[0] == "json":
+                    self._send(200, json.dumps({"url": query.get("url")}).encode(),
+                               {"Content-Type": "application/json"})
+                elif segments[0] == "metrics":
+                    self._send(200, b"shop_up 1\n", {"Content-Type": "text/plain"})
+                elif segments[0] == "echo":
+                    status = int(segments[1]) if len(segments) > 1 else 200
+                    text = f"{self.requestline}\n{self.headers}\n".encode() + payload
+                    self._send(status, text, {"Content-Type": "text/plain"})
+                else:
+                    self._send(200, b'{"ok": true, "items": [{"id": 1}]}',
+                               {"Content-Type": "application/json"})
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _answer
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(Handler, host)

@@ -122,7 +122,7 @@ def test_data_files_and_user_classes_are_found_from_the_generated_file(tmp_path,
     assert "DataSource('coupons', HERE / '../scenarios/data/coupons.csv', mode='unique', " \
            "per='user')" in source
     assert "Vip = user_class(HERE / 'custom.py', 'VipBuyer', alias='Vip', weight=3.0, " \
-           "host=HOST)" in source
+           "host=HOST, journey='vip')" in source
     assert "user_classes = [Buy, Vip]" in source
     assert "locale='de_DE'" in source and "seed=3" in source
     assert "on_start=[" in source and "on_stop=[" in source

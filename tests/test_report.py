@@ -358,8 +358,8 @@ def test_junit_has_one_case_per_budget(built):
     [suite] = suites.findall("testsuite")
     cases = suite.findall("testcase")
     assert [c.get("name") for c in cases] == [b["expr"] for b in summary["budgets"]] + [
-        "generator health", "run completed"]
-    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("6", "2", "0")
+        "requests only to allowed hosts", "generator health", "run completed"]
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("7", "2", "0")
     failure = cases[0].find("failure")
     assert failure.get("message") == "observed 1000.4 ms vs limit 500.0 ms"
     assert cases[2].find("failure") is None

@@ -27,8 +27,10 @@ from shop_loadtest.compare.judging import (
 )
 from shop_loadtest.compare.sides import Side
 from shop_loadtest.judge.budgets import format_value
+from shop_loadtest.report.build import run_secrets
 from shop_loadtest.report.terminal import text_table
 from shop_loadtest.results import counts_percentiles_ms, load_run, write_atomic
+from shop_loadtest.safety.mask import mask
 
 TEMPLATES = Path(__file__).parents[1] / "report" / "templates"
 MAX_CHART_ENDPOINTS = 20
@@ -178,6 +180,7 @@ def write_comparison(base_dir: Path, new_dir: Path, out_dir: Path | None = None,
                               tolerate_busy_machine=tolerate_busy_machine)
     out = Path(out_dir or new_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_atomic(out / "compare.md", render_markdown(comparison))
-    write_atomic(out / "compare.html", render_html(comparison))
+    secrets = run_secrets(base_dir) | run_secrets(new_dir)
+    write_atomic(out / "compare.md", mask(render_markdown(comparison), secrets))
+    write_atomic(out / "compare.html", mask(render_html(comparison), secrets))
     return comparison

@@ -28,6 +28,7 @@ from shop_loadtest.journeys import (
     ThinkStep,
     flat_steps,
 )
+from shop_loadtest.safety.mask import env_names
 from shop_loadtest.scenario import Scenario
 
 LINE = 99  # longer calls are written one argument per line, long literals wrapped
@@ -143,6 +144,24 @@ def _docstring(scenario: Scenario) -> str:
     return "\n".join(lines)
 
 
+def _env_names(scenario: Scenario) -> set[str]:
+    """The environment variables the scenario's templates read (names, never values)."""
+    names: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            names.update(env_names(value))
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(scenario.model_dump(mode="json", by_alias=True))
+    return names
+
+
 def _class_name(journey_name: str) -> str:
     words = re.split(r"[^A-Za-z0-9]+", journey_name)
     name = "".join(w[:1].upper() + w[1:] for w in words if w) or "Journey"
@@ -190,7 +209,8 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
             entry["custom"] = _call("user_class", [f"HERE / {_relative(file, source, output)!r}",
                                                    repr(class_name)],
                                     [f"alias={cls!r}", f"weight={journey.weight!r}",
-                                     "host=HOST"])
+                                     "host=HOST", f"journey={journey.name!r}"],
+                                    indent=len(cls) + 3)
         else:
             blocks = {name: to_block(getattr(journey, name))
                       for name in ("on_start", "steps", "on_stop")}
@@ -212,6 +232,8 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
         name=scenario.name,
         docstring=_docstring(scenario),
         host=scenario.target.host,
+        allowed_hosts=list(scenario.target.allowed_hosts),
+        secret_env=sorted(_env_names(scenario)),
         budgets=list(scenario.budgets),
         abort=list(scenario.abort),
         settings=_settings_args(scenario, source, output),

@@ -302,8 +302,8 @@ def _form_values(soup: Any, scope: Any, name: str, first_only: bool) -> list[str
     return out
 
 
-def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
+def _short(value: Any, scrub: Callable[[str], str], limit: int = 80) -> str:
+    text = scrub(repr(value))  # mask first, cut after: no prefix of a secret survives
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -318,6 +318,7 @@ class CompiledCheck:
     equals: Renderer | None = None
     exists: bool | None = None
     contains: Renderer | None = None
+    scrub: Callable[[str], str] = str  # masks secrets in the message (SecretEnv.scrub)
 
     def failure(self, response: ResponseView, ctx: Mapping[str, Any]) -> str | None:
         if self.kind == "body":
@@ -325,19 +326,20 @@ class CompiledCheck:
             needle = str(self.contains(ctx))
             if needle in response.text:
                 return None
-            return f"check body contains {_short(needle)}: not found"
+            return f"check body contains {_short(needle, self.scrub)}: not found"
         matches = self.jsonpath.find(response.json())
         if self.exists is not None:
             if bool(matches) == self.exists:
                 return None
             if self.exists:
                 return f"check {self.path} exists: nothing there"
-            return f"check {self.path} is absent: found {_short(matches[0].value)}"
+            return f"check {self.path} is absent: found {_short(matches[0].value, self.scrub)}"
         assert self.equals is not None
         expected = self.equals(ctx)
         if not matches:
-            return f"check {self.path} == {_short(expected)}: nothing there"
+            return f"check {self.path} == {_short(expected, self.scrub)}: nothing there"
         actual = matches[0].value
         if actual == expected:
             return None
-        return f"check {self.path} == {_short(expected)}: got {_short(actual)}"
+        return (f"check {self.path} == {_short(expected, self.scrub)}: "
+                f"got {_short(actual, self.scrub)}")

@@ -14,6 +14,8 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
+from shop_loadtest.safety.hosts import REFUSED_KIND, HostNotAllowed
+
 # A body is read this far for the sample and the shop's words: enough for any error page's
 # message, bounded so a 50 MB error page costs nothing.
 BODY_READ_BYTES = 64 * 1024
@@ -140,6 +142,9 @@ def describe_failure(exception: BaseException | None, response: Any,
     """
     if exception is None:
         return None
+    for refused in (exception, getattr(response, "error", None)):
+        if isinstance(refused, HostNotAllowed):  # whatever the user's code called it
+            return REFUSED_KIND, masked_cut(str(refused), mask, MESSAGE_CHARS)
     timeout = timeout_in(exception) or timeout_in(getattr(response, "error", None))
     if timeout is not None:
         return TIMEOUT, masked_cut(str(timeout) or "timed out", mask, MESSAGE_CHARS)

@@ -14,6 +14,7 @@ from shop_loadtest.journeys.captures import Capture, CompiledCheck
 from shop_loadtest.journeys.data import DataSource
 from shop_loadtest.journeys.templates import (
     Renderer,
+    SecretEnv,
     compile_value,
     constant,
     is_constant,
@@ -165,6 +166,8 @@ def compile_request(env: SandboxedEnvironment, step: RequestStep,
     statuses = set(step.status) if step.status else set()
     status_on_fail = step.on_fail
     checks: list[CompiledCheck] = []
+    secrets = env.globals.get("env") if step.check else None
+    scrub = secrets.scrub if isinstance(secrets, SecretEnv) else str  # for check messages
     for spec in step.check:
         on_fail = spec.get("on_fail") or step.on_fail
         if spec.get("status") is not None:
@@ -177,9 +180,9 @@ def compile_request(env: SandboxedEnvironment, step: RequestStep,
             checks.append(CompiledCheck(
                 "json", on_fail, path=spec["json"], jsonpath=jsonpath(spec["json"]),
                 equals=compile_value(env, spec["equals"]) if "equals" in spec else None,
-                exists=spec.get("exists")))
+                exists=spec.get("exists"), scrub=scrub))
         else:
-            checks.append(CompiledCheck("body", on_fail,
+            checks.append(CompiledCheck("body", on_fail, scrub=scrub,
                                         contains=compile_value(env, spec["body_contains"])))
     return CompiledRequest(
         step=step, url=url, headers=headers, payload=payload,

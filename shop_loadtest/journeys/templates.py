@@ -21,6 +21,7 @@ from jinja2 import StrictUndefined, Undefined, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from shop_loadtest.journeys.sandbox import Sandbox
+from shop_loadtest.safety.mask import mask
 
 GLOBAL_NAMES = ("faker", "random_int", "random_choice", "random_float", "uuid", "env", "vars",
                 "host", "base_url")
@@ -48,9 +49,11 @@ class TemplateError(Exception):
     environment variable); the runtime records it as the step's failure."""
 
 
-class SecretEnv(Mapping[str, str]):
-    """`env.NAME` in templates: reads the environment, and remembers what it handed out so
-    that reports and logs can redact those values."""
+class SecretEnv:
+    """`env.NAME` (or `env.get('NAME', fallback)`) in templates: reads the environment, and
+    remembers what it handed out so that reports and logs can mask those values. Not a
+    mapping: it cannot be listed (`env.items()` reads a variable named `items`; validate
+    refuses it first)."""
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = environ if environ is not None else os.environ
@@ -61,6 +64,12 @@ class SecretEnv(Mapping[str, str]):
         self.used.add(value)
         return value
 
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
     def __getattr__(self, key: str) -> str:
         if key.startswith("_"):
             raise AttributeError(key)
@@ -69,18 +78,10 @@ class SecretEnv(Mapping[str, str]):
         except KeyError:
             raise MissingSecret(f"environment variable {key} is not set") from None
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._environ)
-
-    def __len__(self) -> int:
-        return len(self._environ)
-
     def scrub(self, text: str) -> str:
-        """`text` with every value handed out so far replaced by `***`."""
-        for secret in self.used:
-            if secret and secret in text:
-                text = text.replace(secret, "***")
-        return text
+        """`text` with every value handed out so far masked, in every encoding
+        (`shop_loadtest.safety.mask`)."""
+        return mask(text, self.used)
 
 
 def make_environment(*, seed: int | None = None, locale: str | list[str] | None = None,

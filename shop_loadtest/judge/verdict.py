@@ -10,8 +10,10 @@
    (unless tolerated); the generator was saturated (CPU > 90% or loop lag > 200 ms for 5 s in a
    row, or more than 1% of due arrivals dropped while users were free); the planned load
    was not delivered (below `min_delivered` in a stage) for a reason other than the shop.
-2. `fail` when a budget broke, an abort rule stopped the run, or arrivals could not start
-   because every user was waiting on the shop (the pool at max_users, the generator healthy).
+2. `fail` when a budget broke, an abort rule stopped the run, arrivals could not start
+   because every user was waiting on the shop (the pool at max_users, the generator healthy),
+   or a request was refused because its host is not allowed (the always-on allowed-hosts
+   rule, `refused_requests`).
 3. `inconclusive` when the run is incomplete and nothing broke: interrupted, never finished,
    or a budget had no data.
 4. `pass` otherwise: all budgets held (the implied `error_rate < 1%` when the scenario names
@@ -284,6 +286,44 @@ def _delivery_reasons(summary: dict[str, Any]) -> tuple[list[str], list[str]]:
             broken.append(f"{d['dropped_full']:.0f} arrivals could not start: all {max_users} "
                           "users were waiting on the shop")
     return untrusted, broken
+# --- the always-on allowed-hosts rule (docs/safety.md) -------------------------------------
+MAX_REFUSAL_REASONS = 5
+ALLOWED_HOSTS_RULE = "requests only to allowed hosts"
+
+
+def refused_requests(run: RunData) -> dict[str, Any]:
+    """Requests the guard refused (host not allowed), from the `refused` events of the load
+    processes and of the runner (health check, monitor): {count, passed, refusals}, one
+    refusal per host and step, most frequent first."""
+    tally: dict[tuple[str, str], int] = {}
+    for event in run.events:
+        if event.get("kind") != "refused":
+            continue
+        detail = _obj(event.get("detail"))
+        count = detail.get("count")
+        key = (str(detail.get("host") or "?"), str(detail.get("where") or ""))
+        tally[key] = tally.get(key, 0) + (int(count) if isinstance(count, int | float) else 1)
+    refusals = [{"host": host, "where": where, "count": count}
+                for (host, where), count in sorted(tally.items(), key=lambda kv: -kv[1])]
+    total = sum(tally.values())
+    return {"count": total, "passed": total == 0, "refusals": refusals}
+
+
+def refusal_reasons(refused: dict[str, Any], limit: int | None = MAX_REFUSAL_REASONS
+                    ) -> list[str]:
+    """`3 requests refused: http://h:1 is not an allowed host (step 2 of journey buy); add it
+    to target.allowed_hosts if it is yours`, one line per host and step (the first `limit`)."""
+    out = []
+    for r in refused["refusals"][:limit]:
+        n = r["count"]
+        where = f" ({r['where']})" if r["where"] else ""
+        out.append(f"{n} request{'s' if n != 1 else ''} refused: {r['host']} is not an "
+                   f"allowed host{where}; add it to target.allowed_hosts if it is yours")
+    more = refused["refusals"][limit:] if limit is not None else []
+    if more:
+        out.append(f"{sum(r['count'] for r in more)} more requests refused at "
+                   f"{len(more)} other hosts or steps (see summary.json `refused`)")
+    return out
 
 
 def decide(summary: dict[str, Any], *, tolerate_worker_loss: bool) -> tuple[str, list[str]]:
@@ -344,6 +384,9 @@ def decide(summary: dict[str, Any], *, tolerate_worker_loss: bool) -> tuple[str,
             broken.append(f"budget broke: {budget['expr']} (observed "
                           f"{format_value(budget['observed'], budget['unit'])} vs limit "
                           f"{format_value(budget['limit'], budget['unit'])}{when})")
+    refused = summary.get("refused")
+    if refused is not None and not refused["passed"]:
+        broken[:0] = refusal_reasons(refused)
     stop = summary.get("aborted")
     if stop is not None:
         at = f" at t={stop['t']:g} s" if stop.get("t") is not None else ""

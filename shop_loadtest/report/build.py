@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +14,26 @@ from shop_loadtest.report.junit import render_junit
 from shop_loadtest.report.markdown import render_markdown
 from shop_loadtest.report.summary import build_summary
 from shop_loadtest.results import RunData, load_run, write_atomic
+from shop_loadtest.safety.mask import env_secrets, mask, mask_data
 from shop_loadtest.scenario.budgets import parse_abort, parse_budget
 
 IMPLIED_BUDGET = "error_rate < 1%"
+
+
+def _write(path: Path, text: str, secrets: Collection[str] = ()) -> None:
+    """Write atomically; every output passes the secret mask here, whatever it was built
+    from."""
+    write_atomic(path, mask(text, secrets))
+
+
+def run_secrets(run_dir: Path) -> set[str]:
+    """The secrets a run may have used: the values of the environment variables its
+    scenario reads (`env.NAME`), where this process has them."""
+    try:
+        text = (Path(run_dir) / "scenario.yaml").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    return env_secrets(text, os.environ)
 
 
 def _capacity(run_dir: Path, run: Any) -> dict[str, Any] | None:
@@ -48,10 +67,13 @@ def build_reports(run_dir: Path, *, tolerate_worker_loss: bool = False) -> dict[
     run = load_run(run_dir)
     summary = judge(run, tolerate_worker_loss=tolerate_worker_loss)
     summary["capacity"] = _capacity(run_dir, run)
-    write_atomic(run_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
-    write_atomic(run_dir / "junit.xml", render_junit(summary))
+    secrets = run_secrets(run_dir)
+    summary = mask_data(summary, secrets)
+    _write(run_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n",
+           secrets)
+    _write(run_dir / "junit.xml", render_junit(summary), secrets)
     # The runner keeps the demo shop's database in the run's folder: that names the target.
     demo_shop = (run_dir / "demo-shop.sqlite").exists()
-    write_atomic(run_dir / "summary.md", render_markdown(summary, demo_shop=demo_shop))
-    write_atomic(run_dir / "report.html", render_html(run, summary))
-    return summary
+    _write(run_dir / "summary.md", render_markdown(summary, demo_shop=demo_shop), secrets)
+    _write(run_dir / "report.html", render_html(run, summary), secrets)
+    return summary  # type: ignore[no-any-return]

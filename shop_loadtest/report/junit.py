@@ -6,6 +6,8 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from shop_loadtest.judge.budgets import format_value
+from shop_loadtest.judge.verdict import ALLOWED_HOSTS_RULE, refusal_reasons
+from shop_loadtest.safety.text import xml_safe
 
 
 def _case(suite: ET.Element, classname: str, name: str) -> ET.Element:
@@ -37,6 +39,13 @@ def render_junit(summary: dict[str, Any]) -> str:
                           type="budget").text = detail
         else:
             ET.SubElement(case, "system-out").text = f"observed {observed} vs limit {limit}"
+    refused = summary.get("refused")
+    if refused:
+        case = _case(suite, "always-on", ALLOWED_HOSTS_RULE)
+        if not refused["passed"]:
+            failures += 1
+            ET.SubElement(case, "failure", message=f"{refused['count']} requests refused",
+                          type="host_not_allowed").text = "\n".join(refusal_reasons(refused, None))
     health = _case(suite, "run", "generator health")
     if summary["generator"]["problems"]:
         errors += 1
@@ -51,7 +60,7 @@ def render_junit(summary: dict[str, Any]) -> str:
     elif summary["verdict"] == "inconclusive" and not summary["generator"]["problems"]:
         errors += 1
         ET.SubElement(completed, "error", message="; ".join(other), type="inconclusive")
-    suite.set("tests", str(len(summary["budgets"]) + 2))
+    suite.set("tests", str(len(summary["budgets"]) + 2 + bool(refused)))
     suite.set("failures", str(failures))
     suite.set("errors", str(errors))
     props = ET.Element("properties")
@@ -61,4 +70,6 @@ def render_junit(summary: dict[str, Any]) -> str:
     ET.SubElement(suite, "system-out").text = "\n".join(
         [f"verdict: {summary['verdict']}", *summary["reasons"]])
     ET.indent(root)
-    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+    # ElementTree escapes markup but writes what XML 1.0 forbids (a control character in a
+    # name) as it is: the file would not parse.
+    return xml_safe(ET.tostring(root, encoding="unicode", xml_declaration=True)) + "\n"

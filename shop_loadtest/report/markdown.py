@@ -8,7 +8,8 @@ import re
 from typing import Any
 
 from shop_loadtest.judge.budgets import format_value
-from shop_loadtest.judge.verdict import target_line
+from shop_loadtest.judge.verdict import ALLOWED_HOSTS_RULE, target_line
+from shop_loadtest.safety.text import terminal_safe
 
 ICON = {"pass": "✅", "fail": "❌", "inconclusive": "⚠️"}
 RESULT = {"pass": "✅ pass", "fail": "❌ FAIL", "no_data": "⚠️ no data"}
@@ -20,7 +21,7 @@ SAID_CHARS = 100
 
 def md(text: Any) -> str:
     """Text that Markdown and GitHub's HTML renderer show as it is."""
-    escaped = re.sub(r"([\\`*_\[\]|#<>~])", r"\\\1", str(text))
+    escaped = re.sub(r"([\\`*_\[\]|#<>~])", r"\\\1", terminal_safe(str(text)))
     return escaped.replace("\n", " ")
 
 
@@ -139,6 +140,11 @@ def render_markdown(summary: dict[str, Any], *, demo_shop: bool = False) -> str:
             f"✅ {md(b['expr'])}: {format_value(b['observed'], b['unit'])}" for b in held), ""]
     elif held:
         lines += ["#### Budgets", *_budget_rows(held)]
+    refused = summary.get("refused")
+    if refused:
+        lines += ["| Always-on rule | Observed | Limit | Result |", "| --- | ---: | ---: | --- |",
+                  f"| {ALLOWED_HOSTS_RULE} (always on) | {refused['count']} refused | = 0 refused "
+                  f"| {RESULT['pass' if refused['passed'] else 'fail']} |", ""]
     endpoints = summary["endpoints"]
     if endpoints:
         lines += ["#### Endpoints", "| Endpoint | Requests | Failed | p95 | p99 | req/s |",

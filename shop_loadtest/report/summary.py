@@ -15,6 +15,7 @@ from shop_loadtest.judge.verdict import (
     blame_stall,
     decide,
     generator_health,
+    refused_requests,
     workers_lost,
 )
 from shop_loadtest.report.errors import error_table
@@ -118,6 +119,7 @@ def build_summary(run: RunData, budgets: list[BudgetResult], abort_rules: list[A
         "workers": evidence.workers(run),
         "stall": {"timeouts": evidence.timeouts(run),
                   "in_flight_at_stop": evidence.in_flight_at_stop(run)},
+        "refused": refused_requests(run),
         "abort_rules": abort_table(abort_rules, run),
         "aborted": aborted(run),
         "arrivals": arrivals,

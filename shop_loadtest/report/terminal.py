@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from shop_loadtest.judge.budgets import format_value
-from shop_loadtest.judge.verdict import target_line
+from shop_loadtest.judge.verdict import ALLOWED_HOSTS_RULE, target_line
 
 MAX_ENDPOINTS = 15
 RESULT = {"pass": "PASS", "fail": "FAIL", "no_data": "NO DATA"}
@@ -32,11 +32,15 @@ def terminal_summary(summary: dict[str, Any]) -> str:
     """Budgets (observed vs limit, PASS/FAIL), endpoints, and the verdict line."""
     ms = lambda v: format_value(v, "ms")  # noqa: E731
     out: list[str] = [target_line(summary), ""]
-    if summary["budgets"]:
-        out += text_table(["budget", "observed", "limit", "result"], [
-            [_cut(b["expr"], 60), format_value(b["observed"], b["unit"]),
+    rows = [[_cut(b["expr"], 60), format_value(b["observed"], b["unit"]),
              f"{b['op']} {format_value(b['limit'], b['unit'])}", RESULT[b["status"]]]
-            for b in summary["budgets"]], right={1, 2})
+            for b in summary["budgets"]]
+    refused = summary.get("refused")
+    if refused:
+        rows.append([f"{ALLOWED_HOSTS_RULE} (always on)", f"{refused['count']} refused",
+                     "= 0 refused", "PASS" if refused["passed"] else "FAIL"])
+    if rows:
+        out += text_table(["budget", "observed", "limit", "result"], rows, right={1, 2})
         out.append("")
     endpoints = summary["endpoints"]
     if endpoints:

@@ -48,6 +48,7 @@ from shop_loadtest.run.live_render import (
     plain_line,
     render,
 )
+from shop_loadtest.safety.text import terminal_safe
 from shop_loadtest.scenario.budgets import Budget, parse_budget
 
 __all__ = ["FolderWatch", "JsonlTail", "LiveView", "Snapshot", "live_state", "plain_line",
@@ -296,8 +297,8 @@ def _stage(meta: dict[str, Any], t: float) -> str | None:
     for s in stages:
         start, end = number(s.get("start_s"), None), number(s.get("end_s"), None)
         if start is not None and end is not None and start <= t < end:
-            return str(s.get("name"))
-    return str(stages[-1].get("name")) if stages and t > 0 else None
+            return terminal_safe(str(s.get("name")))
+    return terminal_safe(str(stages[-1].get("name"))) if stages and t > 0 else None
 
 
 class LiveView:

@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from shop_loadtest.judge.budgets import BudgetResult, format_value
+from shop_loadtest.safety.text import terminal_safe
 
 WINDOW_S = 10.0  # p95 and error rate are of the last 10 s
 STATE = {"pass": "ok", "fail": "BROKEN", "no_data": "no data yet", "so_far": "failing so far"}
@@ -84,7 +85,8 @@ def headline(snap: Snapshot) -> str:
     """`flash-sale → demo shop · speedup 10x · campaign 3m20s of 13m00s`"""
     campaign = (f"campaign {_clock(snap.elapsed_s * snap.speedup)} of "
                 f"{_clock(snap.duration_s * snap.speedup)}")
-    return (f"{snap.scenario} → {snap.target_name or 'host unknown'} · "
+    target = terminal_safe(snap.target_name or "") or "host unknown"
+    return (f"{terminal_safe(snap.scenario)} → {target} · "
             f"speedup {snap.speedup:g}x · {campaign}")
 
 
@@ -95,8 +97,8 @@ def _budget_line(snap: Snapshot) -> str:
     states = [snap.state(i) for i in range(len(results))]
     ok = sum(s == "pass" for s in states)
     line = f"budgets {ok}/{len(results)} ok"
-    broken = [r.expr for r, s in zip(results, states, strict=True) if s == "fail"]
-    so_far = [r.expr for r, s in zip(results, states, strict=True) if s == "so_far"]
+    broken = [terminal_safe(r.expr) for r, s in zip(results, states, strict=True) if s == "fail"]
+    so_far = [terminal_safe(r.expr) for r, s in zip(results, states, strict=True) if s == "so_far"]
     waiting = sum(s == "no_data" for s in states)
     for label, exprs in (("BROKEN", broken), ("failing so far", so_far)):
         if exprs:
@@ -167,12 +169,12 @@ def render(snap: Snapshot, run_dir: Path | None = None) -> RenderableType:
             table.add_column(column, justify=justify)  # type: ignore[arg-type]
         for i, r in enumerate(snap.budgets):
             state = snap.state(i)
-            table.add_row(Text(r.expr), format_value(r.observed, r.unit),
+            table.add_row(Text(terminal_safe(r.expr)), format_value(r.observed, r.unit),
                           f"{r.op} {format_value(r.limit, r.unit)}",
                           Text(STATE.get(state, state), style=STYLE.get(state, "")))
         parts += [Text(), table]
     title = f"shop-loadtest: {headline(snap)}" if snap.target_name else \
-        f"shop-loadtest: {snap.scenario}"
+        f"shop-loadtest: {terminal_safe(snap.scenario)}"
     return Panel(Group(*parts), title=Text(title, style="bold"),
                  subtitle=Text(str(run_dir)) if run_dir else None, title_align="left",
                  subtitle_align="right")

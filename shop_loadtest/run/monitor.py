@@ -17,10 +17,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import IO, Any
 
+from shop_loadtest.safety.hosts import REFUSED_KIND, Allowlist, HostNotAllowed, guarded_urlopen
+from shop_loadtest.safety.mask import mask, mask_cut
 from shop_loadtest.scenario.options import MonitorConfig, config_of
 
 # --- scraping --------------------------------------------------------------------------------
@@ -31,6 +33,17 @@ def fetch_text(url: str, timeout: float) -> str:
     """GET a metrics page; raises OSError/ValueError subclasses on failure."""
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return str(response.read().decode("utf-8", errors="replace"))
+
+
+def guarded_fetch(allow: Allowlist) -> Fetch:
+    """fetch_text through the allowlist: the URL and every redirect hop are checked first."""
+
+    def fetch(url: str, timeout: float) -> str:
+        with guarded_urlopen(url, allow=allow, where=f"monitor scrape of {url}",
+                             timeout=timeout) as response:
+            return str(response.read().decode("utf-8", errors="replace"))
+
+    return fetch
 
 
 def parse_samples(text: str, keep: Callable[[str], bool] = lambda _: True
@@ -49,17 +62,26 @@ def parse_samples(text: str, keep: Callable[[str], bool] = lambda _: True
 
 
 def scrape(url: str, *, timeout: float, keep: Callable[[str], bool] = lambda _: True,
-           fetch: Fetch = fetch_text) -> dict[str, Any]:
-    """One scrape as a monitor.jsonl record without times: {endpoint, ok, error, samples}."""
+           fetch: Fetch = fetch_text,
+           on_refused: Callable[[HostNotAllowed], None] | None = None,
+           secrets: Collection[str] = ()) -> dict[str, Any]:
+    """One scrape as a monitor.jsonl record without times: {endpoint, ok, error, samples}.
+    A refused scrape (a host not allowed) is also handed to `on_refused`."""
     try:
         samples = parse_samples(fetch(url, timeout), keep)
+    except HostNotAllowed as exc:
+        if on_refused is not None:
+            on_refused(exc)
+        return {"endpoint": url, "ok": False, "error": f"{REFUSED_KIND}: {exc}",
+                "samples": []}
     except urllib.error.HTTPError as exc:
         return {"endpoint": url, "ok": False, "error": f"HTTP {exc.code} {exc.reason}",
                 "samples": []}
     except Exception as exc:  # any failure is recorded, never fatal
         reason = getattr(exc, "reason", None) or exc
         return {"endpoint": url, "ok": False,
-                "error": f"{type(exc).__name__}: {reason}"[:300], "samples": []}
+                "error": mask_cut(f"{type(exc).__name__}: {reason}", secrets, 300),
+                "samples": []}
     return {"endpoint": url, "ok": True, "error": None, "samples": samples}
 
 
@@ -73,9 +95,12 @@ class Monitor:
 
     def __init__(self, urls: list[str], path: Path, *, interval_s: float, timeout_s: float,
                  origin: Callable[[], float | None], keep: Callable[[str], bool] = lambda _: True,
-                 fetch: Fetch = fetch_text, clock: Callable[[], float] = time.time) -> None:
+                 fetch: Fetch = fetch_text, clock: Callable[[], float] = time.time,
+                 on_refused: Callable[[HostNotAllowed], None] | None = None,
+                 secrets: Collection[str] = ()) -> None:
         self.urls, self.path, self.interval_s, self.timeout_s = urls, path, interval_s, timeout_s
         self.origin, self.keep, self.fetch, self.clock = origin, keep, fetch, clock
+        self.on_refused, self.secrets = on_refused, secrets
         self.scrapes = self.failures = 0
         self._held: list[dict[str, Any]] = []
         self._t0: float | None = None
@@ -111,7 +136,8 @@ class Monitor:
         for url in self.urls:
             ts = self.clock()
             record = {"t": None, "ts": round(ts, 3),
-                      **scrape(url, timeout=self.timeout_s, keep=self.keep, fetch=self.fetch)}
+                      **scrape(url, timeout=self.timeout_s, keep=self.keep, fetch=self.fetch,
+                               on_refused=self.on_refused, secrets=self.secrets)}
             self.scrapes += 1
             self.failures += not record["ok"]
             self._held.append(record)
@@ -126,7 +152,8 @@ class Monitor:
         assert self._handle is not None and self._t0 is not None
         for record in self._held:
             record["t"] = round(record["ts"] - self._t0, 3)
-            self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+            line = json.dumps(record, separators=(",", ":"))
+            self._handle.write(mask(line, self.secrets) + "\n")
         self._held = []
         self._handle.flush()
 
@@ -144,10 +171,15 @@ def run_meta(scenario: Any, *, demo_shop: bool) -> dict[str, Any]:
 
 
 def start_monitor(meta: dict[str, Any], host: str, run_dir: Path,
-                  origin: Callable[[], float | None]) -> Monitor | None:
-    """The runner's hook: start scraping when run.json asks for it."""
+                  origin: Callable[[], float | None], *, allow: Allowlist | None = None,
+                  on_refused: Callable[[HostNotAllowed], None] | None = None,
+                  secrets: Collection[str] = ()) -> Monitor | None:
+    """The runner's hook: start scraping when run.json asks for it, every scrape through the
+    allowlist (default: the target host alone)."""
     config = config_of(meta)
     if config is None:
         return None
+    allow = allow if allow is not None else Allowlist.of([host])
     return Monitor(config.urls(host), run_dir / "monitor.jsonl", interval_s=config.interval,
-                   timeout_s=config.timeout, origin=origin, keep=config.keeps).start()
+                   timeout_s=config.timeout, origin=origin, keep=config.keeps,
+                   fetch=guarded_fetch(allow), on_refused=on_refused, secrets=secrets).start()

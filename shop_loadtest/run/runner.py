@@ -11,20 +11,20 @@ import json
 import os
 import platform
 import re
-import secrets
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from secrets import token_hex
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 from shop_loadtest import __version__
@@ -32,12 +32,20 @@ from shop_loadtest.errors import (
     EngineError,
     InputError,
     ResultsError,
-    TargetNotAllowed,
     TargetUnreachable,
 )
 from shop_loadtest.generate.locustfile import render_locustfile
 from shop_loadtest.run.monitor import run_meta, start_monitor
 from shop_loadtest.run.parentdeath import die_with_parent
+from shop_loadtest.safety.hosts import (
+    Allowlist,
+    HostNotAllowed,
+    guarded_urlopen,
+    refusal_event,
+    scenario_allowlist,
+)
+from shop_loadtest.safety.hosts import check_target_allowed as check_host
+from shop_loadtest.safety.mask import env_secrets, mask
 from shop_loadtest.scenario import Scenario, load_scenario
 
 GRACE_S = 30.0  # beyond the shape's end, before we stop a Locust that does not stop itself
@@ -79,11 +87,12 @@ class RunOutcome:
 Progress = Callable[[Path, float, float], None]  # (run_dir, elapsed_s, duration_s)
 
 
-def origin(url: str) -> str:
-    """`http://Host:80/x` -> `http://host:80`: what two host URLs are compared by."""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+def allowlist_of(scenario: Scenario, extra: tuple[str, ...], host: str | None = None
+                 ) -> Allowlist:
+    """Who may get traffic: the scenario's host, its allowed_hosts, --allow-host, and the
+    run's target once it is known (checked against those first, or the demo shop we start)."""
+    return scenario_allowlist(scenario.target.host, scenario.target.allowed_hosts,
+                              [*extra, *([host] if host else [])])
 
 
 def target_host(scenario: Scenario, host: str | None) -> str | None:
@@ -105,21 +114,27 @@ def check_target_allowed(scenario: Scenario, host: str, extra: tuple[str, ...]) 
     A scenario that names no host lets `--host` name the target."""
     if scenario.target.host is None:
         return
-    allowed = [h for h in (scenario.target.host, *scenario.target.allowed_hosts, *extra) if h]
-    if origin(host) not in {origin(h) for h in allowed}:
-        listed = ", ".join(allowed) if allowed else "none"
-        raise TargetNotAllowed(
-            f"refusing to send load to {host}: not the scenario's host nor in "
-            f"target.allowed_hosts (allowed: {listed}); add it there or pass --allow-host {host}"
-        )
+    check_host(host, allowlist_of(scenario, extra))
 
 
-def check_reachable(host: str, path: str = "/", timeout: float = 5.0) -> None:
-    """Any HTTP answer counts (even 404): we only need the target to be there."""
+def check_reachable(host: str, path: str = "/", timeout: float = 5.0, *,
+                    allow: Allowlist | None = None,
+                    on_refused: Callable[[HostNotAllowed], None] | None = None) -> None:
+    """Any HTTP answer counts (even 404): we only need the target to be there.
+
+    The request and its redirects pass the allowlist (default: the host alone); a refused
+    hop is handed to `on_refused` (it is not sent) and the target counts as reachable: it
+    answered."""
     url = host.rstrip("/") + path
+    allow = allow if allow is not None else Allowlist.of([host])
     try:
-        with urllib.request.urlopen(url, timeout=timeout):
+        with guarded_urlopen(url, allow=allow, where="health check (target.health_path)",
+                             timeout=timeout):
             return
+    except HostNotAllowed as exc:
+        if on_refused is not None:
+            on_refused(exc)
+        return
     except urllib.error.HTTPError:
         return
     except (urllib.error.URLError, OSError, ValueError) as exc:
@@ -233,6 +248,8 @@ def locust_command(locustfile: Path, host: str, run_dir: Path, options: RunOptio
            "--slt-watch-parent"]
     if options.seed is not None:
         cmd += ["--slt-seed", str(options.seed)]
+    for allowed in options.allow_hosts:
+        cmd += ["--slt-allow-host", allowed]
     if options.expect_workers:
         cmd += ["--master", "--expect-workers", str(options.expect_workers),
                 "--expect-workers-max-wait", str(int(options.workers_wait_s)),
@@ -292,7 +309,13 @@ def _start_metrics(run_dir: Path, port: int | None) -> Any:
 
 def _run_against(scenario: Scenario, host: str, run_dir: Path, options: RunOptions,
                  progress: Progress | None) -> RunOutcome:
-    check_reachable(host, scenario.target.health_path)
+    allow = allowlist_of(scenario, options.allow_hosts, host)
+    secrets = env_secrets(options.scenario_path.read_text(), os.environ)
+
+    def refused(exc: HostNotAllowed) -> None:
+        _append_event(run_dir, "refused", refusal_event(exc))
+
+    check_reachable(host, scenario.target.health_path, allow=allow, on_refused=refused)
     demo = target_host(scenario, options.host) is None
     base = options.scenario_path.parent
     profile = scenario.profile(base, options.speedup)
@@ -317,13 +340,14 @@ def _run_against(scenario: Scenario, host: str, run_dir: Path, options: RunOptio
         **run_meta(scenario, demo_shop=demo),
     }
     _write_json(run_dir / "run.json", meta)
-    watch = start_monitor(meta, host, run_dir, origin=lambda: _started_ts(run_dir))
+    watch = start_monitor(meta, host, run_dir, origin=lambda: _started_ts(run_dir),
+                          allow=allow, on_refused=refused, secrets=secrets)
     try:
         exit_reason, abort_reason, code = _drive(
             locust_command(locustfile, host, run_dir, options), run_dir, scenario,
             profile.duration, progress,
             wait_s=options.workers_wait_s if options.expect_workers else 0.0,
-            local=not options.expect_workers)
+            local=not options.expect_workers, secrets=secrets)
     finally:
         if watch is not None:
             watch.stop()
@@ -390,6 +414,7 @@ def _last_line(log: Path) -> str:
 
 def _drive(cmd: list[str], run_dir: Path, scenario: Scenario, duration: float,
            progress: Progress | None, wait_s: float = 0.0, local: bool = True,
+           secrets: Collection[str] = (),
            ) -> tuple[str, dict[str, Any] | None, int]:
     """Run Locust until it ends, an abort rule fires, time runs out or we are signalled."""
     stop = _Stop()
@@ -398,12 +423,14 @@ def _drive(cmd: list[str], run_dir: Path, scenario: Scenario, duration: float,
         # A fresh token per run: only the worker processes we fork know it, so no other
         # Locust can join our master (runtime/admission.py). Remote workers of `master` use
         # the token the user set in SHOP_LOADTEST_RUN_TOKEN on every machine, if any.
-        env["SHOP_LOADTEST_RUN_TOKEN"] = secrets.token_hex(16)
-    with (run_dir / "locust.log").open("w") as log, stop.installed():
+        env["SHOP_LOADTEST_RUN_TOKEN"] = token_hex(16)
+    with (run_dir / "locust.log").open("w", encoding="utf-8") as log, stop.installed():
         # Its own session (a terminal's Ctrl-C reaches us first, and we stop it cleanly), and
-        # killed by the kernel if we die: no load goes on that nobody controls.
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+        # killed by the kernel if we die: no load goes on that nobody controls. Its output
+        # reaches locust.log only through the secret mask.
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True, preexec_fn=die_with_parent)
+        copier = _copy_masked(proc, log, secrets)
         began = time.monotonic()
         reason, abort = "completed", None
         next_check = began + 2.0
@@ -433,7 +460,26 @@ def _drive(cmd: list[str], run_dir: Path, scenario: Scenario, duration: float,
                     progress(run_dir, elapsed, duration)
                 next_check = time.monotonic() + min(ABORT_EVERY_S, max(2.0, 5 * cost))
         code = _stop_locust(proc) if proc.poll() is None else proc.returncode
+        copier.join(timeout=STOP_WAIT_S)
     return reason, abort, code
+
+
+def _copy_masked(proc: subprocess.Popen[bytes], log: IO[str], secrets: Collection[str]
+                 ) -> threading.Thread:
+    """Locust's output, line by line through the secret mask, into locust.log (Locust and
+    the libraries it logs for know nothing of our secrets)."""
+    assert proc.stdout is not None
+    stream = proc.stdout
+
+    def copy() -> None:
+        for raw in iter(stream.readline, b""):
+            log.write(mask(raw.decode("utf-8", errors="replace"), secrets))
+            log.flush()
+        stream.close()
+
+    thread = threading.Thread(target=copy, name="shop-loadtest-locust-log", daemon=True)
+    thread.start()
+    return thread
 
 
 def abort_checker(run_dir: Path) -> Callable[[], dict[str, Any] | None]:

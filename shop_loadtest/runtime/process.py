@@ -37,7 +37,15 @@ class Block:
 
     items: list[CompiledRequest | CompiledSet | CompiledRepeat | CompiledIf | ThinkStep]
     data: tuple[str, ...]
+    wheres: list[str]  # "step 2 of journey buy", for each item: refusals name the step
     repeats: bool = False  # holds repeat blocks: a run goes through `expand(items)`
+
+    def where(self, index: int) -> str:
+        """Which step the run's item `index` is, for a refusal message; a block with repeats
+        is expanded per run, so there only the journey is named."""
+        if self.repeats or index >= len(self.wheres):
+            return self.wheres[0].replace("step 1", "a step") if self.wheres else "a step"
+        return self.wheres[index]
 
 
 @dataclass
@@ -78,18 +86,20 @@ class Process:
         found = self._compiled.get(journey.name)
         if found is None:
             found = self._compiled[journey.name] = CompiledJourney(
-                self._block(journey.on_start), self._block(journey.steps),
-                self._block(journey.on_stop))
+                self._block(journey.on_start, f"on_start step {{}} of journey {journey.name}"),
+                self._block(journey.steps, f"step {{}} of journey {journey.name}"),
+                self._block(journey.on_stop, f"on_stop step {{}} of journey {journey.name}"))
         return found
 
     def _block(self, steps: list[RequestStep | ThinkStep | SetStep | RepeatStep | IfStep],
-               ) -> Block:
+               where: str) -> Block:
         texts = [t for s in steps if not isinstance(s, ThinkStep)
                  for t in step_template_texts(s)]
         used = names_used(self.templates, texts) & set(self.pools)
         items = [CompiledRepeat(s, [self._step(i) for i in s.steps])
                  if isinstance(s, RepeatStep) else self._step(s) for s in steps]
-        return Block(items, tuple(sorted(used)),
+        wheres = [where.format(i) for i in range(1, len(steps) + 1)]
+        return Block(items, tuple(sorted(used)), wheres,
                      repeats=any(isinstance(s, RepeatStep) for s in steps))
 
     def _step(self, step: RequestStep | ThinkStep | SetStep | IfStep) -> Any:

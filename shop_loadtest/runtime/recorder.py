@@ -37,6 +37,7 @@ from shop_loadtest.journeys.templates import SecretEnv
 # memory stays bounded even if nobody takes the interval (a plain `locust -f` run).
 FOLD_AT = 200_000
 SAMPLES_PER_KIND = 3
+
 IN_FLIGHT_AT_STOP = "in flight at stop"
 
 

@@ -29,9 +29,11 @@ from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 from shop_loadtest.journeys import SecretEnv, make_environment
 from shop_loadtest.runtime.admission import MSG_HELLO, Admission
 from shop_loadtest.runtime.arrivals import ArrivalScheduler
+from shop_loadtest.runtime.guard import HostGuard
 from shop_loadtest.runtime.lifeline import watch_lifeline
 from shop_loadtest.runtime.machine import MachineSampler
 from shop_loadtest.runtime.recorder import Recorder
+from shop_loadtest.safety.hosts import HostNotAllowed, origin_text, scenario_allowlist
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +83,9 @@ class Health:
 
 class RuntimeState:
     def __init__(self, environment: Any, scenario: str, budgets: list[str] | None = None,
-                 abort: list[str] | None = None) -> None:
+                 abort: list[str] | None = None, host: str | None = None,
+                 allowed_hosts: list[str] | None = None,
+                 secret_env: list[str] | None = None) -> None:
         options = environment.parsed_options
         self.environment = environment
         self.scenario = scenario
@@ -93,7 +97,16 @@ class RuntimeState:
         seed = getattr(options, "slt_seed", None)
         self.templates = make_environment(seed=seed)
         secrets: SecretEnv = self.templates.globals["env"]  # type: ignore[assignment]
+        # Masked from the start, whoever reads them (a hand-written class reads os.environ).
+        secrets.used.update(v for v in (os.environ.get(n) for n in secret_env or []) if v)
         self.recorder = Recorder(mask=secrets.scrub)
+        # Locust's --host is the command line's word, like --allow-host (`shop-loadtest run`
+        # checked it against the scenario before starting Locust).
+        self.allowlist = scenario_allowlist(
+            host, allowed_hosts or [],
+            [environment.host, *(getattr(options, "slt_allow_host", None) or [])])
+        self._refused: dict[tuple[str, str], int] = {}
+        self.guard = HostGuard(self.allowlist, on_refused=self._on_refused)
         self.scheduler: ArrivalScheduler | None = None
         self.target_now: float | None = None
         self.doors_open: float | None = None
@@ -165,6 +178,17 @@ class RuntimeState:
             mean = float(block["mean_s"])
             self._journey_s = mean if self._journey_s is None else (
                 0.7 * self._journey_s + 0.3 * mean)
+
+    def _on_refused(self, exc: HostNotAllowed) -> None:
+        key = (exc.host, exc.where or "")
+        self._refused[key] = self._refused.get(key, 0) + 1
+
+    def _flush_refused(self) -> None:
+        """One `refused` event per host and step with the interval's count: the guard's own
+        tally, whatever the user's code did with the failed response."""
+        refused, self._refused = self._refused, {}
+        for (host, where), count in refused.items():
+            self.event("refused", {"host": host, "where": where, "count": count})
 
     # --- files ---------------------------------------------------------------------------
     def _write(self, name: str, record: dict[str, Any]) -> None:
@@ -263,6 +287,8 @@ class RuntimeState:
                     "doors_open": self.doors_open, "index": index, "count": len(workers),
                     "speedup": self.speedup,
                     "seed": getattr(environment.parsed_options, "slt_seed", None),
+                    # A remote worker has no --host of its own: the master's hosts count.
+                    "allow": sorted(origin_text(o) for o in self.allowlist.origins),
                 }, client_id=client_id)
             self._write_run_meta()
             self.event("start", {"workers": len(workers), "role": "master",
@@ -314,6 +340,8 @@ class RuntimeState:
                 options.slt_seed = msg.data["seed"]
         if self.shape is not None:
             self.profile = self.shape.profile(self.speedup)
+        if msg.data.get("allow"):
+            self.guard.extend([str(url) for url in msg.data["allow"]])
         self._start_process(index=int(msg.data["index"]), count=int(msg.data["count"]))
 
     def _start_process(self, *, index: int, count: int) -> None:
@@ -377,6 +405,7 @@ class RuntimeState:
             self.environment.runner.send_message(MSG_INTERVAL, record)
         else:
             self._write("intervals.jsonl", record)
+        self._flush_refused()
 
     def _source(self) -> str:
         if self.role == "worker":
@@ -411,8 +440,11 @@ class RuntimeState:
 
 
 def install(events: Any, *, scenario: str, budgets: list[str] | None = None,
-            abort: list[str] | None = None) -> None:
-    """Hook the runtime into Locust: options, and a RuntimeState per process at init."""
+            abort: list[str] | None = None, host: str | None = None,
+            allowed_hosts: list[str] | None = None, secret_env: list[str] | None = None) -> None:
+    """Hook the runtime into Locust: options, and a RuntimeState per process at init.
+
+    Requests go only to `host`, `allowed_hosts`, Locust's --host and --slt-allow-host."""
 
     @events.init_command_line_parser.add_listener
     def _options(parser: Any, **_: Any) -> None:
@@ -424,9 +456,12 @@ def install(events: Any, *, scenario: str, budgets: list[str] | None = None,
                             help="shop-loadtest: seed for template randomness")
         parser.add_argument("--slt-watch-parent", action="store_true", default=False,
                             help="shop-loadtest: stop when the parent process is gone")
+        parser.add_argument("--slt-allow-host", action="append", default=[],
+                            help="shop-loadtest: also allow requests to this host URL")
 
     @events.init.add_listener
     def _init(environment: Any, **_: Any) -> None:
-        state = RuntimeState(environment, scenario, budgets, abort)
+        state = RuntimeState(environment, scenario, budgets, abort, host, allowed_hosts,
+                             secret_env)
         environment.shop_loadtest = state
         state.attach()

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 import gevent
 from gevent import GreenletExit
-from locust import User, constant, task
+from locust import HttpUser, User, constant, task
 from locust.contrib.fasthttp import FastHttpUser, LocustBadStatusCode
 
 from shop_loadtest.journeys import (
@@ -52,6 +52,7 @@ from shop_loadtest.journeys import (
 )
 from shop_loadtest.runtime.client import RequestTimer, send_once
 from shop_loadtest.runtime.cookies import use_lean_cookie_jar
+from shop_loadtest.runtime.guard import guard_session, guarded_client, process_guard
 from shop_loadtest.runtime.process import Block, process
 from shop_loadtest.runtime.sessions import Visit
 
@@ -62,7 +63,7 @@ PAUSE_AFTER_UNSENT_FAILURE_S = 1.0
 
 
 def user_class(path: str | Path, name: str, *, alias: str, weight: float,
-               host: str | None = None) -> type[User]:
+               host: str | None = None, journey: str | None = None) -> type[User]:
     """The hand-written Locust user class `name` from the file at `path`, as a subclass named
     `alias` that carries the journey's weight (the file is imported once per process). A
     FastHttpUser's client sends each request once, as the generated users' do."""
@@ -79,6 +80,10 @@ def user_class(path: str | Path, name: str, *, alias: str, weight: float,
     cls = getattr(module, name, None)
     if not (isinstance(cls, type) and issubclass(cls, User)):
         raise TypeError(f"{path}:{name} is not a Locust User class")
+    if not issubclass(cls, FastHttpUser | HttpUser):
+        # Only these clients pass the allowed-hosts guard; another User could send anywhere.
+        raise TypeError(f"{path}:{name} must subclass FastHttpUser or HttpUser, whose client "
+                        "is checked against the allowed hosts")
     attrs: dict[str, Any] = {"weight": weight, "abstract": False, "__module__": cls.__module__}
     if host and not getattr(cls, "host", None):
         attrs["host"] = host
@@ -90,6 +95,8 @@ def user_class(path: str | Path, name: str, *, alias: str, weight: float,
             send_once(self.client)
 
         attrs["__init__"] = __init__
+    # Its `client` is guarded as it is assigned (by Locust, or by the class's own code).
+    attrs["client"] = guarded_client(f"journey {journey or alias}, class {name}")
     return type(alias, (cls,), attrs)
 
 
@@ -98,12 +105,15 @@ class _JourneyMixin:
 
     environment: Any
     client: Any
+    host: str | None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.max_redirects = 0  # redirects are followed in `_send`, one recorded hop at a time
         super().__init__(*args, **kwargs)
         use_lean_cookie_jar(self.client)
         send_once(self.client)
+        # `_agent.slt_where` names the step being sent, for the refusal message.
+        self._agent = guard_session(self.client, process_guard(self.environment, self.host))
         self._timer = RequestTimer()
 
     def _setup_session(self) -> None:
@@ -209,6 +219,7 @@ class _JourneyMixin:
                     continue
                 step = step.then
             if type(step) is CompiledRequest:  # first: requests are most steps
+                self._agent.slt_where = block.where(index)
                 if not self._send(step, ctx):
                     return index
             elif type(step) is ThinkStep:

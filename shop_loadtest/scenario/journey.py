@@ -190,6 +190,9 @@ class Step(Model):
                              f"got {shown(value)}")
         if not parts[1].startswith(("/", "{{")):
             raise ValueError(f"the path must start with '/', got {shown(parts[1])}")
+        if parts[1].startswith("//"):
+            raise ValueError(f"the path must start with a single '/' ('//name/...' names "
+                             f"another host), got {shown(parts[1])}")
         return f"{parts[0].upper()} {parts[1]}"
 
     @field_validator("repeat")

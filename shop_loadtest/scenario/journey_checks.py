@@ -17,12 +17,23 @@ from shop_loadtest.errors import shown
 from shop_loadtest.journeys.captures import Capture
 from shop_loadtest.journeys.data import read_csv
 from shop_loadtest.journeys.sandbox import Sandbox, template_problem
-from shop_loadtest.journeys.templates import GLOBAL_NAMES, Loc, is_template, walk_strings
+from shop_loadtest.journeys.templates import (
+    GLOBAL_NAMES,
+    Loc,
+    SecretEnv,
+    is_template,
+    walk_strings,
+)
 
 if TYPE_CHECKING:
     from shop_loadtest.scenario.models import Scenario
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# Read as mapping methods, not variable names: `env.items()` would list the environment.
+# (`env.get('NAME', fallback)` with the name written out is the one call allowed.)
+_NOT_VARIABLES = {"items", "keys", "values", "get", "copy", "pop", "popitem", "update",
+                  "setdefault", "clear", "used", "scrub", "mro"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,44 @@ def _column_uses(ast: nodes.Template, data: Mapping[str, list[str]]) -> Iterator
         elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and \
                 isinstance(node.arg.value, str):
             yield target.name, node.arg.value
+
+
+def env_problems(ast: nodes.Template) -> Iterator[str]:
+    """`env` may only be read as `env.NAME`, the variable named literally: anything else on
+    it (`env.items()`, `env[name]`, `env` passed around) could read or send the whole
+    environment. A separate rule from the template checks, on purpose (docs/safety.md)."""
+    reads: set[int] = set()
+    called = {id(call.node) for call in ast.find_all(nodes.Call)}
+    for call in ast.find_all(nodes.Call):  # env.get('NAME') and env.get('NAME', fallback)
+        target = call.node
+        if isinstance(target, nodes.Getattr) and target.attr == "get" and \
+                isinstance(target.node, nodes.Name) and target.node.name == "env":
+            first = call.args[0] if call.args else None
+            if isinstance(first, nodes.Const) and isinstance(first.value, str) and \
+                    _ENV_NAME.match(first.value) and len(call.args) <= 2 and not call.kwargs:
+                reads.add(id(target.node))
+                called.discard(id(target))
+    for node in ast.find_all(nodes.Getattr):
+        if isinstance(node.node, nodes.Name) and node.node.name == "env":
+            if id(node.node) in reads and node.attr == "get" and id(node) not in called:
+                continue  # a literal env.get('NAME', ...)
+            if _ENV_NAME.match(node.attr) and node.attr not in _NOT_VARIABLES and \
+                    not hasattr(SecretEnv, node.attr) and id(node) not in called:
+                reads.add(id(node.node))
+            else:
+                yield (f"env.{node.attr} is not allowed: templates may only read environment "
+                       "variables as env.NAME or env.get('NAME', fallback)")
+                reads.add(id(node.node))
+    for item in ast.find_all(nodes.Getitem):
+        if isinstance(item.node, nodes.Name) and item.node.name == "env":
+            yield ("env[...] is not allowed: templates may only read environment variables "
+                   "as env.NAME or env.get('NAME', fallback), the name written out")
+            reads.add(id(item.node))
+    for name in ast.find_all(nodes.Name):
+        if name.name == "env" and id(name) not in reads:
+            yield ("env is not allowed on its own: templates may only read environment "
+                   "variables as env.NAME or env.get('NAME', fallback)")
+            return
 
 
 def _hint(word: str, options: Iterable[str], prefix: str = "") -> str:
@@ -113,6 +162,7 @@ class _Checker:
             else:
                 self.problems.append(Problem(f"unknown variable {name!r}{_hint(name, known)}",
                                              loc))
+        self.problems.extend(Problem(message, loc) for message in env_problems(ast))
         for attr in _faker_attributes(ast):
             if not hasattr(self.fake, attr):
                 options = [a for a in dir(self.fake) if not a.startswith("_")]
