@@ -43,11 +43,16 @@ def monitored_run(path: Path, *, seconds: int = 10, orders_per_s: float = 10.0,
                   forecast: dict | None = None, failed_at: tuple[float, ...] = ()) -> RunFolder:
     """A run whose storage grows exactly `bytes_per_order` per order, scraped every second
     (and once before the load, at t=-1)."""
-    run = RunFolder(path, budgets=budgets, model="arrival_rate")
+    # the plan is the orders it delivers, each arrival recorded: the delivery check holds
+    level = orders_per_s
+    run = RunFolder(path, budgets=budgets, model="arrival_rate",
+                    stages=[{"name": "steady", "start_s": 0.0, "end_s": float(seconds),
+                             "from": level, "to": level}])
     run.meta.update(monitor=MonitorConfig().model_dump(mode="json"), forecast=forecast)
     for t in range(-1, seconds + 1):
         if t >= 1:
-            run.interval(float(t), {PRODUCTS: [10.0] * 10})
+            run.interval(float(t), {PRODUCTS: [10.0] * 10}, target=level,
+                         arrivals={"due": level, "started": level, "dropped": 0, "late": 0})
         if t in failed_at:
             run.monitor(float(t) + 0.5, [], ok=False, error="URLError: connection refused")
             continue
@@ -259,7 +264,8 @@ def test_the_report_and_summary_md_say_the_speedup_and_the_projection(tmp_path):
     assert summary["verdict"] == "fail"
     md = (run.path / "summary.md").read_text().splitlines()
     assert "speedup 10x, 10 s wall = 100 s of campaign" in md[0]
-    assert md[2] == ("*Under --speedup 10, used(storage) \\< 50%: judged on the projection to "
+    assert md[2] == "**target: http://127.0.0.1:8800**"  # the integrity branch's line
+    assert md[4] == ("*Under --speedup 10, used(storage) \\< 50%: judged on the projection to "
                      "the real campaign (the growth measured, times the speedup).*")
     html = (run.path / "report.html").read_text()
     assert "speedup 10x</span></h1>" in html

@@ -233,6 +233,9 @@ class MetricsServer:
 
         self.run_dir, self.port, self.host, self.every_s = Path(run_dir), port, host, every_s
         self.state, self.lock = RunState(), threading.Lock()
+        # one reader at a time: the tails keep an offset, so two threads reading at once
+        # (the loop and a caller's read_once) would both fold in the same lines
+        self._reading = threading.Lock()
         self.tail = JsonlTail(self.run_dir / "intervals.jsonl")
         self.events = JsonlTail(self.run_dir / "events.jsonl")
         self._stop, self._done = threading.Event(), threading.Event()
@@ -269,6 +272,10 @@ class MetricsServer:
 
     def read_once(self) -> None:
         """Fold the newly flushed lines in; judge the budgets when it is cheap enough."""
+        with self._reading:
+            self._read_once()
+
+    def _read_once(self) -> None:
         try:
             if not self._meta:
                 meta = json.loads((self.run_dir / "run.json").read_text(encoding="utf-8"))
