@@ -92,7 +92,7 @@ class Process:
         return found
 
     def _block(self, steps: list[RequestStep | ThinkStep | SetStep | RepeatStep | IfStep],
-               where: str) -> Block:
+               where: str = "step {} of the journey") -> Block:
         texts = [t for s in steps if not isinstance(s, ThinkStep)
                  for t in step_template_texts(s)]
         used = names_used(self.templates, texts) & set(self.pools)
