@@ -182,9 +182,20 @@ def test_the_guard_refuses_every_hop_to_a_forbidden_host_on_real_sessions(shop, 
 
 # --- the verdict rule -------------------------------------------------------------------------
 def _summary(refused: dict) -> dict:
+    """A summary with the evidence a clean 4 s run records (judge/evidence.py): the load
+    process recorded its stop after the whole shape, the expected worker took part and the
+    planned load was delivered, so `refused` is the only thing that can change the verdict."""
     return {"requests": 10, "exit_reason": "completed", "workers_lost": [],
-            "generator": {"problems": []}, "duration_s": 4.0, "budgets": [], "aborted": None,
-            "refused": refused}
+            "generator": {"problems": [], "healthy": True}, "duration_s": 4.0, "budgets": [],
+            "aborted": None, "refused": refused,
+            "load_process": {"exit_code": 0, "signal": None, "stop_event": True,
+                             "played_s": 4.0, "planned_s": 4.0},
+            "workers": {"expected": 1, "joined": 1},
+            "delivery": {"model": "users", "unit": "users", "min_delivered": 0.95,
+                         "planned": 40.0, "achieved": 40.0, "ratio": 1.0, "judged": True,
+                         "held": True, "stages": [
+                             {"name": "steady", "kind": "hold", "planned": 40.0,
+                              "achieved": 40.0, "ratio": 1.0, "judged": True, "held": True}]}}
 
 
 def test_any_refused_request_fails_the_run_with_the_host_and_the_step():

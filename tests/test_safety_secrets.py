@@ -270,10 +270,10 @@ def test_report_outputs_parse_and_the_terminal_gets_no_control_sequence(tmp_path
     from tests.runfolder import RunFolder
 
     run = RunFolder(tmp_path, budgets=[f"p95 of {HOSTILE_NAME} < 1s"])
-    for t in range(1, 4):
+    for t in range(1, 11):  # the whole 10 s shape the folder plans, so the verdict can pass
         run.interval(float(t), {HOSTILE_NAME: [10.0, 20.0]},
                      errors={HOSTILE_NAME: [("HTTP 500", "busy\x1b[2J\x00\x0b now", 1)]})
-    run.finish(t=3.0)
+    run.finish(t=10.0)
     result = _report(tmp_path)
     assert result.returncode == 0, result.stderr
     shown = result.stdout + result.stderr
@@ -309,11 +309,11 @@ def test_a_refused_request_in_the_folder_fails_the_report_with_exit_1(tmp_path):
     from tests.runfolder import RunFolder
 
     run = RunFolder(tmp_path)
-    for t in range(1, 4):
+    for t in range(1, 11):  # the whole 10 s shape: the refusal is the only thing wrong
         run.interval(float(t), {"GET /a": [10.0]})
     run.event(2.0, "refused", host="http://127.0.0.2:18912", where="step 2 of journey buy",
               count=3)
-    run.finish(t=3.0)
+    run.finish(t=10.0)
     result = _report(tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert ("3 requests refused: http://127.0.0.2:18912 is not an allowed host (step 2 of "

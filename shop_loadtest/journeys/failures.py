@@ -159,7 +159,10 @@ def describe_failure(exception: BaseException | None, response: Any,
         # Locust's own status failure reads "URL http://...: code=403" and ours "HTTP 406":
         # both become the status and what the shop said about it.
         kind = f"HTTP {status}"
-        text = shop_words(body_text(response)) or reason_phrase(status) or kind
+        # Mask the whole body before picking the shop's words out of it: stripping tags or
+        # decoding JSON first can split a secret (`p@ss<z>` -> `p@ss`) past what the mask
+        # knows. Mask first, transform and cut after.
+        text = shop_words(mask(body_text(response))) or reason_phrase(status) or kind
     return kind, masked_cut(text, mask, MESSAGE_CHARS)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Collection
@@ -36,6 +37,20 @@ def run_secrets(run_dir: Path) -> set[str]:
     return env_secrets(text, os.environ)
 
 
+def _mask_messages(run: RunData, secrets: set[str]) -> RunData:
+    """The run with its failure messages masked before anything transforms them: the error
+    table's normalising (`%40` -> `%{n}`) would otherwise break an encoded secret into a
+    form the mask no longer knows, and keep its plain part (mask first, then transform)."""
+    if not secrets:
+        return run
+    errors = run.errors
+    if not errors.empty:
+        errors = errors.assign(message=errors["message"].map(lambda m: mask(str(m), secrets)))
+    samples = tuple({**s, "message": mask(str(s.get("message", "")), secrets)}
+                    if "message" in s else s for s in run.error_samples)
+    return dataclasses.replace(run, errors=errors, error_samples=samples)
+
+
 def _capacity(run_dir: Path, run: Any) -> dict[str, Any] | None:
     """Write capacity.json (resource runway at the forecast) and return its headlines."""
     from shop_loadtest.judge.runway import write_capacity
@@ -64,10 +79,10 @@ def build_reports(run_dir: Path, *, tolerate_worker_loss: bool = False) -> dict[
     or its run.json is missing, BudgetSyntaxError when run.json holds a bad budget.
     """
     run_dir = Path(run_dir)
-    run = load_run(run_dir)
+    secrets = run_secrets(run_dir)
+    run = _mask_messages(load_run(run_dir), secrets)
     summary = judge(run, tolerate_worker_loss=tolerate_worker_loss)
     summary["capacity"] = _capacity(run_dir, run)
-    secrets = run_secrets(run_dir)
     summary = mask_data(summary, secrets)
     _write(run_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n",
            secrets)

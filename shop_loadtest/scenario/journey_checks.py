@@ -150,6 +150,9 @@ class _Checker:
         except RecursionError:
             self.problems.append(Problem("template nests too deeply to parse", loc))
             return
+        # The env rule is its own rule (docs/safety.md) and only reads the parsed tree: it is
+        # reported whatever the sandbox check finds, so `env._environ` is named an env misuse.
+        self.problems.extend(Problem(message, loc) for message in env_problems(ast))
         problem = template_problem(ast)
         if problem is not None:  # checked before anything below compiles the template
             self.problems.append(Problem(problem, loc))
@@ -162,7 +165,6 @@ class _Checker:
             else:
                 self.problems.append(Problem(f"unknown variable {name!r}{_hint(name, known)}",
                                              loc))
-        self.problems.extend(Problem(message, loc) for message in env_problems(ast))
         for attr in _faker_attributes(ast):
             if not hasattr(self.fake, attr):
                 options = [a for a in dir(self.fake) if not a.startswith("_")]
