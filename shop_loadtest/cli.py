@@ -523,7 +523,10 @@ def main(argv: list[str] | None = None) -> None:
     except exits as exc:
         sys.exit(getattr(exc, "exit_code", EXIT_OK))
     except usage as exc:
-        exc.show()  # type: ignore[attr-defined]
+        if type(exc).__name__ == "BadParameter":  # a value we checked: one line, like ours
+            _echo_err(f"error: {exc.format_message()}")  # type: ignore[attr-defined]
+        else:
+            exc.show()  # type: ignore[attr-defined]
         sys.exit(EXIT_INPUT)
     except aborts:
         _echo_err("error: interrupted")

@@ -133,18 +133,20 @@ def lines(path: Path) -> list[dict[str, Any]]:
 
 
 @pytest.mark.e2e
-def test_a_generator_that_cannot_keep_up_makes_the_run_inconclusive(tmp_path):
+def test_a_pool_at_max_users_that_cannot_keep_up_fails_the_run(tmp_path):
     # 100 journeys/s of 50 ms each need 5+ users; a pool of 2 serves under 40/s, so most
-    # arrivals wait past max_lateness and are dropped: the target was never tested at 100/s.
+    # arrivals wait past max_lateness and are dropped. The generator itself is healthy and
+    # every user is waiting on the shop: the shop's failure (issue 11), never a pass.
     with CountingServer(delay_s=0.05) as server:
         path = write_scenario(tmp_path, server.url, [("open", 0, 100), ("hold", 3, 100)],
                               max_users=2, max_lateness="200ms")
         out = tmp_path / "run"
         result = cli("run", str(path), "--out", str(out))
-    assert result.returncode == 3, result.stderr + result.stdout
+    assert result.returncode == 1, result.stderr + result.stdout
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["verdict"] == "inconclusive"
-    assert any("could not keep up" in reason for reason in summary["reasons"])
+    assert summary["verdict"] == "fail"
+    assert any("could not start: all 2 users were waiting on the shop" in reason
+               for reason in summary["reasons"])
     arrivals = summary["arrivals"]
     assert arrivals["due"] == 300
     assert arrivals["started"] + arrivals["dropped"] == arrivals["due"]

@@ -144,7 +144,8 @@ def test_a_runs_errors_carry_body_samples_with_secrets_masked(tmp_path: Path, mo
         path = tmp_path / "t.yaml"
         path.write_text(yaml.safe_dump({
             "name": "t", "target": {"host": server.url},
-            "load": {"model": "users", "stages": [{"duration": 2, "target": 2}]},
+            "load": {"model": "users", "stages": [{"duration": 1, "target": 2},
+                                                  {"duration": 2, "target": 2}]},
             "journeys": [{"name": "j", "steps": [
                 {"request": "GET /api/account?token={{ env.SLT_TEST_TOKEN }}",
                  "name": "GET /api/account", "headers": {"X-Token": "{{ env.SLT_TEST_TOKEN }}"}},

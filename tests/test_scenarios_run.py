@@ -23,6 +23,9 @@ SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 RUN_SECONDS = 5.0  # each shipped scenario's whole shape, compressed to about this
 # Scenarios that are meant to fail requests (a reproduced outage) only have to run.
 MAY_FAIL = {"postmortem-2024-08-15.yaml"}
+# A week replayed in 5 s changes its users faster than Locust's once-a-second shape tick can
+# follow: the delivery check (issue 11) rightly calls such a rehearsal inconclusive.
+CANNOT_FOLLOW = {"black-friday-week.yaml"}
 
 
 def _summary(run_dir: Path) -> dict[str, Any]:
@@ -47,7 +50,11 @@ def test_every_shipped_scenario_runs_on_the_demo_shop(path, demo_shop, tmp_path)
         return
     errors = summary["errors"]
     assert summary["failures"] == 0, errors
-    assert result.returncode == 0, result.stdout[-2000:]
+    if path.name in CANNOT_FOLLOW:
+        assert result.returncode == 3, result.stdout[-2000:]
+        assert any("of its planned users" in r for r in summary["reasons"]), summary["reasons"]
+    else:
+        assert result.returncode == 0, result.stdout[-2000:]
     names = {e["name"] for e in summary["endpoints"]}
     if path.stem == "html-storefront":
         assert {"POST /cart/add", "POST /checkout", "GET /orders/{id}", "POST /login",
@@ -206,7 +213,8 @@ def test_the_language_reaches_the_server_as_written(echo, tmp_path):
     summary = _summary(out)
     by_kind = {(e["endpoint"], e["kind"]): e for e in summary["errors"]}
     exhausted = by_kind[("data coupons", "DataExhausted")]
-    assert "data 'coupons' is exhausted: all 3 unique rows are used" in exhausted["message"]
+    # the group's message is normalised (numbers become {n}); its example is the raw one
+    assert "data 'coupons' is exhausted: all 3 unique rows are used" in exhausted["example"]
     assert ("GET /soft", "check failed") in by_kind and ("GET /hard", "check failed") in by_kind
     failed = {e["name"] for e in summary["endpoints"] if e["failures"]}
     assert failed == {"GET /soft", "GET /hard", "data coupons"}

@@ -14,6 +14,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
+from shop_loadtest.journeys.redirects import RedirectError
 from shop_loadtest.safety.hosts import REFUSED_KIND, HostNotAllowed
 
 # A body is read this far for the sample and the shop's words: enough for any error page's
@@ -155,6 +156,8 @@ def describe_failure(exception: BaseException | None, response: Any,
         kind, text = type(cause).__name__, str(cause) or text
     elif type(exception).__name__ == "CatchResponseError" and not text.startswith("HTTP "):
         kind = "check failed"
+    elif isinstance(exception, RedirectError):  # the status is a redirect; the hop limit failed
+        kind = "too many redirects"
     else:
         # Locust's own status failure reads "URL http://...: code=403" and ours "HTTP 406":
         # both become the status and what the shop said about it.
