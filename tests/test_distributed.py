@@ -123,9 +123,11 @@ def test_a_killed_worker_makes_the_run_inconclusive_and_is_named(tmp_path, count
 
 def test_local_worker_processes_split_the_rate(tmp_path, counting_server):
     path = scenario(tmp_path, counting_server.url, model="arrival_rate",
-                    stages=[(0, 30), (3, 30)])
+                    stages=[(0, 30), (6, 30)])
+    # 180 arrivals, so one arrival late at a worker's start is not over the 1% dropped rule
+    # (with 90, one drop was 1.1%: seen once in a full CI run).
     result = subprocess.run([sys.executable, "-m", "shop_loadtest", "run", str(path), "--workers",
                              "2", "--out", str(tmp_path / "run")], cwd=ROOT, capture_output=True,
                             text=True, timeout=90)
     assert result.returncode == 0, result.stderr
-    assert 88 <= counting_server.count <= 91
+    assert 178 <= counting_server.count <= 181
