@@ -44,14 +44,16 @@ RAMP = Profile.from_stages([("ramp", 10, 40.0)])
 def test_a_constant_rate_is_evenly_spaced():
     got = times(HOLD)
     assert len(got) == 200
-    assert got == pytest.approx([(k + 1) / 50.0 for k in range(200)], abs=1e-9)
+    assert got == pytest.approx([(k + 0.5) / 50.0 for k in range(200)], abs=1e-9)
+    # none at the end of the shape, where the stop would race it
+    assert got[-1] < HOLD.duration - 0.5 / 50.0 + 1e-9
 
 
-def test_a_ramp_starts_arrivals_where_the_cumulative_rate_reaches_each_whole_number():
+def test_a_ramp_starts_arrivals_where_the_cumulative_rate_reaches_each_half_unit():
     got = times(RAMP)
-    assert len(got) == math.floor(RAMP.total()) == 200
+    assert len(got) == round(RAMP.total()) == 200
     for k, t in enumerate(got, start=1):
-        assert RAMP.cumulative(t) == pytest.approx(k, abs=1e-6)
+        assert RAMP.cumulative(t) == pytest.approx(k - 0.5, abs=1e-6)
     # the rate doubles from the first half to the second: three times the arrivals
     first = sum(1 for t in got if t <= 5.0)
     assert (first, len(got) - first) == (50, 150)
@@ -66,7 +68,8 @@ def test_processes_split_the_arrivals_exactly_and_the_total_stays_evenly_spaced(
     # each process is itself evenly spread: its share of a constant rate is every count-th
     hold = [times(HOLD, index=i, count=count) for i in range(count)]
     for i, share in enumerate(hold):
-        assert share == pytest.approx([(i + 1 + count * k) / 50.0 for k in range(len(share))])
+        assert share == pytest.approx([(i + 0.5 + count * k) / 50.0
+                                       for k in range(len(share))])
 
 
 def test_poisson_arrivals_have_the_mean_of_the_rate_and_exponential_gaps():
@@ -108,7 +111,7 @@ def test_the_scheduler_releases_the_same_instants_as_the_shape_in_constant_time_
                     yield t
                 return
             k = index + 1
-            while (t := p.time_at(float(k))) is not None:
+            while (t := p.time_at(k - 0.5)) is not None:
                 yield t
                 k += count
 

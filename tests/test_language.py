@@ -204,7 +204,7 @@ def test_a_set_value_is_sent_in_two_steps_and_base_url_follows_host(tmp_path, de
     login, me = summary["by_name"]["POST /api/login"], summary["by_name"]["me"]
     assert me["requests"] > 0 and login["requests"] >= me["requests"]
     assert login["failures"] == me["failures"] == 0, summary["errors"]
-    assert summary["exit_code"] == 0
+    assert summary["exit_code"] == 0, summary["reasons"]
 
 
 @pytest.mark.e2e
@@ -368,7 +368,7 @@ def test_a_repeat_block_sends_its_requests_the_drawn_number_of_times(tmp_path, d
     started_not_done = first - last  # runs still going when the run stopped (at most 2 users)
     assert 0 <= started_not_done <= 2
     assert 3 * last <= product <= 3 * first
-    assert summary["exit_code"] == 0
+    assert summary["exit_code"] == 0, summary["reasons"]
 
 
 # --- if: ---------------------------------------------------------------------------------------
@@ -436,7 +436,7 @@ def test_if_skips_a_step_whose_condition_is_false_and_sends_the_one_that_holds(t
     bought, cart = by_name["POST /api/cart/items"]["requests"], by_name["cart"]["requests"]
     assert cart > 0 and cart <= bought <= cart + 3
     assert sum(e["failures"] for e in summary["endpoints"]) == 0, summary["errors"]
-    assert summary["exit_code"] == 0
+    assert summary["exit_code"] == 0, summary["reasons"]
 
 
 @pytest.mark.e2e

@@ -3,6 +3,9 @@ and a hostile endpoint name stays text.
 
 Headless Chromium is driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`:
 JSON messages separated by NUL on file descriptors 3 and 4), so no websocket library is needed.
+Replies are read in the calling thread with `select`, not by a reader thread: another test
+module imports locust, which gevent-patches `threading`, and a "thread" blocked in `os.read`
+then starves the test's own waits (CI saw `Target.createTarget` time out).
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ import base64
 import fcntl
 import json
 import os
-import queue
+import select
 import shutil
 import subprocess
-import threading
+import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +42,9 @@ HOSTILE = "<script>alert(1)</script>"
 HOSTILE_MESSAGE = '<img src=x onerror="alert(2)">'
 PRODUCTS = "GET /api/products"
 TIMEOUT_S = 30.0
+# The first start after apt installed Chromium builds its font cache: on a busy CI runner that
+# took longer than TIMEOUT_S (`Target.createTarget` timed out), so the first contact waits longer.
+STARTUP_TIMEOUT_S = 180.0
 
 
 class Browser:
@@ -61,30 +68,34 @@ class Browser:
             stderr=subprocess.DEVNULL)
         os.close(to_chrome_r)
         os.close(from_chrome_w)
-        self._inbox: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._inbox: deque[dict[str, Any]] = deque()
+        self._buffer = b""
         self._next_id = 0
         self.events: list[dict[str, Any]] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        self.send("Browser.getVersion", timeout=STARTUP_TIMEOUT_S)
 
-    def _read(self) -> None:
-        buffer = b""
-        while chunk := os.read(self._from_chrome, 1 << 16):
-            buffer += chunk
-            *messages, buffer = buffer.split(b"\0")
-            for message in messages:
-                self._inbox.put(json.loads(message))
-        self._inbox.put(None)
+    def _receive(self, timeout: float = TIMEOUT_S) -> dict[str, Any]:
+        """The next message from Chromium, waiting at most `timeout` seconds for it."""
+        deadline = time.monotonic() + timeout
+        while not self._inbox:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self._from_chrome], [], [], max(left, 0.0))
+            assert ready, f"no message from chromium in {timeout:.0f} s"
+            chunk = os.read(self._from_chrome, 1 << 16)
+            assert chunk, "chromium exited"
+            *messages, self._buffer = (self._buffer + chunk).split(b"\0")
+            self._inbox.extend(json.loads(message) for message in messages)
+        return self._inbox.popleft()
 
     def send(self, method: str, params: dict[str, Any] | None = None,
-             session: str | None = None) -> dict[str, Any]:
+             session: str | None = None, timeout: float = TIMEOUT_S) -> dict[str, Any]:
         self._next_id += 1
         message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
         if session:
             message["sessionId"] = session
         os.write(self._to_chrome, json.dumps(message).encode() + b"\0")
         while True:
-            reply = self._inbox.get(timeout=TIMEOUT_S)
-            assert reply is not None, "chromium exited"
+            reply = self._receive(timeout)
             if reply.get("id") == self._next_id:
                 assert "error" not in reply, reply
                 return reply.get("result", {})
@@ -95,8 +106,7 @@ class Browser:
             if event.get("method") in methods:
                 return event
         while True:
-            event = self._inbox.get(timeout=TIMEOUT_S)
-            assert event is not None, "chromium exited"
+            event = self._receive()
             self.events.append(event)
             if event.get("method") in methods:
                 return event
@@ -160,7 +170,7 @@ class Browser:
     def close(self) -> None:
         try:
             self.send("Browser.close")
-        except (AssertionError, OSError, queue.Empty):
+        except (AssertionError, OSError):
             pass
         try:
             self.proc.wait(timeout=10)
