@@ -98,10 +98,12 @@ class RunFolder:
                  arrivals: Mapping[str, float] | None = None, cpu: float | None = 30.0,
                  loop_lag_ms: float = 1.0, rss_mb: float = 80.0, dt: float = 1.0,
                  error_samples: Sequence[Mapping[str, Any]] = (),
-                 machine: Mapping[str, float | int | None] | None = None) -> None:
+                 machine: Mapping[str, float | int | None] | None = None,
+                 lateness_ms: Sequence[float] | None = None) -> None:
         """One line of intervals.jsonl: `endpoints` maps a name to its latencies (ms) this
         interval; `errors` to (kind, message, count) of failed ones (counted in `fail`);
-        `machine` is the health.machine sample (runtime/machine.py), absent when None."""
+        `machine` is the health.machine sample (runtime/machine.py), absent when None;
+        `lateness_ms`, how late each started arrival was, becomes `arrivals.late_hist`."""
         errors = errors or {}
         block = {}
         for name, latencies in endpoints.items():
@@ -126,7 +128,9 @@ class RunFolder:
             "target": target, "endpoints": block,
             "errors": [{"endpoint": name, "kind": kind, "message": message, "count": count}
                        for name, items in errors.items() for kind, message, count in items],
-            "arrivals": dict(arrivals) if arrivals is not None else None,
+            "arrivals": ({**arrivals, **({"late_hist": _histogram(lateness_ms).encode()
+                                          .decode("ascii")} if lateness_ms else {})}
+                         if arrivals is not None else None),
             "health": ({"cpu_pct": cpu, "loop_lag_ms": loop_lag_ms, "rss_mb": rss_mb,
                         **({"machine": dict(machine)} if machine is not None else {})}
                        if cpu is not None else None),

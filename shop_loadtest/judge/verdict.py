@@ -8,7 +8,8 @@
    the engine failed; the load process died, never recorded its stop or ended the shape
    early; other than the expected number of load processes took part; a worker was lost
    (unless tolerated); the generator was saturated (CPU > 90% or loop lag > 200 ms for 5 s in a
-   row, or more than 1% of due arrivals dropped while users were free); the planned load
+   row, more than 1% of due arrivals dropped while users were free, or more than 10% of
+   arrivals started over 100 ms late while users were free for 5 s in a row); the planned load
    was not delivered (below `min_delivered` in a stage) for a reason other than the shop.
 2. `fail` when a budget broke, an abort rule stopped the run, arrivals could not start
    because every user was waiting on the shop (the pool at max_users, the generator healthy),
@@ -35,6 +36,8 @@ import pandas as pd
 from shop_loadtest.judge.budgets import format_value
 from shop_loadtest.judge.delivery import describe as describe_delivery
 from shop_loadtest.results import RunData
+from shop_loadtest.results.histograms import counts_percentiles_ms, merge_counts
+from shop_loadtest.shapes import LATE_S
 
 
 def _obj(value: Any) -> dict[str, Any]:
@@ -45,6 +48,14 @@ CPU_SATURATED_PCT = 90.0
 LOOP_LAG_MS = 200.0
 SUSTAINED_S = 5.0
 DROPPED_MAX = 0.01
+# An interval whose arrivals started late (> LATE_S, 100 ms) this often, with the pool below
+# max_users, is one the generator fell behind in; LATE_MIN of them at least, so that one late
+# arrival of a 5/s run is not 20%. A healthy run's start-up (spawning the pool, imports) is
+# late for under a second; a process starved of CPU (a CPU limit that throttles it, a busy
+# host) is late for as long as the starving lasts, while its own CPU figure stays low.
+LATE_SHARE_MAX = 0.10
+LATE_MIN = 3
+LATE_QS = (50.0, 95.0, 99.0)
 
 
 def _longest_run(t: np.ndarray, dt: np.ndarray, flag: np.ndarray) -> tuple[float, float, float]:
@@ -79,6 +90,9 @@ def generator_health(run: RunData) -> dict[str, Any]:
             if seconds >= SUSTAINED_S:
                 problems.append(f"load generator saturated: {what.format(limit)} for "
                                 f"{seconds:g} s in a row on {source} (t={start:g}-{end:g} s)")
+        behind = _fell_behind(rows, t, dt, str(source))
+        if behind:
+            problems.append(behind)
     due, dropped = _total(ticks, "due"), _total(ticks, "dropped")
     full = _total(ticks, "dropped_full") if "dropped_full" in ticks else 0.0
     arrivals = None
@@ -87,9 +101,11 @@ def generator_health(run: RunData) -> dict[str, Any]:
         arrivals = {
             "due": int(due), "started": int(_total(ticks, "started")), "dropped": int(dropped),
             "dropped_full": int(full),
-            "late": int(late), "late_max_ms": _max(ticks, "late_max_ms"),
+            "late": int(late), "late_full": int(_total(ticks, "late_full")),
+            "late_max_ms": _max(ticks, "late_max_ms"),
             "dropped_pct": round(100 * dropped / due, 3) if due else 0.0,
             "late_pct": round(100 * late / due, 3) if due else 0.0,
+            **lateness_percentiles(ticks),
         }
         # Dropped while every user of a full pool waited on the shop: the shop's doing,
         # judged by the delivery rule. The others found users free and still did not start.
@@ -108,6 +124,39 @@ def generator_health(run: RunData) -> dict[str, Any]:
         "problems": problems,
         "arrivals": arrivals,
     }
+
+
+def _fell_behind(rows: pd.DataFrame, t: np.ndarray, dt: np.ndarray, source: str) -> str | None:
+    """The generator-trouble reason of one source's ticks when, for SUSTAINED_S in a row, more
+    than LATE_SHARE_MAX of its started arrivals began over LATE_S late with the pool below
+    max_users (late while the pool was full is the shop's doing, as for drops)."""
+    if "late" not in rows or not rows["late"].notna().any():
+        return None
+    late = np.nan_to_num(rows["late"].to_numpy(float))
+    full = np.nan_to_num(rows["late_full"].to_numpy(float)) if "late_full" in rows else 0.0
+    own = np.clip(late - full, 0.0, None)
+    started = np.nan_to_num(rows["started"].to_numpy(float))
+    flag = (own >= LATE_MIN) & (own > LATE_SHARE_MAX * started)
+    seconds, start, end = _longest_run(t, dt, flag)
+    if seconds < SUSTAINED_S:
+        return None
+    inside = (t > start) & (t <= end)
+    share = float(own[inside].sum() / max(started[inside].sum(), 1.0))
+    p99 = counts_percentiles_ms(merge_counts(
+        rows["late_hist"][inside] if "late_hist" in rows else []), [99.0])[0]
+    worst = f"; p99 lateness {p99:.0f} ms" if p99 is not None else ""
+    return (f"load generator fell behind: {100 * share:.0f}% of arrivals started more than "
+            f"{LATE_S * 1000:.0f} ms late with the user pool below max_users, for {seconds:g} s "
+            f"in a row on {source} (t={start:g}-{end:g} s{worst}); its CPU figure can look "
+            "normal when the process is throttled or the machine is busy")
+
+
+def lateness_percentiles(ticks: pd.DataFrame) -> dict[str, float | None]:
+    """How late started arrivals were, p50/p95/p99 in ms over the whole run (exact merges
+    of the per-interval `late_hist`); None for runs recorded before it was kept."""
+    hists = ticks["late_hist"] if "late_hist" in ticks else []
+    values = counts_percentiles_ms(merge_counts(hists), LATE_QS)
+    return {f"late_p{q:g}_ms": _round(v) for q, v in zip(LATE_QS, values, strict=True)}
 
 
 def _total(frame: pd.DataFrame, column: str) -> float:

@@ -56,6 +56,13 @@ def terminal_summary(summary: dict[str, Any]) -> str:
         if len(endpoints) > MAX_ENDPOINTS:
             out.append(f"... and {len(endpoints) - MAX_ENDPOINTS} more endpoints in report.html")
         out.append("")
+    arrivals = summary.get("arrivals")
+    if arrivals and arrivals.get("late_p50_ms") is not None:
+        out += [f"arrivals: {arrivals['due']:,} due, {arrivals['started']:,} started, "
+                f"{arrivals['dropped']:,} dropped, {arrivals['late']:,} late (> 100 ms); "
+                f"started late by p50 {ms(arrivals['late_p50_ms'])}, p95 "
+                f"{ms(arrivals['late_p95_ms'])}, p99 {ms(arrivals['late_p99_ms'])}, max "
+                f"{ms(arrivals['late_max_ms'])}", ""]
     out.append(f"verdict: {summary['verdict'].upper()}")
     out += [f"  - {reason}" for reason in summary["reasons"]]
     return "\n".join(out)

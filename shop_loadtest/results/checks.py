@@ -19,7 +19,7 @@ from shop_loadtest.limits import MAX_COUNT, MAX_SHAPE_S
 SCHEMA_VERSION = 1  # the run.json / intervals.jsonl layout this version reads
 MAX_RUN_S = 2 * MAX_SHAPE_S  # an interval later than this into the run is not one
 _LATENCIES = ("sum_ms", "min_ms", "max_ms", "p50_ms", "p95_ms", "p99_ms")
-_ARRIVALS = ("due", "started", "dropped", "late")
+_ARRIVALS = ("due", "started", "dropped", "late", "late_full")
 _META_TYPES: dict[str, tuple[type, ...]] = {
     "scenario": (str,), "scenario_file": (str,), "started_at": (str,), "ended_at": (str,),
     "host": (str,), "model": (str,), "speedup": (int, float), "processes": (int,),

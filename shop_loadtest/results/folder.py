@@ -23,7 +23,7 @@ import pandas as pd
 
 from shop_loadtest.errors import ResultsError
 from shop_loadtest.results.checks import Damage, check_interval, check_meta
-from shop_loadtest.results.histograms import HistCache
+from shop_loadtest.results.histograms import HistCache, decode_counts, merge_counts
 from shop_loadtest.results.numbers import number as _num  # the one lenient reader
 
 INTERVAL_COLUMNS = ["t", "ts", "dt", "source", "endpoint", "method", "n", "fail", "sum_ms",
@@ -31,8 +31,8 @@ INTERVAL_COLUMNS = ["t", "ts", "dt", "source", "endpoint", "method", "n", "fail"
 # health.machine, sampled beside each load process (runtime/machine.py)
 MACHINE_COLUMNS = ["cores", "other_cpu_pct", "steal_pct", "load1", "runq_wait_pct", "family"]
 TICK_COLUMNS = ["t", "ts", "dt", "source", "users", "target", "due", "started", "dropped",
-                "dropped_full", "late", "late_max_ms", "cpu_pct", "loop_lag_ms", "rss_mb",
-                "journeys", *MACHINE_COLUMNS]
+                "dropped_full", "late", "late_full", "late_max_ms", "cpu_pct", "loop_lag_ms",
+                "rss_mb", "journeys", *MACHINE_COLUMNS, "late_hist"]
 ERROR_COLUMNS = ["t", "source", "endpoint", "kind", "message", "count"]
 MONITOR_COLUMNS = ["t", "ts", "endpoint", "ok", "error", "name", "labels", "value"]
 _INT_COLUMNS = ("n", "fail", "bytes", "count")
@@ -244,8 +244,10 @@ def _intervals(records: Iterable[dict[str, Any]], warnings: list[str]
         journeys, machine = _obj(rec.get("journeys")), _obj(health.get("machine"))
         ticks.append({**base, "users": _num(rec.get("users")), "target": _num(rec.get("target")),
                       **{k: _num(arrivals.get(k)) for k in
-                         ("due", "started", "dropped", "dropped_full", "late",
+                         ("due", "started", "dropped", "dropped_full", "late", "late_full",
                           "late_max_ms")},
+                      # how late each started arrival was: Counts, merged per slot below
+                      "late_hist": decode_counts(arrivals.get("late_hist")),
                       **{k: _num(health.get(k)) for k in ("cpu_pct", "loop_lag_ms", "rss_mb")},
                       "journeys": _num(journeys.get("completed")),
                       **{k: _num(machine.get(k)) for k in MACHINE_COLUMNS}})
@@ -286,7 +288,7 @@ def _intervals(records: Iterable[dict[str, Any]], warnings: list[str]
             _frame(errors, ERROR_COLUMNS), samples)
 
 
-_TICK_SUM = ("due", "started", "dropped", "dropped_full", "late", "journeys")
+_TICK_SUM = ("due", "started", "dropped", "dropped_full", "late", "late_full", "journeys")
 _TICK_MAX = ("late_max_ms", "cpu_pct", "loop_lag_ms", "rss_mb", *MACHINE_COLUMNS)
 
 
@@ -309,6 +311,7 @@ def _merge_ticks(ticks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for k in ("users", "target", "ts"):
             if not math.isnan(tick[k]):
                 seen[k] = tick[k]
+        seen["late_hist"] = merge_counts([seen["late_hist"], tick["late_hist"]])
     return list(merged.values())
 
 

@@ -10,7 +10,11 @@ Every ticket ends as exactly one of `started` or `dropped` (tickets still queued
 stops are dropped), so over a run `due == started + dropped`. A ticket dropped while every user
 of a pool already at `max_users` was in a journey is also counted `dropped_full`: those
 arrivals could not start because all users were waiting on the shop, which is the shop's
-failure, not the generator's.
+failure, not the generator's. The same holds for a late start (`late_full`).
+
+Each interval also carries the lateness of every started arrival as a histogram (`late_hist`,
+microseconds, the one HDR layout), so the report can give lateness percentiles that merge
+exactly across intervals and processes, and the verdict can judge sustained lateness.
 """
 
 from __future__ import annotations
@@ -18,27 +22,31 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import gevent
 from gevent.queue import Empty, Queue
 
-from shop_loadtest.shapes import Profile, arrival_times
-
-LATE_S = 0.1
+from shop_loadtest.hdr import new_histogram
+from shop_loadtest.runtime.recorder import record_many, to_us
+from shop_loadtest.shapes import LATE_S, Profile, arrival_times
 
 
 @dataclass
 class ArrivalCounts:
     """One interval's arrivals: due (released), started, dropped, late (> LATE_S), and the
-    dropped ones that found the pool full (`dropped_full`)."""
+    dropped and late ones that found the pool full (`dropped_full`, `late_full`)."""
 
     due: int = 0
     started: int = 0
     dropped: int = 0
     dropped_full: int = 0
     late: int = 0
+    late_full: int = 0
     late_max_ms: float = 0.0
+    # ms late, per started arrival: folded into `late_hist` once an interval
+    lateness_ms: list[float] = field(default_factory=list)
 
     def drop(self, pool_full: bool) -> None:
         self.dropped += 1
@@ -52,18 +60,30 @@ class ArrivalCounts:
             self.drop(pool_full)
             return False
         self.started += 1
+        ms = lateness * 1000.0 if lateness > 0.0 else 0.0
+        self.lateness_ms.append(ms)
         if lateness > LATE_S:
             self.late += 1
-        if lateness * 1000.0 > self.late_max_ms:
-            self.late_max_ms = lateness * 1000.0
+            if pool_full:
+                self.late_full += 1
+        if ms > self.late_max_ms:
+            self.late_max_ms = ms
         return True
 
-    def take(self) -> dict[str, float]:
+    def take(self) -> dict[str, Any]:
+        late_hist = None
+        if self.lateness_ms:
+            hist = new_histogram()
+            record_many(hist, to_us(self.lateness_ms))
+            late_hist = hist.encode().decode("ascii")
         out = {"due": self.due, "started": self.started, "dropped": self.dropped,
                "dropped_full": self.dropped_full, "late": self.late,
-               "late_max_ms": round(self.late_max_ms, 3)}
-        self.due = self.started = self.dropped = self.dropped_full = self.late = 0
+               "late_full": self.late_full, "late_max_ms": round(self.late_max_ms, 3),
+               "late_hist": late_hist}
+        self.due = self.started = self.dropped = self.dropped_full = 0
+        self.late = self.late_full = 0
         self.late_max_ms = 0.0
+        self.lateness_ms = []
         return out
 
 
@@ -154,8 +174,8 @@ class ArrivalScheduler:
             return None
         lateness = time.time() - due
         # This user was busy until now: the pool was as full as it was with it in a journey.
-        too_late = lateness > self.max_lateness
-        if not self.counts.start(lateness, self.max_lateness,
-                                 too_late and self._pool_full(self.in_flight + 1)):
+        full = (lateness > LATE_S or lateness > self.max_lateness) and self._pool_full(
+            self.in_flight + 1)
+        if not self.counts.start(lateness, self.max_lateness, full):
             return None
         return max(lateness, 0.0)
