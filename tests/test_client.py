@@ -4,6 +4,8 @@ with gevent) against loopback servers that reset connections or never answer."""
 
 from __future__ import annotations
 
+import socket
+import threading
 from typing import Any
 
 import pytest
@@ -87,6 +89,77 @@ def test_a_timed_out_request_is_kind_timeout_and_leaks_no_connection():
     assert [kind for (kind, _), _ in got["seen"]] == ["timeout"] * 12
     assert all(0.15 <= t <= 3.0 for t in got["took"])
     assert got["fired"] is False  # a timer cancelled in time does not fire
+
+
+class ClosingServer:
+    """Answers each request as HTTP/1.1 keep-alive (no `Connection: close`), then closes the
+    connection anyway: what a server's idle timeout does to a socket sitting in the pool.
+    It counts connections, requests and the body bytes it read."""
+
+    def __init__(self) -> None:
+        self.connections = self.requests = self.body_bytes = 0
+        self._srv = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._srv.getsockname()[1]}"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> ClosingServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._srv.close()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._srv.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                while len(body) < length:
+                    chunk = conn.recv(1 << 20)
+                    if not chunk:
+                        break
+                    body += chunk
+                self.requests += 1
+                self.body_bytes += len(body)
+                answer = str(len(body)).encode()
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(answer)).encode()
+                             + b"\r\n\r\n" + answer)
+
+
+def test_a_kept_alive_socket_the_server_closed_is_replaced_not_sent_on():
+    with ClosingServer() as server:
+        got = _run("""
+    from shop_loadtest.runtime.client import LeanConnectionPool
+    s = session(True)
+    sizes = []
+    for k in range(6):
+        body = b"x" * (8 << 20) if k == 3 else None  # one body far beyond a send buffer
+        r = s.request("POST" if body else "GET", "/x", name="x", data=body)
+        sizes.append(int(r.text))
+        time.sleep(0.05)  # the server's FIN arrives while the socket sits in the pool
+    pool = next(iter(s.client.clientpool.clients.values()))._connection_pool
+    print(json.dumps({"seen": seen, "sizes": sizes,
+                      "lean": type(pool) is LeanConnectionPool}))
+    """, server.url)
+        requests, connections, body_bytes = server.requests, server.connections, server.body_bytes
+    assert got["lean"] is True
+    assert [failure for failure, _ in got["seen"]] == [None] * 6  # no request failed
+    assert (requests, connections) == (6, 6)  # each sent once, each on a new connection
+    assert got["sizes"] == [0, 0, 0, 8 << 20, 0, 0] and body_bytes == 8 << 20
 
 
 VISITS = """
