@@ -7,10 +7,19 @@
 (b) rate fidelity: an open-model run at 100, 1000 and 3000 journeys/s, counted by the server
     per stage and per second;
 (c) percentile accuracy: p50/p95/p99 of a run against a server that answers after a uniform
-    10..50 ms delay, compared with the delays the server actually served.
+    10..50 ms delay, compared with the delays the server actually served;
+(d) scaling: 1 vs 2 load processes;
+(e) the open model: CPU-us per request of a generated open-model locustfile at 800 arrivals/s
+    against a hand-written FastHttpUser paced to the same rate, in the same window;
+(p) where the CPU goes: a py-spy breakdown of the generated closed- and open-model processes
+    during the first window of (a) and (e) (benchmarks/cpu_profile.py).
+
+(a) and (e) run every side at the same time, pinned to one core, `--repeat` times (median;
+default 3). `--before REF` adds a side running the code of git ref REF (an A/B of a change).
 
 Load goes only to 127.0.0.1; every run is bounded in time. Not part of the test suite.
-Run: `make bench` (or `.venv/bin/python benchmarks/run.py [--only a|b|c|d] [--json FILE]`).
+Run: `make bench` (or `.venv/bin/python benchmarks/run.py [--only a|b|c|d|e] [--repeat N]
+[--before REF] [--json FILE]`).
 """
 
 from __future__ import annotations
@@ -20,26 +29,18 @@ import json
 import math
 import os
 import platform
-import re
-import signal
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import psutil
 import yaml
+from cpu_profile import Breakdown, profile_pid, render
+from sides import HERE, PY, ROOT, Side, measure_sides, median_ratio, target
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-PY = sys.executable
 PATH = "/api/products"
 NAME = "GET /api/products"
 
@@ -55,52 +56,11 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
+    # Other engineers' work on the same cores: the figures per CPU-second move with it; the
+    # ratios of sides measured in the same window much less.
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "locust": version("locust"), "os": platform.platform()}
-
-
-@dataclass
-class Target:
-    url: str
-    proc: subprocess.Popen[str]
-
-    def get(self, path: str) -> bytes:
-        with urllib.request.urlopen(self.url + path, timeout=30) as resp:
-            return bytes(resp.read())
-
-    def count(self) -> int:
-        return int(self.get("/__count"))
-
-    def stats(self) -> dict[str, Any]:
-        return dict(json.loads(self.get("/__stats")))
-
-    def reset(self) -> None:
-        self.get("/__reset")
-
-    def cpu_seconds(self) -> float:
-        times = psutil.Process(self.proc.pid).cpu_times()
-        return float(times.user + times.system)
-
-
-@contextmanager
-def target(*args: str) -> Iterator[Target]:
-    """benchmarks/server.py in its own process on a free loopback port."""
-    proc = subprocess.Popen([PY, "-u", str(HERE / "server.py"), "--port", "0", *args],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        found = re.search(r"http://127\.0\.0\.1:\d+", line)
-        if not found:
-            raise RuntimeError(f"benchmark server did not start: {line!r}")
-        yield Target(found.group(0), proc)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            "locust": version("locust"), "os": platform.platform(),
+            "load1_at_start": round(os.getloadavg()[0], 2)}
 
 
 def scenario(folder: Path, name: str, host: str, *, model: str,
@@ -116,18 +76,6 @@ def scenario(folder: Path, name: str, host: str, *, model: str,
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
-
-
-def tree_cpu_seconds(proc: psutil.Process) -> float:
-    """user + system CPU seconds of a process and its live children."""
-    total = 0.0
-    for p in [proc, *proc.children(recursive=True)]:
-        try:
-            times = p.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
 
 
 def shop_loadtest_run(path: Path, host: str, out: Path, *extra: str,
@@ -149,107 +97,131 @@ def doors_open(run_dir: Path) -> float:
     raise RuntimeError("no start event")
 
 
-# --- (a) generator efficiency ----------------------------------------------------------------
+# --- (a) generator efficiency and (e) the open model -----------------------------------------
 
 EFF_USERS = 20
 EFF_WARMUP_S = 4.0
 EFF_WINDOW_S = 15.0
+OPEN_RATE = 800.0
+PACE_PER_USER = 20.0  # the plain paced side: OPEN_RATE / PACE_PER_USER users
+PROFILE_S = 8
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGINT)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+@dataclass
+class Code:
+    """Which shop_loadtest the generated sides run: this checkout (`before` None), or the
+    code of a git ref unpacked in `before` (an A/B of a change, in the same window)."""
+
+    before: Path | None = None
+
+    def python(self) -> list[str]:
+        # -S: no site-packages .pth, so the editable install of this checkout is not on the
+        # path; PYTHONPATH (env) puts the ref's code first and the venv's packages after it.
+        return [PY, "-S"] if self.before else [PY]
+
+    def env(self) -> dict[str, str] | None:
+        if self.before is None:
+            return None
+        import sysconfig
+        return {"PYTHONPATH": f"{self.before}{os.pathsep}{sysconfig.get_paths()['purelib']}"}
 
 
-def _pin(locusts: list[psutil.Process], servers: list[psutil.Process]) -> bool:
-    """The Locust processes share core 0 and the servers core 1 (when there are two cores
-    and the platform allows it), so all sides see the same machine."""
-    try:
-        if len(os.sched_getaffinity(0)) < 2:
-            return False
-        first, second, *_ = sorted(os.sched_getaffinity(0))
-        for proc in locusts:
-            proc.cpu_affinity([first])
-        for proc in servers:
-            proc.cpu_affinity([second])
-    except (AttributeError, OSError, psutil.Error):
-        return False
-    return True
+def unpack(ref: str, work: Path) -> Path:
+    """The tree of git ref `ref`, as files (no worktree, no change to the repository)."""
+    folder = work / "before"
+    folder.mkdir()
+    archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True,
+                             check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
 
 
-def bench_efficiency(work: Path) -> dict[str, Any]:
+def generated_side(work: Path, name: str, code: Code, *, model: str, level: float,
+                   duration: float) -> Side:
+    def cmd(host: str) -> list[str]:
+        path = scenario(work, name, host, model=model,
+                        stages=[("hold", 0, level), ("hold", duration, level)])
+        out = work / f"{name}_locustfile.py"
+        subprocess.run([*code.python(), "-m", "shop_loadtest", "generate", str(path), "-o",
+                        str(out)], cwd=ROOT, check=True, capture_output=True,
+                       env={**os.environ, **(code.env() or {})})
+        return [*code.python(), "-m", "locust", "-f", str(out), "--headless", "--only-summary",
+                "--host", host, "--slt-results", str(work / f"results-{name}")]
+    return Side(name, cmd, env=code.env())
+
+
+def plain_side(name: str, locustfile: str, users: int, duration: float,
+               env: dict[str, str] | None = None) -> Side:
+    return Side(name, lambda host: [PY, "-m", "locust", "-f", str(HERE / locustfile),
+                                    "--headless", "--only-summary", "--host", host, "-u",
+                                    str(users), "-r", str(users * 10), "-t",
+                                    f"{duration:.0f}s"], env=env)
+
+
+def _profiler(profiles: dict[str, Breakdown], names: tuple[str, ...]) -> Any:
+    """Profile the named sides during the first window, one after the other in threads."""
+    import threading
+
+    def during(pids: dict[str, int]) -> None:
+        def run() -> None:
+            for name in names:
+                if name in pids:
+                    profiles[name] = profile_pid(pids[name], PROFILE_S / len(names))
+        threading.Thread(target=run, daemon=True).start()
+    return during
+
+
+def bench_efficiency(work: Path, repeat: int, before: Path | None,
+                     profiles: dict[str, Breakdown]) -> dict[str, Any]:
     """Requests each server counted per CPU-second of its Locust process tree, over the same
-    steady window (after warm-up, so imports and spawning are not counted).
-
-    The locustfiles run at the same time, each against its own server, the Locust processes
-    pinned to one core: whatever else the machine does during the window weighs on all
-    alike (run one after the other, background load made the ratio swing by +-15%).
-    """
+    steady window (after warm-up, so imports and spawning are not counted): closed model, 20
+    users, no think time. The generated side is profiled during the first window."""
     duration = EFF_WARMUP_S + EFF_WINDOW_S + 10.0
-    with target() as gen_target, target() as plain_target, target() as lean_target:
-        path = scenario(work, "efficiency", gen_target.url, model="users",
-                        stages=[("hold", 0, EFF_USERS), ("hold", duration, EFF_USERS)])
-        generated = work / "efficiency_locustfile.py"
-        subprocess.run([PY, "-m", "shop_loadtest", "generate", str(path), "-o", str(generated)],
-                       cwd=ROOT, check=True, capture_output=True)
-        common = ["--headless", "--only-summary"]
-        runs = {
-            "generated": ([PY, "-m", "locust", "-f", str(generated), *common,
-                           "--host", gen_target.url, "--slt-results", str(work / "eff")],
-                          gen_target),
-            "plain": ([PY, "-m", "locust", "-f", str(HERE / "plain_locustfile.py"), *common,
-                       "--host", plain_target.url, "-u", str(EFF_USERS),
-                       "-r", str(EFF_USERS * 10), "-t", f"{duration:.0f}s"], plain_target),
-            "plain-lean": ([PY, "-m", "locust", "-f", str(HERE / "plain_lean_locustfile.py"),
-                            *common, "--host", lean_target.url, "-u", str(EFF_USERS),
-                            "-r", str(EFF_USERS * 10), "-t", f"{duration:.0f}s"], lean_target),
-        }
-        procs: dict[str, subprocess.Popen[bytes]] = {}
-        logs = []
-        try:
-            for name, (cmd, _) in runs.items():
-                log = (work / f"locust-{name}.log").open("w")
-                logs.append(log)
-                procs[name] = subprocess.Popen(cmd, cwd=work, stdout=log,
-                                               stderr=subprocess.STDOUT, start_new_session=True)
-            ps = {name: psutil.Process(p.pid) for name, p in procs.items()}
-            pinned = _pin([*ps.values()], [psutil.Process(t.proc.pid) for _, t in runs.values()])
-            time.sleep(EFF_WARMUP_S)
-
-            def sample() -> dict[str, tuple[float, int, float]]:
-                return {name: (tree_cpu_seconds(ps[name]), tgt.count(), tgt.cpu_seconds())
-                        for name, (_, tgt) in runs.items()}
-
-            w0, before = time.time(), sample()
-            time.sleep(EFF_WINDOW_S)
-            w1, after = time.time(), sample()
-        finally:
-            for proc in procs.values():
-                _stop(proc)
-            for log in logs:
-                log.close()
-    wall = w1 - w0
-    out: dict[str, Any] = {"window_s": round(wall, 3), "users": EFF_USERS, "pinned": pinned}
-    for name in runs:
-        cpu = after[name][0] - before[name][0]
-        n = after[name][1] - before[name][1]
-        out[name] = {"requests": n, "cpu_s": round(cpu, 3), "rps": round(n / wall, 1),
-                     "locust_cpu_pct": round(100 * cpu / wall, 1),
-                     "server_cpu_pct": round(100 * (after[name][2] - before[name][2]) / wall, 1),
-                     "requests_per_cpu_s": round(n / cpu, 1)}
-    out["ratio"] = round(out["generated"]["requests_per_cpu_s"]
-                         / out["plain"]["requests_per_cpu_s"], 3)
-    out["ratio_lean"] = round(out["generated"]["requests_per_cpu_s"]
-                              / out["plain-lean"]["requests_per_cpu_s"], 3)
+    sides = [
+        generated_side(work, "generated", Code(), model="users", level=EFF_USERS,
+                       duration=duration),
+        plain_side("plain", "plain_locustfile.py", EFF_USERS, duration),
+        plain_side("plain-lean", "plain_lean_locustfile.py", EFF_USERS, duration),
+    ]
+    if before is not None:
+        sides.append(generated_side(work, "before", Code(before), model="users",
+                                    level=EFF_USERS, duration=duration))
+    out = measure_sides(work, sides, warmup_s=EFF_WARMUP_S, window_s=EFF_WINDOW_S,
+                        repeat=repeat, during=_profiler(profiles, ("generated",)))
+    out["users"] = EFF_USERS
+    out["ratio"] = median_ratio(out, "generated", "plain")
+    out["ratio_lean"] = median_ratio(out, "generated", "plain-lean")
+    if before is not None:
+        out["ratio_before"] = median_ratio(out, "generated", "before")
+        out["ratio_before_plain"] = median_ratio(out, "before", "plain")
     return out
 
+
+def bench_open(work: Path, repeat: int, before: Path | None,
+               profiles: dict[str, Breakdown]) -> dict[str, Any]:
+    """The open model at OPEN_RATE arrivals/s (one request a journey) against a plain
+    FastHttpUser paced to the same rate: CPU-us per request, the same window."""
+    duration = EFF_WARMUP_S + EFF_WINDOW_S + 10.0
+    users = round(OPEN_RATE / PACE_PER_USER)
+    sides = [
+        generated_side(work, "generated-open", Code(), model="arrival_rate", level=OPEN_RATE,
+                       duration=duration),
+        plain_side("plain-paced", "plain_paced_locustfile.py", users, duration,
+                   env={"SLT_BENCH_PACE": f"{PACE_PER_USER:g}"}),
+    ]
+    if before is not None:
+        sides.append(generated_side(work, "before-open", Code(before), model="arrival_rate",
+                                    level=OPEN_RATE, duration=duration))
+    out = measure_sides(work, sides, warmup_s=EFF_WARMUP_S, window_s=EFF_WINDOW_S,
+                        repeat=repeat, during=_profiler(profiles, ("generated-open",)))
+    out["rate"] = OPEN_RATE
+    # CPU per request: generated over plain, so 1.0 is parity and lower is better
+    out["cost_ratio"] = median_ratio(out, "generated-open", "plain-paced",
+                                     key="cpu_us_per_request")
+    if before is not None:
+        out["cost_ratio_before"] = median_ratio(out, "before-open", "plain-paced",
+                                                key="cpu_us_per_request")
+    return out
 
 # --- (b) rate fidelity -----------------------------------------------------------------------
 
@@ -352,18 +324,38 @@ def bench_percentiles(work: Path) -> dict[str, Any]:
 def show(results: dict[str, Any]) -> None:
     m = results["machine"]
     print(f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, "
-          f"Locust {m['locust']}, {m['os']}")
+          f"Locust {m['locust']}, {m['os']}, load average {m['load1_at_start']:g} at the start"
+          f"{' (a busy machine)' if m['load1_at_start'] > 0.5 * (m['cores'] or 1) else ''}")
     if "efficiency" in results:
         e = results["efficiency"]
-        print("\n(a) generator efficiency: requests per CPU-second of the Locust process")
-        for name in ("plain", "plain-lean", "generated"):
-            r = e[name]
-            print(f"  {name:10} {r['requests_per_cpu_s']:7.0f} req/CPU-s  ({r['rps']:.0f} req/s, "
-                  f"Locust CPU {r['locust_cpu_pct']:.0f}%, server CPU "
-                  f"{r['server_cpu_pct']:.0f}%)")
-        print(f"  ratio generated/plain: {e['ratio']:.3f}  (target >= 0.95)")
+        print(f"\n(a) generator efficiency, closed model {e['users']} users: requests per "
+              f"CPU-second of the Locust process (median of {e['repeat']}; load average "
+              f"{e['load1'][0]:g} -> {e['load1'][1]:g}{'' if e['pinned'] else '; NOT pinned'})")
+        for name in ("plain", "plain-lean", "generated", "before"):
+            if name in e:
+                _side_line(name, e[name])
+        print(f"  ratio generated/plain: {e['ratio']:.3f}  (target >= 1.0)")
         print(f"  ratio generated/plain-lean: {e['ratio_lean']:.3f}  (the same cookie jar on "
               "both sides: what the journey layer and the recording cost)")
+        if "ratio_before" in e:
+            print(f"  ratio generated/before: {e['ratio_before']:.3f}  (before/plain "
+                  f"{e['ratio_before_plain']:.3f})")
+    if "open" in results:
+        o = results["open"]
+        print(f"\n(e) the open model at {o['rate']:g} arrivals/s: CPU-us per request (median of "
+              f"{o['repeat']}; load average {o['load1'][0]:g} -> {o['load1'][1]:g})")
+        for name in ("plain-paced", "generated-open", "before-open"):
+            if name in o:
+                _side_line(name, o[name])
+        print(f"  CPU per request generated/plain paced: {o['cost_ratio']:.3f}  (1.0 is parity;"
+              " target <= 1.05)")
+        if "cost_ratio_before" in o:
+            print(f"  before/plain paced: {o['cost_ratio_before']:.3f}")
+    profiles = results.get("profiles") or {}
+    if profiles:
+        print("\n(p) where a request's CPU goes (py-spy, first window of (a) and (e))")
+        for lines in profiles.values():
+            print("\n".join(lines))
     for key in ("fidelity", "fidelity_2"):
         if key not in results:
             continue
@@ -389,6 +381,11 @@ def show(results: dict[str, Any]) -> None:
                   f"diff {r['diff_ms']:+.3f} ms ({r['diff_pct']:+.2f}%)")
 
 
+def _side_line(name: str, r: dict[str, Any]) -> None:
+    print(f"  {name:14} {r['requests_per_cpu_s']:7.0f} req/CPU-s  {r['cpu_us_per_request']:6.1f} "
+          f"CPU-us/req  ({r['rps']:.0f} req/s, Locust CPU {r['locust_cpu_pct']:.0f}%)")
+
+
 def show_scaling(results: dict[str, Any]) -> None:
     if "scaling" not in results:
         return
@@ -401,16 +398,23 @@ def show_scaling(results: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["a", "b", "c", "d"], action="append")
+    parser.add_argument("--only", choices=["a", "b", "c", "d", "e"], action="append")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of (a) and (e); medians")
+    parser.add_argument("--before", default=None,
+                        help="git ref: add a side running that code to (a) and (e)")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     args = parser.parse_args()
-    only = set(args.only or ["a", "b", "c", "d"])
+    only = set(args.only or ["a", "b", "c", "d", "e"])
     results: dict[str, Any] = {"machine": machine()}
     began = time.monotonic()
+    profiles: dict[str, Breakdown] = {}
     with tempfile.TemporaryDirectory(prefix="slt-bench-") as tmp:
         work = Path(tmp)
+        before = unpack(args.before, work) if args.before else None
         if "a" in only:
-            results["efficiency"] = bench_efficiency(work)
+            results["efficiency"] = bench_efficiency(work, args.repeat, before, profiles)
+        if "e" in only:
+            results["open"] = bench_open(work, args.repeat, before, profiles)
         if "b" in only:
             results["fidelity"] = bench_fidelity(work, workers=1)
             results["fidelity_2"] = bench_fidelity(work, workers=2)
@@ -419,6 +423,8 @@ def main() -> None:
         if "d" in only:
             results["scaling"] = bench_scaling(work)
     results["elapsed_s"] = round(time.monotonic() - began, 1)
+    results["profiles"] = {name: render(name, b) for name, b in profiles.items()}
+    results["profile_data"] = {name: b.to_json() for name, b in profiles.items()}
     show(results)
     show_scaling(results)
     print(f"\n({results['elapsed_s']:.0f} s)")

@@ -15,18 +15,25 @@ failure, not the generator's. The same holds for a late start (`late_full`).
 Each interval also carries the lateness of every started arrival as a histogram (`late_hist`,
 microseconds, the one HDR layout), so the report can give lateness percentiles that merge
 exactly across intervals and processes, and the verdict can judge sustained lateness.
+
+The hand-off is built for a pool of thousands of users of which most wait (the pool is sized
+for two seconds of arrivals beyond those in flight): a ticket goes straight to the user that
+became free last (a stack of waiters: the same few users stay busy and warm), and a waiting
+user sets no timer. gevent's `Queue.get(timeout=0.5)` cost a Timeout per wait and woke every
+idle user twice a second to find nothing (docs/performance.md has the measurements).
 """
 
 from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
-from gevent.queue import Empty, Queue
+from gevent.hub import Waiter, get_hub
 
 from shop_loadtest.hdr import new_histogram
 from shop_loadtest.runtime.recorder import record_many, to_us
@@ -107,7 +114,7 @@ class ArrivalScheduler:
         # `pool_full(in_flight)` is the shop's doing.
         self.in_flight = 0
         self._pool_full = pool_full or (lambda _busy: False)
-        self._queue: Queue[float] = Queue()
+        self._queue = _Tickets()
         # With a seed, each process still draws its own Poisson stream: the same stream in
         # every worker would make all of them arrive at the same instants.
         rng = random.Random(None if seed is None else f"{seed}/{index}/{count}")
@@ -119,13 +126,15 @@ class ArrivalScheduler:
         self._greenlet = gevent.spawn(self._run)
 
     def stop(self) -> None:
-        """Stop releasing tickets; the ones still waiting were never started: dropped."""
+        """Stop releasing tickets; the ones still waiting were never started: dropped. The
+        users still waiting are woken with no ticket, so a graceful stop need not wait."""
         if self._greenlet is not None:
             self._greenlet.kill(block=False)
         full = self._full()
-        while not self._queue.empty():
-            self._queue.get_nowait()
+        while self._queue:
+            self._queue.popleft()
             self.counts.drop(full)
+        self._queue.wake_all()
 
     def _full(self) -> bool:
         return self._pool_full(self.in_flight)
@@ -148,29 +157,26 @@ class ArrivalScheduler:
                 gevent.sleep(min(due_abs - now, 0.5))
                 continue
             self._drop_stale(now)
+            queue = self._queue
             while pending is not None and doors_open + pending <= now:
-                self._queue.put(doors_open + pending)
+                queue.append(doors_open + pending)
                 self.counts.due += 1
                 pending = next(self._times, None)
+            queue.hand_out()
         self.finished = True
 
     def _drop_stale(self, now: float) -> None:
-        while True:
-            try:
-                due = self._queue.peek_nowait()
-            except Empty:
-                return
-            if now - due <= self.max_lateness:
-                return
-            self._queue.get_nowait()
+        queue = self._queue
+        while queue and now - queue[0] > self.max_lateness:
+            queue.popleft()
             self.counts.drop(self._full())
 
-    def take(self, timeout: float = 1.0) -> float | None:
-        """Wait for the next arrival; returns its lateness in seconds, or None (none came,
-        or it was too late and was dropped)."""
-        try:
-            due = self._queue.get(timeout=timeout)
-        except Empty:
+    def take(self, timeout: float | None = 1.0) -> float | None:
+        """Wait for the next arrival (at most `timeout` seconds; None: until one comes or
+        the scheduler stops); returns its lateness in seconds, or None (none came, or it was
+        too late and was dropped)."""
+        due = self._queue.get(timeout)
+        if due is None:
             return None
         lateness = time.time() - due
         # This user was busy until now: the pool was as full as it was with it in a journey.
@@ -179,3 +185,63 @@ class ArrivalScheduler:
         if not self.counts.start(lateness, self.max_lateness, full):
             return None
         return max(lateness, 0.0)
+
+
+class _Tickets(deque[float]):
+    """Due times not yet taken (oldest first), and the users waiting for one (the one that
+    became free last first)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._waiting: list[Waiter[Any]] = []
+        self._hub = get_hub()
+        self._handing_out = False
+
+    def empty(self) -> bool:
+        return not self
+
+    def get(self, timeout: float | None) -> float | None:
+        """The oldest ticket, waiting for one if there is none (None: timed out or woken)."""
+        if self:
+            return self.popleft()
+        waiter: Waiter[Any] = Waiter(self._hub)
+        self._waiting.append(waiter)
+        timer = None
+        if timeout is not None:
+            timer = self._hub.loop.timer(timeout)
+            timer.start(waiter.switch, None)
+        try:
+            due: float | None = waiter.get()
+        except BaseException:  # killed while waiting (the user stopped)
+            self._forget(waiter)
+            raise
+        finally:
+            if timer is not None:
+                timer.close()
+        if due is None:
+            self._forget(waiter)
+        return due
+
+    def _forget(self, waiter: Waiter[Any]) -> None:
+        try:
+            self._waiting.remove(waiter)
+        except ValueError:
+            pass
+
+    def hand_out(self) -> None:
+        """Give the waiting tickets to waiting users, from the hub (a Waiter is switched to
+        from there only), once per batch of tickets."""
+        if self and self._waiting and not self._handing_out:
+            self._handing_out = True
+            self._hub.loop.run_callback(self._hand_out)
+
+    def _hand_out(self) -> None:
+        self._handing_out = False
+        waiting = self._waiting
+        while self and waiting:
+            waiting.pop().switch(self.popleft())
+
+    def wake_all(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        for waiter in waiting:
+            self._hub.loop.run_callback(waiter.switch, None)

@@ -475,7 +475,9 @@ class ArrivalUser(_JourneyMixin, FastHttpUser):
         if scheduler is None:  # doors not open yet (a worker waiting for the master's plan)
             gevent.sleep(0.05)
             return
-        lateness = scheduler.take(timeout=0.5)
+        # No timeout: a waiting user costs nothing until a ticket comes; the scheduler's
+        # stop wakes the ones still waiting.
+        lateness = scheduler.take(timeout=None)
         if lateness is None:
             return
         journey = self._rng.choices(self.journeys, weights=self._weights)[0]
