@@ -1,7 +1,7 @@
 """Where a load process spends its CPU: a py-spy sample of it, summed by module group.
 
-`py-spy record --format raw` gives one line per distinct stack with its sample count; only
-busy samples are kept (py-spy leaves out a thread idle in the event loop's epoll). Each sample
+`py-spy record --format raw --gil` gives one line per distinct stack with its sample count,
+for samples holding the GIL only: the event loop's wait in epoll is left out. Each sample
 is counted once, under the group of its innermost Python frame (self time): time in a system
 call shows under the Python function that made it (gevent's socket methods, `select`).
 
@@ -93,14 +93,16 @@ def parse_raw(text: str) -> Breakdown:
 
 def profile_pid(pid: int, seconds: float, rate: int = 250) -> Breakdown:
     """Sample process `pid` for `seconds` with py-spy (`--nonblocking`: the process is not
-    paused to be read, so the profile costs it almost nothing)."""
+    paused to be read, so the profile costs it almost nothing; `--gil`: only samples holding
+    the GIL, since gevent's loop waits in epoll without it, and py-spy's own idle test
+    counted much of that wait as `Hub.run`)."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
         return Breakdown(error="py-spy is not installed (`make install` adds it)")
     with tempfile.NamedTemporaryFile(suffix=".txt") as raw:
         result = subprocess.run([spy, "record", "--pid", str(pid), "--duration",
                                  str(max(int(seconds), 1)), "--rate", str(rate), "--format",
-                                 "raw", "--nonblocking", "--output", raw.name],
+                                 "raw", "--nonblocking", "--gil", "--output", raw.name],
                                 capture_output=True, text=True, timeout=seconds + 60)
         text = Path(raw.name).read_text() if Path(raw.name).exists() else ""
     if result.returncode != 0 and not text:
