@@ -17,6 +17,7 @@ costs no rendering at all.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import random
 import sys
 import time
@@ -28,6 +29,7 @@ import gevent
 from gevent import GreenletExit
 from locust import HttpUser, User, constant, task
 from locust.contrib.fasthttp import FastHttpUser, LocustBadStatusCode
+from locust.user.task import LOCUST_STATE_STOPPING
 
 from shop_loadtest.journeys import (
     MAX_REDIRECTS,
@@ -467,7 +469,13 @@ class ArrivalUser(_JourneyMixin, FastHttpUser):
 
     def on_start(self) -> None:
         self._setup_session()
-        self._weights = [j.weight for j in self.journeys]
+        self._cum_weights = list(itertools.accumulate(j.weight for j in self.journeys))
+
+    def _pick(self) -> Journey:
+        journeys = self.journeys
+        if len(journeys) == 1:
+            return journeys[0]
+        return self._rng.choices(journeys, cum_weights=self._cum_weights)[0]
 
     @task
     def arrive(self) -> None:
@@ -475,18 +483,21 @@ class ArrivalUser(_JourneyMixin, FastHttpUser):
         if scheduler is None:  # doors not open yet (a worker waiting for the master's plan)
             gevent.sleep(0.05)
             return
-        # No timeout: a waiting user costs nothing until a ticket comes; the scheduler's
-        # stop wakes the ones still waiting.
-        lateness = scheduler.take(timeout=None)
-        if lateness is None:
-            return
-        journey = self._rng.choices(self.journeys, weights=self._weights)[0]
-        self._late_ms = lateness * 1000.0
-        scheduler.journey_started()
-        try:
-            self.run_journey(journey)
-        finally:
-            scheduler.journey_ended()
+        # One task for many arrivals: Locust's task loop (pick a task, queue it, sleep 0)
+        # would run between every two journeys otherwise. A stop is still seen between
+        # journeys, as Locust sees it between tasks.
+        while self._state != LOCUST_STATE_STOPPING:
+            # No timeout: a waiting user costs nothing until a ticket comes; the
+            # scheduler's stop wakes the ones still waiting.
+            lateness = scheduler.take(timeout=None)
+            if lateness is None:
+                return
+            self._late_ms = lateness * 1000.0
+            scheduler.journey_started()
+            try:
+                self.run_journey(self._pick())
+            finally:
+                scheduler.journey_ended()
 
     def on_stop(self) -> None:
         self._stop_journeys(self.journeys)
