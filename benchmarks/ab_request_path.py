@@ -3,8 +3,9 @@ against benchmarks/server.py, each variant in turn in short interleaved rounds (
 so a busy machine weighs on all of them alike; medians and minimums over the rounds.
 
 Variants: `stock` (a FastHttpSession as Locust makes it), `none` (send_once, neither lever),
-`send` (one plain send() instead of gevent's sendall with its getsockopt), `poll` (the
-per-socket poll() keep-alive check instead of gevent's select()), `send+poll` (the runtime).
+`send` (one plain send() instead of gevent's sendall with its getsockopt: the runtime),
+`poll` (a per-socket poll() keep-alive check instead of gevent's select(), measured and not
+kept: it lost 8-12% with 20 concurrent users, docs/performance.md), `send+poll`.
 
     .venv/bin/python benchmarks/ab_request_path.py [--rounds 80] [--requests 500]
 """
@@ -19,6 +20,7 @@ import argparse
 import json
 import re
 import resource
+import select
 import statistics
 import subprocess
 import sys
@@ -26,6 +28,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import gevent.monkey
 import gevent.socket
 from geventhttpclient.connectionpool import ConnectionPool
 from locust.contrib.fasthttp import FastHttpSession
@@ -36,7 +39,25 @@ from shop_loadtest.runtime import client
 HERE = Path(__file__).resolve().parent
 VARIANTS = ("stock", "none", "send", "poll", "send+poll")
 LEAN_SENDALL = client.LeanSocket.sendall
-LEAN_ALIVE = client.LeanConnectionPool._is_socket_alive
+_POLL = gevent.monkey.get_original("select", "poll")
+_NOT_IDLE = (select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP | select.POLLNVAL
+             | getattr(select, "POLLRDHUP", 0))
+_POLLERS: dict[int, Any] = {}
+
+
+def poll_alive(pool: Any, sock: Any) -> bool:
+    """The keep-alive check with one poll() object per socket (the alternative measured)."""
+    try:
+        fd = sock.fileno()
+        if fd < 0:
+            return False
+        poller = _POLLERS.get(id(sock))
+        if poller is None:
+            poller = _POLLERS[id(sock)] = _POLL()
+            poller.register(fd, _NOT_IDLE)
+        return not poller.poll(0)
+    except (OSError, ValueError):
+        return False
 
 
 def _cpu() -> float:
@@ -71,7 +92,7 @@ def main() -> None:
                 client.LeanSocket.sendall = (LEAN_SENDALL if "send" in name  # type: ignore
                                              else gevent.socket.socket.sendall)
                 client.LeanConnectionPool._is_socket_alive = (  # type: ignore
-                    LEAN_ALIVE if "poll" in name else ConnectionPool._is_socket_alive)
+                    poll_alive if "poll" in name else ConnectionPool._is_socket_alive)
                 session = sessions[name]
                 began = _cpu()
                 for _ in range(args.requests):
