@@ -298,8 +298,8 @@ class Journey:
     def assigns(self) -> bool:
         """Whether a run of its steps can leave variables behind (captures or set:), which a
         fresh session must then reset."""
-        return any(isinstance(s, SetStep | ForStep) or (isinstance(s, RequestStep) and s.capture)
-                   for s in flat_steps(self.steps))
+        return any(isinstance(s, SetStep | ForStep) or (isinstance(s, RequestStep) and (
+            s.capture or s.retry)) for s in flat_steps(self.steps))
 
     def estimated_seconds(self) -> float:
         """A first guess of one run's duration, before any has been measured."""

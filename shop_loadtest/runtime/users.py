@@ -288,6 +288,7 @@ class _JourneyMixin:
         assert retry is not None
         for attempt in range(1, retry.times + 1):
             self._try = (attempt, retry.times, False)
+            ctx["attempt"] = attempt
             go_on = self._send(req, ctx)
             if self._try[2] or attempt == retry.times:
                 self._try = None
@@ -476,8 +477,8 @@ class _JourneyMixin:
         for cap in req.captures:
             try:
                 ctx[cap.var] = cap.extract(view, self._rng)
-            except LookupError as exc:
-                failure = failure or str(exc)
+            except LookupError as exc:  # where it looked: the step and the URL (no query)
+                failure = failure or f"{exc} (step {step.name}, {url.split('?', 1)[0][:200]})"
                 if (cap.on_fail or step.on_fail) != "continue":
                     go_on = False
                     break

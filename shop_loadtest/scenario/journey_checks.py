@@ -265,16 +265,19 @@ class _Checker:
                 continue
             self.captures(step, loc)
             self.checks(step, loc)
+            # a retried step's templates may use `attempt`, the try's number (1 first)
+            own = known | {"attempt"} if step.retry is not None else known
             for field_loc, text in _templated_fields(step):
-                self.template(text, (*loc, *field_loc), known, later)
-            known |= set(step.capture)
+                self.template(text, (*loc, *field_loc), own, later)
+            known |= set(step.capture) | ({"attempt"} if step.retry is not None else set())
+            own |= set(step.capture)
             for field_loc, text in _check_fields(step):
-                self.template(text, (*loc, *field_loc), known, later)
+                self.template(text, (*loc, *field_loc), own, later)
             if step.retry is not None and step.retry.until is not None:
                 from shop_loadtest.scenario.journey import if_expression
 
                 self.template("{{ " + if_expression(step.retry.until) + " }}",
-                              (*loc, "retry", "until"), known | {"response"}, later)
+                              (*loc, "retry", "until"), own | {"response"}, later)
         return set(captured_at)
 
 
@@ -287,7 +290,7 @@ def _assigned(step: Any) -> list[str]:
 
             return [parse_for(step.for_)[0], *inner]
         return inner
-    return [*step.capture, *(step.set_ or ())]
+    return [*step.capture, *(step.set_ or ()), *(["attempt"] if step.retry else [])]
 
 
 def _verb(step: Any, name: str) -> str:
