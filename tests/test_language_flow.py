@@ -352,8 +352,8 @@ def test_a_journey_moves_on_from_sold_out_deals_and_every_check_holds(tmp_path, 
 @pytest.mark.e2e
 def test_a_retry_that_never_succeeds_fails_after_its_last_try_and_keeps_the_pace(tmp_path,
                                                                                demo_shop):
-    """Deal 1 sells out: a journey that insists on it sends exactly 3 tries, 200 ms apart,
-    all recorded, and the last one fails with the until it waited for."""
+    """Deal 1 sells out: a journey that insists on it sends 3 tries, 200 ms apart, all
+    recorded, and the last one fails with the until it waited for."""
     steps = ("      - request: POST /api/deals/1/claim\n"
              "        name: claim\n"
              "        expect: {status: [201, 409]}\n"
@@ -363,9 +363,11 @@ def test_a_retry_that_never_succeeds_fails_after_its_last_try_and_keeps_the_pace
     summary = _run(tmp_path, _scenario(demo_shop, steps, model="users", target=1))
     claim = summary["by_name"]["claim"]
     failed = claim["failures"]
-    assert failed >= 2 and claim["requests"] <= 5 + 3 * failed  # 5 units, then 3 per journey
-    # one user, 3 s, 200 ms between tries: never more than ~16 tries
-    assert claim["requests"] <= 17
+    # 5 units sold, then 3 tries per journey (one of them cut short by the end)
+    assert failed >= 2 and claim["requests"] <= 5 + 3 * (failed + 1)
+    # one user for 3 s; a failing journey waits 2 x 200 ms between its tries: at most 8 of
+    # them (without the pauses there would be hundreds)
+    assert failed <= 9 and claim["requests"] <= 5 + 3 * 9
     assert "retry until response.status == 201: still false after 3 tries" in json.dumps(
         summary["errors"])
     assert summary["verdict"] == "fail" and summary["exit_code"] == 1

@@ -261,7 +261,8 @@ BAD_STEPS = [
               "body_contains: ok}\n"),
      "s.yaml:8:13: journeys.0.steps.0.check.0: a check is one of {status: 200}, {json: $.path, "
      "equals: value | exists: true | type: string}, {header: Name, equals: value | contains: "
-     "text | exists: true}, {body_contains: text}"),
+     "text | exists: true}, {body_contains: text}, {body_not_contains: text}, {final_url: "
+     "/path} or {redirect_chain: [303, 200]}"),
     (_journey("      - request: GET /\n        check:\n          - {json: $.a}\n"),
      "s.yaml:8:13: journeys.0.steps.0.check.0: a json check takes exactly one of equals:, "
      "exists:, type:"),

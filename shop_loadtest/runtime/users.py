@@ -286,15 +286,17 @@ class _JourneyMixin:
         the last try's failure counts for the journey; the earlier ones are recorded."""
         retry = req.step.retry
         assert retry is not None
-        for attempt in range(1, retry.times + 1):
-            self._try = (attempt, retry.times, False)
-            ctx["attempt"] = attempt
-            go_on = self._send(req, ctx)
-            if self._try[2] or attempt == retry.times:
-                self._try = None
-                return go_on
-            gevent.sleep(retry.pause(self._rng))
-        return True  # not reached: the last try returns above
+        try:
+            for attempt in range(1, retry.times + 1):
+                self._try = (attempt, retry.times, False)
+                ctx["attempt"] = attempt
+                go_on = self._send(req, ctx)
+                if self._try[2] or attempt == retry.times:
+                    return go_on
+                gevent.sleep(retry.pause(self._rng))
+            return True  # not reached: the last try returns above
+        finally:
+            self._try = None
 
     def _assign(self, step: CompiledSet, ctx: dict[str, Any]) -> bool:
         """A `set:` step; a value that cannot be made is recorded as a failure (SET, named

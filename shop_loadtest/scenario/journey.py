@@ -101,8 +101,11 @@ class Check(Model):
     equals: JsonValue = None
     exists: bool | None = None
     contains: str | None = Field(default=None, description="text the header's value holds")
-    type: JsonType | list[JsonType] | None = Field(
-        default=None, description="the JSON type(s) the value at json: must have")
+    type: Annotated[JsonType | list[JsonType] | None, WithJsonSchema({
+        "anyOf": [{"enum": [*JSON_TYPES, None]},
+                  {"type": "array", "items": {"enum": [*JSON_TYPES, None]}}],
+        "description": "the JSON type(s) the value at json: must have (a bare null is "
+                       "the type null)"})] = None
     body_contains: str | None = None
     body_not_contains: str | None = Field(default=None,
                                           description="text the body must not hold")
@@ -116,6 +119,14 @@ class Check(Model):
     on_fail: OnFail | None = Field(default=None, description="default: the step's on_fail")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _null(cls, value: Any) -> Any:
+        """YAML reads a bare `null` as None: here it names the JSON type."""
+        if value is None:
+            return "null"
+        return ["null" if v is None else v for v in value] if isinstance(value, list) else value
 
     @model_validator(mode="after")
     def _one_kind(self) -> Check:
