@@ -389,3 +389,32 @@ def test_the_generated_locustfile_runs_blocks_loops_and_retries_under_plain_locu
     assert sum(s["num_failures"] for s in stats.values()) == 0, run.stderr[-2000:]
     assert stats["deal"]["num_requests"] > 0 and stats["claim"]["num_requests"] > 0
     assert stats["add and follow (redirect 1)"]["num_requests"] > 0
+
+
+def test_a_bare_null_in_a_type_list_names_the_json_type_null():
+    scenario = load_scenario_text(_journey(
+        "      - request: GET /\n        check: [{json: $.a, type: [string, null]}, "
+        "{json: $.b, type: null}]\n"), file="s.yaml")
+    assert [c.type for c in scenario.journeys[0].steps[0].check] == [["string", "null"], "null"]
+
+
+def test_a_run_writes_out_for_blocks_as_reached_and_plans_the_pauses_of_blocks_not_reached():
+    from shop_loadtest.runtime.flow import for_items, planned
+
+    proc = Process(object(), Settings())
+    block = proc._block([
+        ForStep("x", "xs", steps=[RequestStep("GET", "/{{ x }}", "x"), ThinkStep(1, 1)]),
+        IfStep("go", steps=[ThinkStep(2, 2)]),
+    ])
+    loop, cond = block.items
+    items = for_items(loop, {"xs": ["a", "b"]})
+    assert len(items) == 6  # (bind, request, think) per item
+    ctx: dict[str, Any] = {}
+    for name, render in items[3].renderers:
+        ctx[name] = render(ctx)
+    assert ctx == {"x": "b"} and items[4].url({"x": "b"}) == "/b"
+    with pytest.raises(LoopError):
+        for_items(loop, {"xs": "ab"})
+    # a failure before both blocks still waits their think times: the for's once, the if's
+    thinks = [i for i in planned([loop, cond], random.Random()) if isinstance(i, ThinkStep)]
+    assert [t.low for t in thinks] == [1, 2]

@@ -44,7 +44,6 @@ from shop_loadtest.journeys import (
     RedirectError,
     ResponseView,
     Row,
-    SetStep,
     Settings,
     TemplateError,
     ThinkStep,
@@ -54,15 +53,14 @@ from shop_loadtest.journeys import (
     pause_after_failure,
     target_names,
 )
-from shop_loadtest.journeys import constant as fixed_value  # locust's constant is a wait time
 from shop_loadtest.runtime.client import RequestTimer, send_once
 from shop_loadtest.runtime.cookies import use_lean_cookie_jar
+from shop_loadtest.runtime.flow import COMPOSITE, for_items, planned
 from shop_loadtest.runtime.guard import guard_session, guarded_client, process_guard
 from shop_loadtest.runtime.process import Block, process
 from shop_loadtest.runtime.sessions import Visit
 
 _NO_CONTEXT: Any = MappingProxyType({})
-_BIND = SetStep({})  # what a for block's item binding runs as (no template: nothing to render)
 # After a failure that sent no request (no data row left, a template that cannot render), the
 # user pauses before trying again, instead of spinning and recording thousands of errors.
 PAUSE_AFTER_UNSENT_FAILURE_S = 1.0
@@ -189,29 +187,14 @@ class _JourneyMixin:
         copy, which a run's for and if blocks are spliced into as they are reached)."""
         return list(expand(block.items, self._rng)) if block.repeats else block.items
 
-    def _planned(self, items: list[Any]) -> list[Any]:
-        """`items` with the blocks not reached written out as if they ran (an if block as
-        true, a for block once, a repeat as drawn): the think times a failure must still wait."""
-        out: list[Any] = []
-        for item in items:
-            if type(item) is CompiledIf and isinstance(item.then, list):
-                out.extend(self._planned(item.then))
-            elif type(item) is CompiledFor:
-                out.extend(self._planned(item.items))
-            elif type(item) is CompiledRepeat:
-                out.extend(self._planned(expand([item], self._rng)))
-            else:
-                out.append(item)
-        return out
-
     def _pause(self, ran: list[Any], failed_at: int, journey: Journey,
                then: list[Any] | None = None) -> None:
         """After a failure ended the steps `ran` at `failed_at`: wait out the think times the
         user did not reach (and those of `then`, skipped too), or the journey's on_fail_pause
         when it is longer, so that failing never runs faster than the plan."""
         items = ran + then if then is not None else ran
-        if any(type(i) in (CompiledIf, CompiledFor, CompiledRepeat) for i in items):
-            items = items[:failed_at + 1] + self._planned(items[failed_at + 1:])
+        if any(type(i) in COMPOSITE for i in items):
+            items = items[:failed_at + 1] + planned(items[failed_at + 1:], self._rng)
         seconds = pause_after_failure(items, failed_at, self._rng, journey.on_fail_pause)
         if seconds > 0:
             gevent.sleep(seconds)
@@ -248,17 +231,12 @@ class _JourneyMixin:
                     continue
                 step = step.then
             elif type(step) is CompiledFor:
-                loop = step.step
                 try:
-                    values = loop.values(step.source(ctx))
+                    items[index + 1:index + 1] = for_items(step, ctx)
                 except Exception as exc:  # not a list, too long, or an undefined name
-                    self._unsent_failure("FOR", f"for {loop.var} in {loop.source}", exc)
+                    self._unsent_failure("FOR", f"for {step.step.var} in {step.step.source}",
+                                         exc)
                     return index
-                spliced: list[Any] = []
-                for value in values:  # the item is bound by a set step of its own
-                    spliced.append(CompiledSet(_BIND, [(loop.var, fixed_value(value))]))
-                    spliced.extend(step.items)
-                items[index + 1:index + 1] = spliced
                 continue
             elif type(step) is CompiledRepeat:  # inside an if block: drawn when reached
                 items[index + 1:index + 1] = expand([step], self._rng)
