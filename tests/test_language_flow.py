@@ -122,8 +122,15 @@ def _error(text: str) -> str:
      "s.yaml:7:17: journeys.0.steps.0.check.0: contains: does not go with json: (use one of "
      "equals:, exists:, type:)"),
     ("      - request: GET /\n        check: [{final_url: /a, equals: /a}]\n",
-     "s.yaml:7:17: journeys.0.steps.0.check.0: equals: goes with json: $.path or header: Name, "
-     "not with final_url:"),
+     "s.yaml:7:17: journeys.0.steps.0.check.0: equals: goes with json: $.path, header: Name or "
+     "var: name, not with final_url:"),
+    ("      - request: GET /\n        capture: {order_id: 'json:$.id'}\n"
+     "        check: [{var: order_d, type: integer}]\n",
+     "s.yaml:8:23: journeys.0.steps.0.check.0.var: unknown variable 'order_d' (did you mean "
+     "order_id?)"),
+    ("      - request: GET /\n        check: [{var: a, contains: x}]\n",
+     "s.yaml:7:17: journeys.0.steps.0.check.0: contains: does not go with var: (use one of "
+     "equals:, exists:, type:)"),
     ("      - request: GET /\n        check: [{redirect_chain: [303, 2000]}]\n",
      "s.yaml:7:40: journeys.0.steps.0.check.0.redirect_chain.1: an HTTP status is between 100 "
      "and 599, got 2000"),
@@ -177,6 +184,8 @@ FLOW = """\
         name: claim
         expect: {status: [201, 409]}
         retry: {times: 4, until: "response.status == 201"}
+        capture: {left: {from: "json:$.stock", default: null}}
+        check: [{var: left, type: [integer, "null"]}]
       - think: 10ms
       - if: attempt > 1
         steps:
@@ -289,9 +298,15 @@ def _check(spec: dict[str, Any]) -> Any:
     ({"json": "$.n", "type": ["string", "null"]}, ResponseView(200, text='{"n": null}'), None),
     ({"json": "$.n", "type": "array"}, ResponseView(200, text='{}'),
      "check $.n is array: nothing there"),
+    ({"var": "order_id", "type": "integer"}, ResponseView(201), None),
+    ({"var": "order_id", "equals": 7}, ResponseView(201), "check order_id == 7: got 12"),
+    ({"var": "order_id", "exists": False}, ResponseView(201),
+     "check order_id is not set: it is 12"),
+    ({"var": "gone", "exists": True}, ResponseView(201), "check gone exists: not set"),
+    ({"var": "gone", "type": "string"}, ResponseView(201), "check gone: not set"),
 ])
 def test_richer_checks_hold_or_say_what_they_found(spec, view, problem):
-    assert _check(spec).failure(view, {}) == problem
+    assert _check(spec).failure(view, {"order_id": 12}) == problem
 
 
 def test_json_types_use_json_schema_names_and_urls_compare_by_path():

@@ -262,14 +262,15 @@ BAD_STEPS = [
      "s.yaml:8:13: journeys.0.steps.0.check.0: a check is one of {status: 200}, {json: $.path, "
      "equals: value | exists: true | type: string}, {header: Name, equals: value | contains: "
      "text | exists: true}, {body_contains: text}, {body_not_contains: text}, {final_url: "
-     "/path} or {redirect_chain: [303, 200]}"),
+     "/path}, {redirect_chain: [303, 200]} or {var: name, equals: value | exists: true | "
+     "type: integer}"),
     (_journey("      - request: GET /\n        check:\n          - {json: $.a}\n"),
      "s.yaml:8:13: journeys.0.steps.0.check.0: a json check takes exactly one of equals:, "
      "exists:, type:"),
     (_journey("      - request: GET /\n        check:\n"
               "          - {body_contains: a, equals: b}\n"),
-     "s.yaml:8:13: journeys.0.steps.0.check.0: equals: goes with json: $.path or header: Name, "
-     "not with body_contains:"),
+     "s.yaml:8:13: journeys.0.steps.0.check.0: equals: goes with json: $.path, header: Name or "
+     "var: name, not with body_contains:"),
     (_journey("      - request: GET /\n        check:\n          - {body_contain: a}\n"),
      "s.yaml:8:14: journeys.0.steps.0.check.0.body_contain: unknown field 'body_contain' (did "
      "you mean body_contains?)"),

@@ -1,6 +1,7 @@
 """Checks of a response beyond its status, a JSON value and a text in the body: a header,
 the final URL and the statuses of a step's redirect hops, a text the body must not hold, the
-JSON type of a value. Each `failure()` is None when the check holds, else what was found.
+JSON type of a value, a variable (what a capture took). Each `failure()` is None when the
+check holds, else what was found.
 
     >>> check = compile_response_check(None, {"header": "Content-Type",
     ...                                       "contains": "json"}, "end_journey")
@@ -25,8 +26,6 @@ from shop_loadtest.journeys.templates import Renderer, compile_value, constant
 
 # JSON Schema's names for JSON values, as `type:` takes them.
 JSON_TYPES = ("string", "number", "integer", "boolean", "array", "object", "null")
-# The check keys this module runs (the others: status, json equals/exists, body_contains).
-RESPONSE_CHECK_KEYS = ("header", "body_not_contains", "final_url", "redirect_chain")
 
 
 def json_type(value: Any) -> str:
@@ -65,7 +64,7 @@ def same_url(actual: str, expected: str) -> bool:
 
 @dataclass
 class ResponseCheck:
-    kind: str  # header, json_type, body_absent, final_url, redirect_chain
+    kind: str  # header, json_type, body_absent, final_url, redirect_chain, var
     on_fail: str
     path: str = ""  # what is checked, for messages: "header Location", "$.id", "final URL"
     header: str = ""
@@ -93,6 +92,8 @@ class ResponseCheck:
                 return None
             return (f"check {self.path} is {' or '.join(self.types)}: got {json_type(value)} "
                     f"{_short(value, scrub)}")
+        if self.kind == "var":
+            return self._variable(ctx)
         assert self.text is not None
         wanted = str(self.text(ctx))
         if self.kind == "body_absent":
@@ -116,6 +117,28 @@ class ResponseCheck:
         return f"check {self.path} {verb} {_short(wanted, scrub)}: got {got}"
 
 
+    def _variable(self, ctx: Mapping[str, Any]) -> str | None:
+        name, scrub = self.header, self.scrub
+        if self.exists is not None:
+            if (name in ctx) == self.exists:
+                return None
+            return (f"check {name} exists: not set" if self.exists else
+                    f"check {name} is not set: it is {_short(ctx[name], scrub)}")
+        if name not in ctx:
+            return f"check {name}: not set"
+        value = ctx[name]
+        if self.types:
+            if any(_is_type(value, t) for t in self.types):
+                return None
+            return (f"check {name} is {' or '.join(self.types)}: got {json_type(value)} "
+                    f"{_short(value, scrub)}")
+        assert self.text is not None
+        expected = self.text(ctx)
+        if value == expected:
+            return None
+        return f"check {name} == {_short(expected, scrub)}: got {_short(value, scrub)}"
+
+
 def compile_response_check(env: SandboxedEnvironment | None, spec: Mapping[str, Any],
                            on_fail: str, scrub: Callable[[str], str] = str,
                            ) -> ResponseCheck | None:
@@ -136,6 +159,12 @@ def compile_response_check(env: SandboxedEnvironment | None, spec: Mapping[str, 
         return ResponseCheck("json_type", on_fail, spec["json"], jsonpath=jsonpath(spec["json"]),
                              types=tuple([kinds] if isinstance(kinds, str) else kinds),
                              scrub=scrub)
+    if spec.get("var") is not None:
+        kinds = spec.get("type")
+        return ResponseCheck("var", on_fail, str(spec["var"]), header=str(spec["var"]),
+                             exists=spec.get("exists"),
+                             types=tuple([kinds] if isinstance(kinds, str) else kinds or ()),
+                             text=text(spec.get("equals")), scrub=scrub)
     if spec.get("body_not_contains") is not None:
         return ResponseCheck("body_absent", on_fail, "body", text=text(spec["body_not_contains"]),
                              scrub=scrub)

@@ -273,6 +273,10 @@ class _Checker:
             own |= set(step.capture)
             for field_loc, text in _check_fields(step):
                 self.template(text, (*loc, *field_loc), own, later)
+            for i, check in enumerate(step.check):
+                if check.var is not None:
+                    self.template("{{ " + check.var + " }}", (*loc, "check", i, "var"), own,
+                                  later)
             if step.retry is not None and step.retry.until is not None:
                 from shop_loadtest.scenario.journey import if_expression
 

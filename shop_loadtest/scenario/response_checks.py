@@ -37,7 +37,7 @@ class Check(Model):
     """One check of a response: `{status: 200}`, `{json: $.state, equals: paid}`,
     `{json: $.id, exists: true}`, `{json: $.id, type: integer}`, `{body_contains: "Order #"}`,
     `{body_not_contains: Traceback}`, `{header: Content-Type, contains: json}`,
-    `{final_url: /cart}` or `{redirect_chain: [303, 200]}`."""
+    `{final_url: /cart}`, `{redirect_chain: [303, 200]}` or `{var: order_id, type: integer}`."""
 
     status: StatusList | None = None
     json_path: str | None = Field(default=None, alias="json")
@@ -61,6 +61,9 @@ class Check(Model):
     redirect_chain: StatusList | None = Field(
         default=None, description="the status of each hop of the step, in order, the last "
                                   "one's included: [303, 200]")
+    var: str | None = Field(
+        default=None, description="a variable (a capture of this step or an earlier one, or a "
+                                  "set: value); with equals, exists or type")
     on_fail: OnFail | None = Field(default=None, description="default: the step's on_fail")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -76,26 +79,27 @@ class Check(Model):
     @model_validator(mode="after")
     def _one_kind(self) -> Check:
         subjects = ("status", "json", "header", "body_contains", "body_not_contains",
-                    "final_url", "redirect_chain")
+                    "final_url", "redirect_chain", "var")
         kinds = [k for k, v in zip(subjects, (
             self.status, self.json_path, self.header, self.body_contains,
-            self.body_not_contains, self.final_url, self.redirect_chain), strict=True)
+            self.body_not_contains, self.final_url, self.redirect_chain, self.var), strict=True)
                  if v is not None]
         if len(kinds) != 1:
             raise ValueError("a check is one of {status: 200}, {json: $.path, equals: value | "
                              "exists: true | type: string}, {header: Name, equals: value | "
                              "contains: text | exists: true}, {body_contains: text}, "
-                             "{body_not_contains: text}, {final_url: /path} or "
-                             "{redirect_chain: [303, 200]}")
+                             "{body_not_contains: text}, {final_url: /path}, "
+                             "{redirect_chain: [303, 200]} or {var: name, equals: value | "
+                             "exists: true | type: integer}")
         has_equals = "equals" in self.model_fields_set
         predicates = [k for k, v in (("equals", has_equals or None), ("exists", self.exists),
                                      ("contains", self.contains), ("type", self.type))
                       if v is not None]
-        allowed = {"json": {"equals", "exists", "type"},
+        allowed = {"json": {"equals", "exists", "type"}, "var": {"equals", "exists", "type"},
                    "header": {"equals", "exists", "contains"}}.get(kinds[0], set())
         if not allowed and predicates:
-            raise ValueError(f"{', '.join(predicates)}: goes with json: $.path or header: Name, "
-                             f"not with {kinds[0]}:")
+            raise ValueError(f"{', '.join(predicates)}: goes with json: $.path, header: Name or "
+                             f"var: name, not with {kinds[0]}:")
         if allowed and len(predicates) != 1:
             raise ValueError(f"a {kinds[0]} check takes exactly one of "
                              f"{', '.join(p + ':' for p in sorted(allowed))}")
