@@ -368,14 +368,24 @@ def test_a_journey_moves_on_from_sold_out_deals_and_every_check_holds(tmp_path, 
 def test_a_retry_that_never_succeeds_fails_after_its_last_try_and_keeps_the_pace(tmp_path,
                                                                                demo_shop):
     """Deal 1 sells out: a journey that insists on it sends 3 tries, 200 ms apart, all
-    recorded, and the last one fails with the until it waited for."""
+    recorded, and the last one fails with the until it waited for. Beside it, a for over a
+    value that is not a list is a recorded failure (once a second at most), not a skip."""
     steps = ("      - request: POST /api/deals/1/claim\n"
              "        name: claim\n"
              "        expect: {status: [201, 409]}\n"
              "        retry: {times: 3, until: 'response.status == 201', think: 200ms}\n"
              "      - request: GET /api/cart\n"
-             "        name: after\n")
-    summary = _run(tmp_path, _scenario(demo_shop, steps, model="users", target=1))
+             "        name: after\n"
+             "  - name: not-a-list\n"
+             "    steps:\n"
+             "      - set: {word: abc}\n"
+             "      - for: letter in word\n"
+             "        steps: [{request: 'GET /api/products/1', name: never}]\n")
+    summary = _run(tmp_path, _scenario(demo_shop, steps, model="users", target=2))
+    loop = summary["by_name"]["for letter in word"]
+    assert 1 <= loop["requests"] == loop["failures"] <= 4
+    assert "never" not in summary["by_name"]
+    assert "for letter in word: expected a list, got str" in json.dumps(summary["errors"])
     claim = summary["by_name"]["claim"]
     failed = claim["failures"]
     # 5 units sold, then 3 tries per journey (one of them cut short by the end)
