@@ -443,3 +443,11 @@ def test_a_run_writes_out_for_blocks_as_reached_and_plans_the_pauses_of_blocks_n
     # a failure before both blocks still waits their think times: the for's once, the if's
     thinks = [i for i in planned([loop, cond], random.Random()) if isinstance(i, ThinkStep)]
     assert [t.low for t in thinks] == [1, 2]
+
+
+def test_a_budget_may_name_an_endpoint_inside_a_block():
+    text = _journey(LIST + "      - for: id in ids\n        steps: [{request: 'GET /p/{{ id }}', "
+                    "name: deal}]\n      - if: ids\n        steps: [{request: GET /c, name: c}]\n")
+    load_scenario_text(text + "budgets: ['p95 of deal < 1s', 'p95 of c < 1s']\n", file="s.yaml")
+    assert "no step produces an endpoint matching 'dael'" in _error(
+        text + "budgets: ['p95 of dael < 1s']\n")
