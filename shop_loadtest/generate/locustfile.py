@@ -196,7 +196,7 @@ def _kinds(steps: list[Any], found: set[str]) -> set[str]:
 
 def _journey_imports(kinds: set[str], data: bool) -> str:
     names = sorted({"Journey", "RequestStep", "Settings", "ThinkStep"} | (
-        kinds & {"ForStep", "IfStep", "RepeatStep", "Retry", "SetStep"}) | (
+        kinds & {"ExportStep", "ForStep", "IfStep", "RepeatStep", "Retry", "SetStep"}) | (
         {"DataSource"} if data else set()))
     line = f"from shop_loadtest.journeys import {', '.join(names)}"
     if len(line) <= LINE:
