@@ -13,7 +13,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from shop_loadtest.report.build import judge
+from shop_loadtest.judge.summary import judge_run as judge
 from shop_loadtest.report.terminal import terminal_summary
 from shop_loadtest.results import load_run
 from tests.runfolder import RunFolder

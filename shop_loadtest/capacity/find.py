@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shop_loadtest.errors import InputError
+from shop_loadtest.judge.model import Summary
 
 if TYPE_CHECKING:
     from shop_loadtest.scenario import Scenario
@@ -219,6 +220,8 @@ def find_capacity(scenario_path: Path, out_dir: Path, *, hold_s: float = 30.0,
         steps.append(step)
         if on_step is not None:
             on_step(number, step)
+        if step.verdict != "error" and outcome.summary.get("exit_reason") == "interrupted":
+            break  # Ctrl-C ends the search, not just the step it fell in
     result = conclude(steps, peak)
     result.update(scenario=scenario.name, scenario_file=str(scenario_path), hold_s=hold_s,
                   notes=notes)
@@ -226,7 +229,7 @@ def find_capacity(scenario_path: Path, out_dir: Path, *, hold_s: float = 30.0,
     return result
 
 
-def _step_of(rate: float, run_dir: Path, summary: dict[str, Any]) -> Step:
+def _step_of(rate: float, run_dir: Path, summary: Summary) -> Step:
     latency = summary.get("latency") or {}
     return Step(rate=rate, verdict=str(summary.get("verdict")), run_dir=str(run_dir),
                 rps=summary.get("rps"), p50_ms=latency.get("p50_ms"),

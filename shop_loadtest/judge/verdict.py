@@ -19,10 +19,9 @@
    or a budget had no data.
 4. `pass` otherwise: all budgets held (the implied `error_rate < 1%` when the scenario names
    none) and the planned load was delivered.
-
-Then one rule apart (`blame_stall`, applied after `decide`): a shop that stalled
-(requests timed out, or were still waiting at stop after half their timeout) is the shop's
-failure, not the generator's.
+5. Over all of these, the stall rule (`blame_stall`): a shop that stalled (requests timed
+   out, or were still waiting at stop after half their timeout: `stall` in the summary) is the
+   shop's failure, not the generator's.
 """
 
 from __future__ import annotations
@@ -35,6 +34,17 @@ import pandas as pd
 
 from shop_loadtest.judge.budgets import format_value
 from shop_loadtest.judge.delivery import describe as describe_delivery
+from shop_loadtest.judge.model import (
+    Aborted,
+    Arrivals,
+    GeneratorHealth,
+    Refusal,
+    Refused,
+    Stall,
+    Summary,
+    Verdict,
+    WorkerLost,
+)
 from shop_loadtest.results import RunData
 from shop_loadtest.results.histograms import counts_percentiles_ms, merge_counts
 from shop_loadtest.shapes import LATE_S
@@ -76,7 +86,7 @@ def _longest_run(t: np.ndarray, dt: np.ndarray, flag: np.ndarray) -> tuple[float
     return best
 
 
-def generator_health(run: RunData) -> dict[str, Any]:
+def generator_health(run: RunData) -> GeneratorHealth:
     """The load generator's own figures and the problems that make a run untrustworthy."""
     ticks = run.ticks
     problems: list[str] = []
@@ -95,7 +105,7 @@ def generator_health(run: RunData) -> dict[str, Any]:
             problems.append(behind)
     due, dropped = _total(ticks, "due"), _total(ticks, "dropped")
     full = _total(ticks, "dropped_full") if "dropped_full" in ticks else 0.0
-    arrivals = None
+    arrivals: Arrivals | None = None
     if ticks["due"].notna().any():
         late = _total(ticks, "late")
         arrivals = {
@@ -105,8 +115,9 @@ def generator_health(run: RunData) -> dict[str, Any]:
             "late_max_ms": _max(ticks, "late_max_ms"),
             "dropped_pct": round(100 * dropped / due, 3) if due else 0.0,
             "late_pct": round(100 * late / due, 3) if due else 0.0,
-            **lateness_percentiles(ticks),
         }
+        (arrivals["late_p50_ms"], arrivals["late_p95_ms"],
+         arrivals["late_p99_ms"]) = lateness_percentiles(ticks)
         # Dropped while every user of a full pool waited on the shop: the shop's doing,
         # judged by the delivery rule. The others found users free and still did not start.
         own = dropped - full
@@ -151,12 +162,13 @@ def _fell_behind(rows: pd.DataFrame, t: np.ndarray, dt: np.ndarray, source: str)
             "normal when the process is throttled or the machine is busy")
 
 
-def lateness_percentiles(ticks: pd.DataFrame) -> dict[str, float | None]:
+def lateness_percentiles(ticks: pd.DataFrame) -> tuple[float | None, float | None,
+                                                      float | None]:
     """How late started arrivals were, p50/p95/p99 in ms over the whole run (exact merges
     of the per-interval `late_hist`); None for runs recorded before it was kept."""
     hists = ticks["late_hist"] if "late_hist" in ticks else []
-    values = counts_percentiles_ms(merge_counts(hists), LATE_QS)
-    return {f"late_p{q:g}_ms": _round(v) for q, v in zip(LATE_QS, values, strict=True)}
+    p50, p95, p99 = counts_percentiles_ms(merge_counts(hists), LATE_QS)
+    return _round(p50), _round(p95), _round(p99)
 
 
 def _total(frame: pd.DataFrame, column: str) -> float:
@@ -174,9 +186,9 @@ def _round(value: Any) -> float | None:
     return round(float(value), 3)
 
 
-def workers_lost(run: RunData) -> list[dict[str, Any]]:
+def workers_lost(run: RunData) -> list[WorkerLost]:
     """`worker_lost` events as {t, worker, users}."""
-    lost = []
+    lost: list[WorkerLost] = []
     for event in run.events:
         if event.get("kind") == "worker_lost":
             detail = _obj(event.get("detail"))
@@ -186,7 +198,7 @@ def workers_lost(run: RunData) -> list[dict[str, Any]]:
     return lost
 
 
-def aborted(run: RunData) -> dict[str, Any] | None:
+def aborted(run: RunData) -> Aborted | None:
     """The abort rule that stopped the run, from run.json or the abort event."""
     detail = run.meta.get("abort_reason")
     events = [e for e in run.events if e.get("kind") == "abort"]
@@ -231,16 +243,22 @@ def stalled(meta: dict[str, Any]) -> tuple[str, bool] | None:
     return "the shop stalled: " + "; ".join(parts), hanging
 
 
-def blame_stall(verdict: str, reasons: list[str], summary: dict[str, Any],
-                meta: dict[str, Any]) -> tuple[str, list[str]]:
+def stall_evidence(meta: dict[str, Any]) -> Stall:
+    """The stall finding a summary carries for `decide`: {"reason": str | None, "hanging"}."""
+    found = stalled(meta)
+    return {"reason": found[0] if found else None, "hanging": bool(found and found[1])}
+
+
+def blame_stall(verdict: Verdict, reasons: list[str], summary: Summary
+                ) -> tuple[Verdict, list[str]]:
     """A stalled shop is the shop's failure: a run left inconclusive for what a stall causes
     (dropped arrivals, nothing recorded) fails instead, unless the generator itself was
     saturated; a pass with requests left hanging fails too. Timeouts are failed requests,
     judged by the error budgets like any other failure."""
-    found = stalled(meta)
-    if found is None:
+    stall = _obj(summary.get("stall"))
+    reason, hanging = stall.get("reason"), bool(stall.get("hanging"))
+    if not reason:
         return verdict, reasons
-    reason, hanging = found
     saturated = any(p.startswith("load generator saturated")
                     for p in summary["generator"]["problems"])
     if (verdict == "inconclusive" and not saturated) or (verdict == "pass" and hanging):
@@ -248,7 +266,7 @@ def blame_stall(verdict: str, reasons: list[str], summary: dict[str, Any],
     return verdict, [*reasons, reason]
 
 
-def target_line(summary: dict[str, Any]) -> str:
+def target_line(summary: Summary) -> str:
     """The first line of every output: what was tested. The demo shop says so loudly."""
     target = summary.get("target") or {}
     if target.get("kind") == "demo":
@@ -257,7 +275,7 @@ def target_line(summary: dict[str, Any]) -> str:
     return f"target: {target.get('host') or summary.get('host') or 'unknown'}"
 
 
-def _died(summary: dict[str, Any]) -> str | None:
+def _died(summary: Summary) -> str | None:
     """Why the load process cannot have played the whole shape, or None."""
     lp = summary.get("load_process") or {}
     played, planned = lp.get("played_s"), lp.get("planned_s")
@@ -289,7 +307,7 @@ def _pct(ratio: float) -> str:
     return f"{100 * ratio:.1f}%" if ratio < 0.9995 else f"{100 * ratio:.0f}%"
 
 
-def _delivery_reasons(summary: dict[str, Any]) -> tuple[list[str], list[str]]:
+def _delivery_reasons(summary: Summary) -> tuple[list[str], list[str]]:
     """(untrusted, broken) reasons from the delivery check: under-delivery the shop caused is
     the shop's failure; any other is the tool's or the generator's, and cannot be trusted."""
     d = summary.get("delivery") or {}
@@ -300,8 +318,9 @@ def _delivery_reasons(summary: dict[str, Any]) -> tuple[list[str], list[str]]:
                          f"recorded to judge (planned {d.get('planned', 0):g} {d.get('unit')})")
         return untrusted, broken
     healthy = bool((summary.get("generator") or {}).get("healthy", True))
-    stall = summary.get("stall") or {}
-    stalled = (stall.get("timeouts") or 0) + (stall.get("in_flight_at_stop") or 0)
+    # The stall finding, not any request in flight: a healthy run stopped at 40/s always
+    # leaves a few requests on the wire, and that is not the shop refusing its arrivals.
+    stalled = bool((summary.get("stall") or {}).get("reason"))
     max_users = d.get("max_users")
     unit = d.get("unit")
     floor = f"{100 * float(d.get('min_delivered') or 0.95):g}%"
@@ -313,7 +332,7 @@ def _delivery_reasons(summary: dict[str, Any]) -> tuple[list[str], list[str]]:
         got = (f"stage {name} delivered {_pct(ratio)} of its planned {unit} "
                f"({_n(stage.get('achieved') or 0)} of {_n(stage['planned'])}; min {floor})")
         if unit == "arrivals":
-            shortfall = max(stage["planned"] - stage["achieved"], 0.0)
+            shortfall = max(stage["planned"] - (stage["achieved"] or 0.0), 0.0)
             full = stage.get("dropped_full") or 0.0
             if healthy and (full >= 0.5 * shortfall or stalled):
                 who = (f"all {max_users} users were waiting on the shop" if full
@@ -330,7 +349,8 @@ def _delivery_reasons(summary: dict[str, Any]) -> tuple[list[str], list[str]]:
         untrusted.append(f"{describe_delivery(d)}: the load generator did not deliver the "
                          "planned load")
     if not broken and d.get("held") and d.get("dropped_full") and healthy:
-        due = (summary.get("arrivals") or {}).get("due") or 0
+        arrivals = summary.get("arrivals")
+        due = arrivals["due"] if arrivals else 0
         if due and d["dropped_full"] / due > DROPPED_MAX:
             broken.append(f"{d['dropped_full']:.0f} arrivals could not start: all {max_users} "
                           "users were waiting on the shop")
@@ -340,7 +360,7 @@ MAX_REFUSAL_REASONS = 5
 ALLOWED_HOSTS_RULE = "requests only to allowed hosts"
 
 
-def refused_requests(run: RunData) -> dict[str, Any]:
+def refused_requests(run: RunData) -> Refused:
     """Requests the guard refused (host not allowed), from the `refused` events of the load
     processes and of the runner (health check, monitor): {count, passed, refusals}, one
     refusal per host and step, most frequent first."""
@@ -352,13 +372,13 @@ def refused_requests(run: RunData) -> dict[str, Any]:
         count = detail.get("count")
         key = (str(detail.get("host") or "?"), str(detail.get("where") or ""))
         tally[key] = tally.get(key, 0) + (int(count) if isinstance(count, int | float) else 1)
-    refusals = [{"host": host, "where": where, "count": count}
+    refusals: list[Refusal] = [{"host": host, "where": where, "count": count}
                 for (host, where), count in sorted(tally.items(), key=lambda kv: -kv[1])]
     total = sum(tally.values())
     return {"count": total, "passed": total == 0, "refusals": refusals}
 
 
-def refusal_reasons(refused: dict[str, Any], limit: int | None = MAX_REFUSAL_REASONS
+def refusal_reasons(refused: Refused, limit: int | None = MAX_REFUSAL_REASONS
                     ) -> list[str]:
     """`3 requests refused: http://h:1 is not an allowed host (step 2 of journey buy); add it
     to target.allowed_hosts if it is yours`, one line per host and step (the first `limit`)."""
@@ -375,13 +395,17 @@ def refusal_reasons(refused: dict[str, Any], limit: int | None = MAX_REFUSAL_REA
     return out
 
 
-def decide(summary: dict[str, Any], *, tolerate_worker_loss: bool) -> tuple[str, list[str]]:
+def decide(summary: Summary, *, tolerate_worker_loss: bool) -> tuple[Verdict, list[str]]:
     """The verdict and the reasons for it, from a summary's evidence (rules in docs/reports.md).
 
     Starts from "not shown": `pass` only when the load process lived to the end of the
     shape, exactly the expected workers took part, the planned load was delivered, the run
-    is complete and every budget held.
+    is complete, every budget held and the shop did not stall.
     """
+    return blame_stall(*_rules(summary, tolerate_worker_loss), summary)
+
+
+def _rules(summary: Summary, tolerate_worker_loss: bool) -> tuple[Verdict, list[str]]:
     untrusted: list[str] = []
     incomplete: list[str] = []
     broken: list[str] = []
@@ -413,7 +437,9 @@ def decide(summary: dict[str, Any], *, tolerate_worker_loss: bool) -> tuple[str,
         else:
             untrusted.append(f"{text}; rerun, or pass --tolerate-worker-loss to accept it")
     untrusted.extend(summary["generator"]["problems"])
-    if summary["requests"] and not died:
+    # A run cut short by Ctrl-C or an abort rule cannot have delivered its whole plan: the
+    # shortfall is the stop's, said by its own reason, never the shop's or the generator's.
+    if summary["requests"] and not died and exit_reason not in ("interrupted", "aborted"):
         not_delivered, shop_failed = _delivery_reasons(summary)
         untrusted.extend(not_delivered)
         broken.extend(shop_failed)
