@@ -278,3 +278,43 @@ def test_a_projection_past_the_limit_reads_full_not_more(tmp_path):
     run.finish(t=10.0)
     (full,) = evaluate([parse_budget("used(storage) < 80%")], load_run(run.path))
     assert full.status == "fail" and full.observed == pytest.approx(1.0)
+
+
+def test_the_latency_histograms_buckets_are_kept_though_other_buckets_are_not():
+    other = METRICS + ('# TYPE other_seconds histogram\nother_seconds_bucket{le="+Inf"} 1.0\n'
+                       'other_seconds_count 1.0\nother_seconds_sum 0.1\n')
+    config = MonitorConfig()
+    kept = parse_samples(other, lambda n: config.keeps(n) or config.keeps_bucket(n))
+    buckets = {s["name"] for s in kept if s["name"].endswith("_bucket")}
+    assert buckets == {"shop_http_request_duration_seconds_bucket"}
+    assert not MonitorConfig(buckets=[]).keeps_bucket("shop_http_request_duration_seconds_bucket")
+    assert MonitorConfig(buckets=["other_*"]).keeps_bucket("other_seconds_bucket")
+
+
+def test_buckets_are_capped_by_whole_series():
+    from shop_loadtest.run.monitor import cap_buckets
+
+    samples = [{"name": "h_bucket", "labels": {"route": r, "le": le}, "value": 1.0}
+               for r in "abc" for le in ("0.1", "1", "+Inf")] + [
+        {"name": "g", "labels": {}, "value": 2.0}]
+    kept, dropped = cap_buckets(samples, cap=7)
+    assert dropped == 3 and {s["labels"].get("route") for s in kept} == {"a", "b", None}
+
+
+def test_buckets_are_scraped_once_every_buckets_every_and_at_the_end(tmp_path):
+    clock = {"now": 1000.0}
+    config = MonitorConfig()
+    monitor = Monitor(["x"], tmp_path / "monitor.jsonl", interval_s=1.0, timeout_s=1.0,
+                      origin=lambda: 1000.0, keep=config.keeps, keep_bucket=config.keeps_bucket,
+                      buckets_every_s=5.0, fetch=lambda url, timeout: METRICS,
+                      clock=lambda: clock["now"])
+    monitor._handle = (tmp_path / "monitor.jsonl").open("a")
+    for _ in range(12):
+        monitor.scrape_once()
+        clock["now"] += 1.0
+    monitor.scrape_once(final=True)
+    monitor._handle.close()
+    lines = [json.loads(x) for x in (tmp_path / "monitor.jsonl").read_text().splitlines()]
+    with_buckets = [r["t"] for r in lines
+                    if any(s["name"].endswith("_bucket") for s in r["samples"])]
+    assert with_buckets == [0.0, 5.0, 10.0, 12.0]

@@ -109,6 +109,74 @@ def _quantile(le: np.ndarray, counts: np.ndarray, q: float) -> float:
     return float(lo_le + (le[i] - lo_le) * ((rank - lo_count) / inside if inside else 1.0))
 
 
+def _unit_scale(family: str) -> float | None:
+    """Milliseconds per unit of a latency histogram, from its name; None: not a duration."""
+    if family.endswith("_seconds"):
+        return 1000.0
+    if family.endswith(("_milliseconds", "_ms")):
+        return 1.0
+    return None
+
+
+def _rises(table: pd.DataFrame) -> np.ndarray:
+    """What each column of cumulative counters (rows in time order) grew by over the run; a
+    fall is a restart of the shop, after which the counter counts from 0."""
+    values = table.to_numpy(float)
+    if len(values) < 2:
+        return np.zeros(values.shape[1])
+    step = np.diff(values, axis=0)
+    return np.where(step >= 0, step, values[1:]).sum(axis=0)
+
+
+def server_latency(run: RunData) -> dict[str, dict[str, Any]]:
+    """Per client endpoint: the server's own p50/p95 over the whole run, from the buckets kept
+    of each latency histogram (`monitor.buckets`), as histogram_quantile would give them on
+    the run's increase. {endpoint: {p50_ms, p95_ms, count, metric, route}}; empty without
+    buckets or without a route that matches an endpoint."""
+    mon = run.monitor
+    if mon.empty:
+        return {}
+    rows = mon[mon["name"].astype(str).str.endswith("_bucket") & mon["t"].notna()]
+    endpoints = list(run.endpoints)
+    out: dict[str, dict[str, Any]] = {}
+    for name, part in rows.groupby("name", sort=True):
+        family = str(name)[: -len("_bucket")]
+        scale = _unit_scale(family)
+        if scale is None:
+            continue
+        labels = part["labels"].map(_labels)
+        series = labels.map(lambda lab: _series_key(lab, drop=("le",)))
+        le = labels.map(lambda lab: _le(lab.get("le")))
+        frame = part.assign(series=series.to_numpy(), le=le.to_numpy()).dropna(subset=["le"])
+        merged: dict[str, tuple[np.ndarray, np.ndarray, dict[str, str]]] = {}
+        for key, one in frame.groupby("series", sort=True):
+            lab = {k: v for k, v in _labels(one["labels"].iloc[0]).items() if k != "le"}
+            endpoint = matching_endpoint(lab, endpoints)
+            if endpoint is None or endpoint in out:
+                continue
+            table = one.pivot_table(index="t", columns="le", values="value",
+                                    aggfunc="sum").sort_index().dropna(axis=1)
+            edges, grown = table.columns.to_numpy(float), _rises(table)
+            if endpoint in merged and np.array_equal(merged[endpoint][0], edges):
+                grown = grown + merged[endpoint][1]  # one route, several series (status)
+            merged[endpoint] = (edges, grown, lab)
+        for endpoint, (edges, grown, lab) in merged.items():
+            if not len(grown) or grown[-1] <= 0:
+                continue
+            p50, p95 = (_quantile(edges, grown, q) * scale for q in (0.5, 0.95))
+            out[endpoint] = {"p50_ms": _round(p50), "p95_ms": _round(p95),
+                             "count": int(grown[-1]), "metric": family,
+                             "route": lab.get("route") or lab.get("path") or lab.get("handler")}
+    return out
+
+
+def _le(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 class ShopCharts:
     """Builds the shop-metric charts of one run (see the module's docstring)."""
 
