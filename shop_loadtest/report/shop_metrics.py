@@ -149,7 +149,7 @@ def server_latency(run: RunData) -> dict[str, dict[str, Any]]:
         le = labels.map(lambda lab: _le(lab.get("le")))
         frame = part.assign(series=series.to_numpy(), le=le.to_numpy()).dropna(subset=["le"])
         merged: dict[str, tuple[np.ndarray, np.ndarray, dict[str, str]]] = {}
-        for key, one in frame.groupby("series", sort=True):
+        for _, one in frame.groupby("series", sort=True):
             lab = {k: v for k, v in _labels(one["labels"].iloc[0]).items() if k != "le"}
             endpoint = matching_endpoint(lab, endpoints)
             if endpoint is None or endpoint in out:

@@ -43,13 +43,14 @@ from shop_loadtest.results import (
 )
 from shop_loadtest.run.live_render import (
     WINDOW_S,
+    AbortView,
     Snapshot,
     headline,
     plain_line,
     render,
 )
 from shop_loadtest.safety.text import terminal_safe
-from shop_loadtest.scenario.budgets import Budget, parse_budget
+from shop_loadtest.scenario.budgets import Budget, parse_abort, parse_budget
 
 __all__ = ["FolderWatch", "JsonlTail", "LiveView", "Snapshot", "live_state", "plain_line",
            "render"]
@@ -64,14 +65,16 @@ CANNOT_RECOVER = {("max", "<"), ("max", "<="), ("min", ">"), ("min", ">="),
 
 
 def live_state(budget: Budget, result: BudgetResult, *, t: float | None,
-               stages: list[dict[str, Any]], ended: bool) -> str:
+               stages: list[dict[str, Any]], ended: bool, hopeless: bool = False) -> str:
     """How the live view shows a budget: `pass`, `fail`, `no_data`, or `so_far` for a
     whole-run budget that is failing on the data so far but can still recover before the
-    run ends (a ramp's first seconds must not read BROKEN). Windowed budgets are shown as
-    judged: a window that broke stays broken."""
+    run ends (a ramp's first seconds must not read BROKEN). `hopeless`: the planned rest of
+    the run cannot bring it back (judge/recovery.py). Windowed budgets are shown as judged:
+    a window that broke stays broken."""
     if result.status != "fail":
         return result.status
-    if ended or budget.window_s is not None or (budget.name, budget.op) in CANNOT_RECOVER:
+    if (ended or hopeless or budget.window_s is not None
+            or (budget.name, budget.op) in CANNOT_RECOVER):
         return "fail"
     if budget.stage is not None:
         ends = [number(s.get("end_s"), None) for s in stages if s.get("name") == budget.stage]
@@ -141,6 +144,7 @@ class FolderWatch:
         self.budgets_at: float | None = None
         self.next_budgets = -math.inf
         self.parsed: list[Budget] | None = None
+        self.aborts: list[Budget] = []
         self.judge: LiveJudge | None = None
         self.batch_results: dict[int, BudgetResult] = {}
         self.next_batch = -math.inf
@@ -194,8 +198,34 @@ class FolderWatch:
         if self.parsed is None:
             meta = self._read_meta()
             self.parsed = [parse_budget(str(e)) for e in meta.get("budgets") or []]
-            self.judge = LiveJudge(meta, [b for b in self.parsed if supports(b)])
+            self.aborts = [parse_abort(str(e)) for e in meta.get("abort") or []]
+            self.judge = LiveJudge(meta, [b for b in self.parsed if supports(b)],
+                                   [r for r in self.aborts if supports(r)])
         return self.parsed
+
+    def _hopeless(self) -> list[bool]:
+        """Per budget, in order: whether the planned rest of the run cannot save it."""
+        folded = iter(self.judge.hopeless() if self.judge is not None else ())
+        return [next(folded, False) if supports(b) else False for b in self.parsed or []]
+
+    def _abort_views(self) -> tuple[AbortView, ...]:
+        """Abort rules as the runner judges them: folded ones with their value now; those on
+        monitor statistics are checked by the runner on the whole folder, shown as watched."""
+        folded = iter(self.judge.abort_states() if self.judge is not None else ())
+        views = []
+        for rule in self.aborts:
+            if not supports(rule):
+                views.append(AbortView(rule.expr, None, rule.limit, rule.unit, rule.op,
+                                       "watched"))
+                continue
+            state = next(folded, None)
+            if state is None:
+                continue
+            views.append(AbortView(rule.expr, state.observed, rule.limit, rule.unit, rule.op,
+                                   "fired" if state.hit is not None else
+                                   "armed" if state.observed is not None else "no_data",
+                                   state.hit.t if state.hit is not None else None))
+        return tuple(views)
 
     def _judge_budgets(self, t: float | None) -> None:
         """Budgets on the results so far. Most are folded in interval by interval (cheap at
@@ -248,14 +278,17 @@ class FolderWatch:
         latest = seconds[-1].t if seconds else None
         self._judge_budgets(latest)
         states = tuple(
-            live_state(b, r, t=latest, stages=_stages(meta), ended=elapsed >= duration)
-            for b, r in zip(self.parsed or [], self.budget_results, strict=False))
+            live_state(b, r, t=latest, stages=_stages(meta), ended=elapsed >= duration,
+                       hopeless=h)
+            for b, r, h in zip(self.parsed or [], self.budget_results, self._hopeless(),
+                               strict=False))
         common: dict[str, Any] = {"elapsed_s": elapsed, "duration_s": duration,
                   "scenario": str(meta.get("scenario") or ""), "model": meta.get("model"),
                   "stage": _stage(meta, latest if latest is not None else elapsed),
                   "requests": self.requests, "failures": self.failures,
                   "budgets": self.budget_results, "budgets_at": self.budgets_at,
-                  "states": states, "target_name": _target_name(meta, self.run_dir),
+                  "states": states, "aborts": self._abort_views(),
+                  "target_name": _target_name(meta, self.run_dir),
                   "scrapes_ok": self.scrapes_ok, "scrapes_failed": self.scrapes_failed,
                   "scrape_error": self.scrape_error,
                   "first_scrape_error": self.first_scrape_error,
