@@ -318,3 +318,37 @@ def test_buckets_are_scraped_once_every_buckets_every_and_at_the_end(tmp_path):
     with_buckets = [r["t"] for r in lines
                     if any(s["name"].endswith("_bucket") for s in r["samples"])]
     assert with_buckets == [0.0, 5.0, 10.0, 12.0]
+
+
+def test_monitor_budgets_judged_on_the_lines_read_agree_with_the_whole_folder(tmp_path):
+    from shop_loadtest.results.light import MonitorEvidence
+    from shop_loadtest.run.live import JsonlTail
+    from tests.test_runway import FOUR_HOURS
+
+    budgets = [parse_budget(b) for b in (
+        "used(storage) < 1%", "used(storage) < 80% for 3s", "gauge_max(shop_open_connections) < 3",
+        "rate(shop_orders_total) > 9/s for 4s", "runway(storage) > 100%",
+        "used(storage) < 80% during steady")]
+    run = monitored_run(tmp_path, forecast=FOUR_HOURS, failed_at=(5,), limit=200_000.0)
+    evidence = MonitorEvidence()
+    evidence.add_intervals(JsonlTail(run.path / "intervals.jsonl").read())
+    tail = JsonlTail(run.path / "monitor.jsonl")
+    records = tail.read()
+    evidence.add_monitor(records[:5])  # in two reads, as a live view would
+    evidence.add_monitor(records[5:])
+    light = evaluate(budgets, evidence.run(json.loads((run.path / "run.json").read_text())))
+    whole = evaluate(budgets, load_run(run.path))
+    assert [r.to_json() for r in light] == [r.to_json() for r in whole]
+    assert [r.status for r in whole] == ["fail", "fail", "fail", "pass", "fail", "fail"]
+
+
+def test_the_runners_abort_check_judges_monitor_rules_on_the_lines_it_read(tmp_path):
+    from shop_loadtest.run.runner import abort_checker
+
+    # storage passes 50% of its cap at t=6.5 (100 kB + 6 kB a second of 200 kB)
+    run = monitored_run(tmp_path, limit=200_000.0)
+    run.meta["abort"] = ["used(storage) > 50%"]
+    run.finish(t=10.0)
+    hit = abort_checker(run.path)()
+    assert hit is not None and hit["rule"] == "used(storage) > 50%"
+    assert hit["observed"] > 0.5

@@ -6,11 +6,12 @@ elapsed and remaining time, target vs achieved rate, users, p95 and error rate o
 
     [  20s/60s] stage=peak rate=38.2/s (target 40) p95=7.1ms errors=0.00% budgets 5/5 ok
 
-Like every other stage it reads only the run folder. The recent figures come from the new
-lines of intervals.jsonl alone; budgets need the whole folder, so they are judged at most
-every few seconds, less often when judging gets expensive on a long run, so that the view never
-takes the CPU the load generator needs. A folder read mid-write is expected to fail now and
-then: the view then shows its last state, and never stops the run.
+Like every other stage it reads only the run folder, and each file only once: the recent
+figures and the budgets come from the new lines of intervals.jsonl and monitor.jsonl alone
+(budgets folded interval by interval, judge/live.py; those on the shop's metrics judged on
+what was read, results/light.py, at most every few seconds and less often when judging gets
+expensive, so that the view never takes the CPU the load generator needs). A line read
+mid-write is expected now and then: the view then shows its last state, and never stops the run.
 
     with LiveView() as progress:
         run(options, progress=progress)
@@ -37,10 +38,10 @@ from shop_loadtest.judge.live import LiveJudge, supports
 from shop_loadtest.results import (
     counts_percentile_ms,
     decode_counts,
-    load_run,
     merge_counts,
     number,
 )
+from shop_loadtest.results.light import MonitorEvidence
 from shop_loadtest.run.live_render import (
     WINDOW_S,
     AbortView,
@@ -133,6 +134,7 @@ class FolderWatch:
         self.run_dir, self.clock = Path(run_dir), clock
         self.tail = JsonlTail(self.run_dir / "intervals.jsonl")
         self.monitor_tail = JsonlTail(self.run_dir / "monitor.jsonl")
+        self.evidence = MonitorEvidence()  # what the monitor budgets read, grown as read
         self.scrapes_ok = self.scrapes_failed = 0
         self.scrape_error: str | None = None
         self.first_scrape_error: str | None = None
@@ -182,8 +184,10 @@ class FolderWatch:
                     second.hists.append(ep["hist"])
 
     def _read_scrapes(self) -> None:
-        """Scrape health from the new lines of monitor.jsonl."""
-        for rec in self.monitor_tail.read():
+        """Scrape health from the new lines of monitor.jsonl (kept for the monitor budgets)."""
+        records = self.monitor_tail.read()
+        self.evidence.add_monitor(records)
+        for rec in records:
             ok = rec.get("ok") is True
             if ok:
                 self.scrapes_ok += 1
@@ -229,8 +233,8 @@ class FolderWatch:
 
     def _judge_budgets(self, t: float | None) -> None:
         """Budgets on the results so far. Most are folded in interval by interval (cheap at
-        any length); monitor statistics are judged on the whole folder, as often as their
-        cost allows."""
+        any length); monitor statistics are judged on the lines read so far without their
+        request figures (results/light.py), as often as their cost allows."""
         now = self.clock()
         budgets = self._parsed()
         if not budgets or now < self.next_budgets:
@@ -240,7 +244,7 @@ class FolderWatch:
         if batch and now >= self.next_batch:
             began = time.perf_counter()
             try:
-                run = load_run(self.run_dir)
+                run = self.evidence.run(self._read_meta())
                 found = evaluate([budgets[i] for i in batch], run)
                 self.batch_results = dict(zip(batch, found, strict=True))
             except Exception:
@@ -264,6 +268,7 @@ class FolderWatch:
         meta = self._read_meta()
         self._read_scrapes()
         records = self.tail.read()
+        self.evidence.add_intervals(records)
         for record in records:
             self._add(record)
         try:
