@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from shop_loadtest.judge.budgets import BudgetResult
 from shop_loadtest.judge.delivery import _area
 from shop_loadtest.scenario.budgets import Budget
 
@@ -98,3 +99,38 @@ def cannot_recover(budget: Budget, so_far: SoFar, stages: Sequence[dict[str, Any
         seconds = so_far.dt + _seconds(chosen, t, math.inf)
         return seconds > 0 and not budget.holds(total / seconds)
     return False
+
+
+# Whole-run statistics that only get worse once broken: the slowest response, the fastest,
+# counts of requests and failures, the highest share of a resource.
+CANNOT_RECOVER = {("max", "<"), ("max", "<="), ("min", ">"), ("min", ">="),
+                  ("failures", "<"), ("failures", "<="), ("count", "<"), ("count", "<="),
+                  ("used", "<"), ("used", "<="), ("gauge_max", "<"), ("gauge_max", "<=")}
+
+
+def live_state(budget: Budget, result: BudgetResult, *, t: float | None,
+               stages: list[dict[str, Any]], ended: bool, hopeless: bool = False) -> str:
+    """How the live view shows a budget: `pass`, `fail`, `no_data`, or `so_far` for a
+    whole-run budget that is failing on the data so far but can still recover before the
+    run ends (a ramp's first seconds must not read BROKEN). `hopeless`: the planned rest of
+    the run cannot bring it back (`cannot_recover`). Windowed budgets are shown as judged:
+    a window that broke stays broken."""
+    if result.status != "fail":
+        return result.status
+    if (ended or hopeless or budget.window_s is not None
+            or (budget.name, budget.op) in CANNOT_RECOVER):
+        return "fail"
+    if budget.stage is not None:
+        ends = [_end(s) for s in stages if s.get("name") == budget.stage]
+        known = [e for e in ends if e is not None]
+        if known and t is not None and t >= max(known):
+            return "fail"  # its stage is over: nothing more can come in
+    return "so_far"
+
+
+def _end(stage: dict[str, Any]) -> float | None:
+    try:
+        end = float(stage["end_s"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return end if math.isfinite(end) else None

@@ -35,6 +35,7 @@ from rich.live import Live
 
 from shop_loadtest.judge.budgets import BudgetResult, evaluate
 from shop_loadtest.judge.live import LiveJudge, supports
+from shop_loadtest.judge.recovery import live_state
 from shop_loadtest.results import (
     counts_percentile_ms,
     decode_counts,
@@ -58,33 +59,6 @@ __all__ = ["FolderWatch", "JsonlTail", "LiveView", "Snapshot", "live_state", "pl
 PLAIN_EVERY_S = 10.0
 BUDGETS_EVERY_S = 2.0  # at most this often...
 BUDGETS_CPU_SHARE = 0.1  # ...and spending at most ~10% of the time judging them
-# Whole-run statistics that only get worse once broken: the slowest response, the fastest,
-# counts of requests and failures, the highest share of a resource.
-CANNOT_RECOVER = {("max", "<"), ("max", "<="), ("min", ">"), ("min", ">="),
-                  ("failures", "<"), ("failures", "<="), ("count", "<"), ("count", "<="),
-                  ("used", "<"), ("used", "<="), ("gauge_max", "<"), ("gauge_max", "<=")}
-
-
-def live_state(budget: Budget, result: BudgetResult, *, t: float | None,
-               stages: list[dict[str, Any]], ended: bool, hopeless: bool = False) -> str:
-    """How the live view shows a budget: `pass`, `fail`, `no_data`, or `so_far` for a
-    whole-run budget that is failing on the data so far but can still recover before the
-    run ends (a ramp's first seconds must not read BROKEN). `hopeless`: the planned rest of
-    the run cannot bring it back (judge/recovery.py). Windowed budgets are shown as judged:
-    a window that broke stays broken."""
-    if result.status != "fail":
-        return result.status
-    if (ended or hopeless or budget.window_s is not None
-            or (budget.name, budget.op) in CANNOT_RECOVER):
-        return "fail"
-    if budget.stage is not None:
-        ends = [number(s.get("end_s"), None) for s in stages if s.get("name") == budget.stage]
-        known = [e for e in ends if e is not None]
-        if known and t is not None and t >= max(known):
-            return "fail"  # its stage is over: nothing more can come in
-    return "so_far"
-
-
 class JsonlTail:
     """The complete lines appended to a JSONL file since the last call."""
 
@@ -186,7 +160,8 @@ class FolderWatch:
     def _read_scrapes(self) -> None:
         """Scrape health from the new lines of monitor.jsonl (kept for the monitor budgets)."""
         records = self.monitor_tail.read()
-        self.evidence.add_monitor(records)
+        if self._needs_evidence():
+            self.evidence.add_monitor(records)
         for rec in records:
             ok = rec.get("ok") is True
             if ok:
@@ -206,6 +181,14 @@ class FolderWatch:
             self.judge = LiveJudge(meta, [b for b in self.parsed if supports(b)],
                                    [r for r in self.aborts if supports(r)])
         return self.parsed
+
+    def _needs_evidence(self) -> bool:
+        """Whether a budget on the shop's metrics is to be judged (then the lines read are
+        kept for it; otherwise not, to keep a long run's view small)."""
+        try:
+            return any(not supports(b) for b in self._parsed())
+        except Exception:
+            return False
 
     def _hopeless(self) -> list[bool]:
         """Per budget, in order: whether the planned rest of the run cannot save it."""
@@ -268,7 +251,8 @@ class FolderWatch:
         meta = self._read_meta()
         self._read_scrapes()
         records = self.tail.read()
-        self.evidence.add_intervals(records)
+        if self._needs_evidence():
+            self.evidence.add_intervals(records)
         for record in records:
             self._add(record)
         try:
