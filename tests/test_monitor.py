@@ -289,6 +289,9 @@ def test_the_latency_histograms_buckets_are_kept_though_other_buckets_are_not():
     assert buckets == {"shop_http_request_duration_seconds_bucket"}
     assert not MonitorConfig(buckets=[]).keeps_bucket("shop_http_request_duration_seconds_bucket")
     assert MonitorConfig(buckets=["other_*"]).keeps_bucket("other_seconds_bucket")
+    # once every 10 s on a long run, a 30th of a short one, never more often than scrapes
+    assert [config.buckets_every_s(s) for s in (4 * 3600, 78, 20)] == [10.0, 2.6, 2.0]
+    assert MonitorConfig(buckets_every=30).buckets_every_s(78) == 30.0
 
 
 def test_buckets_are_capped_by_whole_series():

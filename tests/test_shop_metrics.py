@@ -159,3 +159,14 @@ def test_the_servers_whole_run_percentiles_sit_beside_the_clients_in_report_html
     html = (run.path / "report.html").read_text()
     assert "<th title=\"the shop's own histogram\">server p95</th>" in html
     assert '<td class="n server">24.2 ms</td>' in html
+
+
+def test_a_route_the_shop_first_counts_mid_run_keeps_its_first_requests(tmp_path):
+    from shop_loadtest.report.shop_metrics import server_latency
+
+    run = _histogram_run(tmp_path)  # buckets scraped at t=1..10; /api/x is first seen at 11
+    run.monitor(11.0, [("shop_http_request_duration_seconds_bucket",
+                        {"method": "GET", "route": "/api/x", "le": str(le)}, c)
+                       for le, c in zip(BUCKETS, (4, 4, 4, 4, 4, 4, 4), strict=True)])
+    server = server_latency(load_run(run.path))["GET /api/x"]
+    assert server["count"] == 4 and server["p95_ms"] == pytest.approx(4.75)

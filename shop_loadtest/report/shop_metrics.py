@@ -128,6 +128,25 @@ def _rises(table: pd.DataFrame) -> np.ndarray:
     return np.where(step >= 0, step, values[1:]).sum(axis=0)
 
 
+def bucket_table(rows: pd.DataFrame, times: pd.Series) -> pd.DataFrame:
+    """One histogram series' buckets: a row per scrape that kept its family's buckets (`times`),
+    a column per `le`, cumulative counts. A series the shop creates at its route's first
+    request is absent from the scrapes before: it counted 0 there, so the requests before its
+    first scrape are not lost. A later gap keeps the last value."""
+    le = rows["labels"].map(lambda lab: _le(_labels(lab).get("le")))
+    table = (rows.assign(le=le.to_numpy()).dropna(subset=["le"])
+             .pivot_table(index="t", columns="le", values="value", aggfunc="sum")
+             .sort_index().dropna(axis=1))
+    if table.empty:
+        return table
+    every = np.unique(np.concatenate([times.dropna().to_numpy(float),
+                                      table.index.to_numpy(float)]))
+    before = every[every < table.index[0]]
+    table = table.reindex(every).ffill()
+    table.loc[before] = 0.0
+    return table
+
+
 def server_latency(run: RunData) -> dict[str, dict[str, Any]]:
     """Per client endpoint: the server's own p50/p95 over the whole run, from the buckets kept
     of each latency histogram (`monitor.buckets`), as histogram_quantile would give them on
@@ -146,16 +165,14 @@ def server_latency(run: RunData) -> dict[str, dict[str, Any]]:
             continue
         labels = part["labels"].map(_labels)
         series = labels.map(lambda lab: _series_key(lab, drop=("le",)))
-        le = labels.map(lambda lab: _le(lab.get("le")))
-        frame = part.assign(series=series.to_numpy(), le=le.to_numpy()).dropna(subset=["le"])
+        frame = part.assign(series=series.to_numpy())
         merged: dict[str, tuple[np.ndarray, np.ndarray, dict[str, str]]] = {}
         for _, one in frame.groupby("series", sort=True):
             lab = {k: v for k, v in _labels(one["labels"].iloc[0]).items() if k != "le"}
             endpoint = matching_endpoint(lab, endpoints)
             if endpoint is None or endpoint in out:
                 continue
-            table = one.pivot_table(index="t", columns="le", values="value",
-                                    aggfunc="sum").sort_index().dropna(axis=1)
+            table = bucket_table(one, part["t"])
             edges, grown = table.columns.to_numpy(float), _rises(table)
             if endpoint in merged and np.array_equal(merged[endpoint][0], edges):
                 grown = grown + merged[endpoint][1]  # one route, several series (status)
@@ -311,9 +328,7 @@ class ShopCharts:
             {k: v for k, v in lab.items() if k != "le"}) == key)]
         if mine.empty:
             return 0
-        le = mine["labels"].map(lambda lab: float(_labels(lab).get("le", "nan")))
-        table = (mine.assign(le=le).pivot_table(index="t", columns="le", values="value",
-                                                aggfunc="sum").sort_index())
+        table = bucket_table(mine, buckets["t"])
         if len(table) < 2:
             return 0
         edges = table.columns.to_numpy(float)

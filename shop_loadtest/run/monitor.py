@@ -225,4 +225,16 @@ def start_monitor(meta: dict[str, Any], host: str, run_dir: Path,
                    timeout_s=config.timeout, origin=origin, keep=config.keeps,
                    fetch=guarded_fetch(allow), on_refused=on_refused, secrets=secrets,
                    keep_bucket=config.keeps_bucket,
-                   buckets_every_s=config.buckets_every).start()
+                   buckets_every_s=config.buckets_every_s(_planned_s(meta))).start()
+
+
+def _planned_s(meta: dict[str, Any]) -> float:
+    """The shape's length in wall seconds, from run.json's stages (0 when unknown)."""
+    ends = []
+    for stage in meta.get("stages") or []:
+        try:
+            ends.append(float(stage["end_s"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    finite = [e for e in ends if math.isfinite(e)]
+    return max(finite, default=0.0)

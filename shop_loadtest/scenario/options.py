@@ -174,10 +174,11 @@ class MonitorConfig(Model):
         description="histogram families (globs, without _bucket) whose buckets are kept "
                     "though `exclude` drops buckets: the server's own p50/p95 in the report; "
                     "null: the traffic.latency histogram; []: none")
-    buckets_every: Seconds = Field(
-        default=10.0, gt=0,
+    buckets_every: Seconds | None = Field(
+        default=None, gt=0,
         description="those buckets are kept on one scrape in this many seconds (and the "
-                    "first and last): server percentiles per window, bounded on a long run")
+                    "first and last): server percentiles per window, bounded on a long run; "
+                    "null: 10 s, or a 30th of a shorter run (never more often than interval)")
     resources: list[Resource] = Field(
         default_factory=lambda: list(DEFAULT_RESOURCES),
         description="resources to project; default: the demo shop's storage and rows")
@@ -200,6 +201,12 @@ class MonitorConfig(Model):
     def keeps(self, name: str) -> bool:
         return (any(fnmatch.fnmatchcase(name, p) for p in self.include)
                 and not any(fnmatch.fnmatchcase(name, p) for p in self.exclude))
+
+    def buckets_every_s(self, planned_s: float) -> float:
+        """Seconds between the scrapes that keep buckets, for a run of `planned_s`."""
+        if self.buckets_every is not None:
+            return float(self.buckets_every)
+        return max(min(10.0, planned_s / 30.0), float(self.interval))
 
     def bucket_families(self) -> list[str]:
         if self.buckets is not None:
