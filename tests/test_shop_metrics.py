@@ -170,3 +170,14 @@ def test_a_route_the_shop_first_counts_mid_run_keeps_its_first_requests(tmp_path
                        for le, c in zip(BUCKETS, (4, 4, 4, 4, 4, 4, 4), strict=True)])
     server = server_latency(load_run(run.path))["GET /api/x"]
     assert server["count"] == 4 and server["p95_ms"] == pytest.approx(4.75)
+
+
+def test_a_percentile_in_the_first_bucket_reads_at_most_its_bound(tmp_path):
+    from shop_loadtest.report.build import build_reports
+
+    run = _histogram_run(tmp_path)
+    run.monitor(11.0, [("shop_http_request_duration_seconds_bucket",
+                        {"method": "GET", "route": "/api/x", "le": str(le)}, 4)
+                       for le in BUCKETS])  # every answer under 5 ms: the first bucket
+    build_reports(run.path)
+    assert '<td class="n server">&le; 5.0 ms</td>' in (run.path / "report.html").read_text()

@@ -150,8 +150,9 @@ def bucket_table(rows: pd.DataFrame, times: pd.Series) -> pd.DataFrame:
 def server_latency(run: RunData) -> dict[str, dict[str, Any]]:
     """Per client endpoint: the server's own p50/p95 over the whole run, from the buckets kept
     of each latency histogram (`monitor.buckets`), as histogram_quantile would give them on
-    the run's increase. {endpoint: {p50_ms, p95_ms, count, metric, route}}; empty without
-    buckets or without a route that matches an endpoint."""
+    the run's increase. {endpoint: {p50_ms, p95_ms, count, metric, route, first_le_ms,
+    p50_first, p95_first (the percentile is in the first bucket: at most first_le_ms)}};
+    empty without buckets or without a route that matches an endpoint."""
     mon = run.monitor
     if mon.empty:
         return {}
@@ -181,7 +182,12 @@ def server_latency(run: RunData) -> dict[str, dict[str, Any]]:
             if not len(grown) or grown[-1] <= 0:
                 continue
             p50, p95 = (_quantile(edges, grown, q) * scale for q in (0.5, 0.95))
+            # In the first bucket the interpolation from 0 is a guess: say "at most its le".
+            first = float(edges[0]) * scale if math.isfinite(edges[0]) else None
             out[endpoint] = {"p50_ms": _round(p50), "p95_ms": _round(p95),
+                             "first_le_ms": _round(first),
+                             "p50_first": bool(grown[0] >= 0.5 * grown[-1]),
+                             "p95_first": bool(grown[0] >= 0.95 * grown[-1]),
                              "count": int(grown[-1]), "metric": family,
                              "route": lab.get("route") or lab.get("path") or lab.get("handler")}
     return out
