@@ -197,7 +197,7 @@ class FolderWatch:
 
     def _abort_views(self) -> tuple[AbortView, ...]:
         """Abort rules as the runner judges them: folded ones with their value now; those on
-        monitor statistics are checked by the runner on the whole folder, shown as watched."""
+        monitor statistics are the runner's to check (every 10 s), shown as watched."""
         folded = iter(self.judge.abort_states() if self.judge is not None else ())
         views = []
         for rule in self.aborts:
