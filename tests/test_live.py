@@ -306,7 +306,7 @@ def test_abort_rules_are_in_the_live_table_as_judged(tmp_path):
                    abort=["error_rate > 50% for 2s", "p95 > 2s", "used(storage) > 90%"])
     states = [(a.expr, a.state, a.fired_t) for a in snap.aborts]
     assert states == [("error_rate > 50% for 2s", "fired", 11.0), ("p95 > 2s", "armed", None),
-                      ("used(storage) > 90%", "watched", None)]
+                      ("used(storage) > 90%", "armed", None)]
     console = Console(record=True, file=io.StringIO(), width=110)
     console.print(render(snap, tmp_path))
     text = console.export_text()

@@ -364,3 +364,8 @@ def test_the_runners_abort_check_judges_monitor_rules_on_the_lines_it_read(tmp_p
     hit = abort_checker(run.path)()
     assert hit is not None and hit["rule"] == "used(storage) > 50%"
     assert hit["observed"] > 0.5
+    # and the live view shows it fired, from the same lines
+    from shop_loadtest.run.live import FolderWatch
+
+    (view,) = FolderWatch(run.path).snapshot(10.0, 10.0).aborts
+    assert (view.state, view.fired_t) == ("fired", hit["t"])

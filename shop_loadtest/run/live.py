@@ -33,7 +33,7 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.live import Live
 
-from shop_loadtest.judge.budgets import BudgetResult, evaluate
+from shop_loadtest.judge.budgets import AbortHit, BudgetResult, evaluate, first_hit
 from shop_loadtest.judge.live import LiveJudge, supports
 from shop_loadtest.judge.recovery import live_state
 from shop_loadtest.results import (
@@ -121,6 +121,7 @@ class FolderWatch:
         self.next_budgets = -math.inf
         self.parsed: list[Budget] | None = None
         self.aborts: list[Budget] = []
+        self.abort_hits: dict[str, AbortHit] = {}  # monitor abort rules that fired
         self.judge: LiveJudge | None = None
         self.batch_results: dict[int, BudgetResult] = {}
         self.next_batch = -math.inf
@@ -186,7 +187,7 @@ class FolderWatch:
         """Whether a budget on the shop's metrics is to be judged (then the lines read are
         kept for it; otherwise not, to keep a long run's view small)."""
         try:
-            return any(not supports(b) for b in self._parsed())
+            return any(not supports(b) for b in [*self._parsed(), *self.aborts])
         except Exception:
             return False
 
@@ -197,13 +198,16 @@ class FolderWatch:
 
     def _abort_views(self) -> tuple[AbortView, ...]:
         """Abort rules as the runner judges them: folded ones with their value now; those on
-        monitor statistics are the runner's to check (every 10 s), shown as watched."""
+        monitor statistics armed (no value shown) until they fire."""
         folded = iter(self.judge.abort_states() if self.judge is not None else ())
         views = []
         for rule in self.aborts:
             if not supports(rule):
-                views.append(AbortView(rule.expr, None, rule.limit, rule.unit, rule.op,
-                                       "watched"))
+                hit = self.abort_hits.get(rule.expr)
+                views.append(AbortView(rule.expr, None if hit is None else hit.observed,
+                                       rule.limit, rule.unit, rule.op,
+                                       "armed" if hit is None else "fired",
+                                       None if hit is None else hit.t))
                 continue
             state = next(folded, None)
             if state is None:
@@ -220,16 +224,22 @@ class FolderWatch:
         request figures (results/light.py), as often as their cost allows."""
         now = self.clock()
         budgets = self._parsed()
-        if not budgets or now < self.next_budgets:
+        if not (budgets or self.aborts) or now < self.next_budgets:
             return
         self.next_budgets = now + BUDGETS_EVERY_S - 0.1
         batch = [i for i, b in enumerate(budgets) if not supports(b)]
-        if batch and now >= self.next_batch:
+        batch_aborts = [r for r in self.aborts if not supports(r)]
+        if (batch or batch_aborts) and now >= self.next_batch:
             began = time.perf_counter()
             try:
                 run = self.evidence.run(self._read_meta())
                 found = evaluate([budgets[i] for i in batch], run)
                 self.batch_results = dict(zip(batch, found, strict=True))
+                for rule in batch_aborts:  # the runner's own check, on the same lines
+                    if rule.expr not in self.abort_hits:
+                        hit = first_hit(rule, run)
+                        if hit is not None:
+                            self.abort_hits[rule.expr] = hit
             except Exception:
                 pass
             cost = time.perf_counter() - began

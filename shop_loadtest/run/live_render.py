@@ -21,15 +21,13 @@ WINDOW_S = 10.0  # p95 and error rate are of the last 10 s
 STATE = {"pass": "ok", "fail": "BROKEN", "no_data": "no data yet", "so_far": "failing so far"}
 STYLE = {"pass": "green", "fail": "bold red", "no_data": "yellow", "so_far": "yellow"}
 
-ABORT_STATE = {"armed": "armed", "fired": "FIRED", "no_data": "no data yet",
-               "watched": "watched by the runner"}
-ABORT_STYLE = {"armed": "green", "fired": "bold red", "no_data": "yellow", "watched": "dim"}
+ABORT_STATE = {"armed": "armed", "fired": "FIRED", "no_data": "no data yet"}
+ABORT_STYLE = {"armed": "green", "fired": "bold red", "no_data": "yellow"}
 
 
 @dataclass(frozen=True)
 class AbortView:
-    """An abort rule as the live view shows it. `state`: armed, fired, no_data, or watched
-    (a rule on the shop's metrics, checked by the runner on the whole folder)."""
+    """An abort rule as the live view shows it. `state`: armed, fired or no_data."""
 
     expr: str
     observed: float | None
