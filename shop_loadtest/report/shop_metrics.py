@@ -9,7 +9,7 @@
 - any other gauge: as it is.
 
 At most MAX_CHARTS charts: the metrics a budget names and the resources first, then by sample
-count. `scrape_health` says how the scrapes went, per endpoint.
+count. How the scrapes went is judge/scrapes.py's.
 """
 
 from __future__ import annotations
@@ -22,39 +22,14 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from shop_loadtest.judge.model import BudgetRow
 from shop_loadtest.judge.monitor_stats import project_growth, resources_of, speedup_of, used_ratio
-from shop_loadtest.results import RunData
+from shop_loadtest.results import RunData, rounded
 
 MAX_CHARTS = 6
 MAX_LINES = 8
 _HIST_PARTS = ("_bucket", "_sum", "_count")
 _METRIC_IN_BUDGET = re.compile(r"\b([a-z_:][a-z0-9_:]*)\s*(?:\{|\))")
-
-
-def scrape_health(run: RunData) -> list[dict[str, Any]]:
-    """Per scraped endpoint: scrapes that worked and failed, the last error and when."""
-    mon = run.monitor
-    if mon.empty:
-        return []
-    scrapes = mon.drop_duplicates(subset=["t", "endpoint"])
-    out = []
-    for endpoint, rows in scrapes.groupby("endpoint", sort=True):
-        ok = rows["ok"].fillna(False).astype(bool)
-        failed = rows[~ok]
-        last = failed.iloc[-1] if len(failed) else None
-        out.append({"endpoint": str(endpoint), "ok": int(ok.sum()), "failed": int((~ok).sum()),
-                    "last_error": None if last is None else str(last["error"] or "failed"),
-                    "last_error_t": None if last is None else _round(last["t"]),
-                    "first_failed": bool(len(rows) and not ok.iloc[0])})
-    return out
-
-
-def _round(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else round(number, 3)
 
 
 def _family(name: str) -> tuple[str, str]:
@@ -184,8 +159,8 @@ def server_latency(run: RunData) -> dict[str, dict[str, Any]]:
             p50, p95 = (_quantile(edges, grown, q) * scale for q in (0.5, 0.95))
             # In the first bucket the interpolation from 0 is a guess: say "at most its le".
             first = float(edges[0]) * scale if math.isfinite(edges[0]) else None
-            out[endpoint] = {"p50_ms": _round(p50), "p95_ms": _round(p95),
-                             "first_le_ms": _round(first),
+            out[endpoint] = {"p50_ms": rounded(p50), "p95_ms": rounded(p95),
+                             "first_le_ms": rounded(first),
                              "p50_first": bool(grown[0] >= 0.5 * grown[-1]),
                              "p95_first": bool(grown[0] >= 0.95 * grown[-1]),
                              "count": int(grown[-1]), "metric": family,
@@ -203,7 +178,7 @@ def _le(value: Any) -> float:
 class ShopCharts:
     """Builds the shop-metric charts of one run (see the module's docstring)."""
 
-    def __init__(self, run: RunData, budgets: list[dict[str, Any]], figure: Any,
+    def __init__(self, run: RunData, budgets: list[BudgetRow], figure: Any,
                  line: Any) -> None:
         self.run, self.budgets = run, budgets
         self.figure, self.line = figure, line  # charts.py's _figure and _line: one look
