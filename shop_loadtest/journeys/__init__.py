@@ -10,7 +10,8 @@ without `{{` is never rendered: constants are free.
 
 One module per idea, re-exported here (generated locustfiles import from this package):
 `templates` (the sandboxed environment, secrets, compiled values), `captures` (responses,
-captures and checks), `data` (CSV data pools), `steps` (steps, `set:` assignments, journeys,
+captures and checks), `checks` (header, URL, redirect chain and JSON type checks), `flow`
+(`for:` loops and `retry:`), `data` (CSV data pools), `steps` (steps, `set:` assignments, journeys,
 compiled requests, and the pause after a failure) and `redirects` (where a redirect's next
 hop goes).
 The scenario's checks of its journeys are in `shop_loadtest.scenario.journey_checks`,
@@ -25,7 +26,17 @@ and scenario steps become these objects in `shop_loadtest.generate.blocks`.
 """
 
 from shop_loadtest.journeys.captures import CAPTURE_KINDS, Capture, CompiledCheck, ResponseView
+from shop_loadtest.journeys.checks import JSON_TYPES, ResponseCheck
 from shop_loadtest.journeys.data import DataExhausted, DataPool, DataSource, Row, read_csv
+from shop_loadtest.journeys.flow import (
+    DEFAULT_RETRY_THINK_S,
+    MAX_FOR_ITEMS,
+    MAX_RETRY,
+    CompiledFor,
+    ForStep,
+    LoopError,
+    Retry,
+)
 from shop_loadtest.journeys.redirects import (
     MAX_REDIRECTS,
     REDIRECT_STATUSES,
@@ -75,15 +86,20 @@ from shop_loadtest.journeys.templates import (
 
 __all__ = [
     "CAPTURE_KINDS",
+    "DEFAULT_RETRY_THINK_S",
     "DEFAULT_TIMEOUT_S",
     "FORM_CONTENT_TYPE",
     "GLOBAL_NAMES",
+    "JSON_TYPES",
+    "MAX_FOR_ITEMS",
     "MAX_REDIRECTS",
     "MAX_REPEAT",
+    "MAX_RETRY",
     "REDIRECT_STATUSES",
     "Block",
     "Capture",
     "CompiledCheck",
+    "CompiledFor",
     "CompiledIf",
     "CompiledRepeat",
     "CompiledRequest",
@@ -91,16 +107,20 @@ __all__ = [
     "DataExhausted",
     "DataPool",
     "DataSource",
+    "ForStep",
     "Hop",
     "IfStep",
     "Journey",
     "Loc",
+    "LoopError",
     "MissingSecret",
     "RedirectError",
     "Renderer",
     "RepeatStep",
     "RequestStep",
+    "ResponseCheck",
     "ResponseView",
+    "Retry",
     "Row",
     "SecretEnv",
     "SetStep",
