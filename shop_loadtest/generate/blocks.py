@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from shop_loadtest.journeys import Block, IfStep, RepeatStep, RequestStep, SetStep, ThinkStep
+from shop_loadtest.journeys import (
+    Block,
+    ExportStep,
+    IfStep,
+    RepeatStep,
+    RequestStep,
+    SetStep,
+    ThinkStep,
+)
 from shop_loadtest.scenario import if_expression, parse_repeat, parse_think
 
 
@@ -16,7 +24,7 @@ def to_block(steps: Iterable[Any]) -> Block:
     for step in steps:
         if step.if_ is not None:
             then = to_block([step.model_copy(update={"if_": None})])[0]
-            assert isinstance(then, RequestStep | SetStep)  # the model allows no other
+            assert isinstance(then, RequestStep | SetStep | ExportStep)  # the model allows no other
             out.append(IfStep(if_expression(step.if_), then))
             continue
         if step.repeat is not None:
@@ -26,6 +34,9 @@ def to_block(steps: Iterable[Any]) -> Block:
             continue
         if step.set_ is not None:
             out.append(SetStep(dict(step.set_)))
+            continue
+        if step.export is not None:
+            out.append(ExportStep(step.export.file, tuple(step.export.values)))
             continue
         if step.think is not None:
             if isinstance(step.think, str | int | float):

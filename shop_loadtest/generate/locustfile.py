@@ -21,6 +21,7 @@ from shop_loadtest.errors import ShopLoadtestError
 from shop_loadtest.generate.blocks import to_block
 from shop_loadtest.journeys import (
     DEFAULT_TIMEOUT_S,
+    ExportStep,
     IfStep,
     RepeatStep,
     RequestStep,
@@ -79,7 +80,8 @@ def _dataclass_source(obj: Any, positional: tuple[str, ...], indent: int = STEP_
     return _call(type(obj).__name__, args, keywords, indent)
 
 
-def _step_source(step: RequestStep | ThinkStep | SetStep | RepeatStep | IfStep) -> str:
+def _step_source(step: RequestStep | ThinkStep | SetStep | RepeatStep | IfStep | ExportStep,
+                 ) -> str:
     if isinstance(step, IfStep):
         then = _step_source(step.step)
         if "\n" not in then:
@@ -92,6 +94,8 @@ def _step_source(step: RequestStep | ThinkStep | SetStep | RepeatStep | IfStep) 
         return f"RepeatStep({step.low!r}, {step.high!r}, steps=[\n{inner}])"
     if isinstance(step, SetStep):
         return _dataclass_source(step, ("values",))
+    if isinstance(step, ExportStep):
+        return _dataclass_source(step, ("file", "values"))
     if isinstance(step, ThinkStep):
         return _dataclass_source(step, ("low", "high"))
     return _dataclass_source(step, ("method", "path"))
@@ -185,10 +189,10 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
     env.filters["py"] = _literal
     classes = set()
     journeys = []
-    uses_set = uses_repeat = uses_if = False
+    uses_set = uses_repeat = uses_if = uses_export = False
     reserved = {"Shape", "Arrivals", "Journey", "Settings", "DataSource", "RequestStep",
-                "ThinkStep", "SetStep", "RepeatStep", "IfStep", "CampaignShape", "JourneyUser",
-                "ArrivalUser", "Path"}
+                "ThinkStep", "SetStep", "RepeatStep", "IfStep", "ExportStep", "CampaignShape",
+                "JourneyUser", "ArrivalUser", "Path"}
     for journey in scenario.journeys:
         cls = _class_name(journey.name)
         while cls in classes or cls in reserved:
@@ -219,6 +223,7 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
             for block in blocks.values():
                 for s in flat_steps(block):
                     uses_set = uses_set or isinstance(s, SetStep)
+                    uses_export = uses_export or isinstance(s, ExportStep)
                 uses_if = uses_if or any(isinstance(s, IfStep) for s in block) or any(
                     isinstance(i, IfStep) for s in block if isinstance(s, RepeatStep)
                     for i in s.steps)
@@ -240,6 +245,7 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
         uses_set=uses_set,
         uses_repeat=uses_repeat,
         uses_if=uses_if,
+        uses_export=uses_export,
         needs_here=bool(scenario.data) or any(j["custom"] for j in journeys),
         stages=[(n, d, t) for n, d, t in scenario.stage_specs(base)],
         journeys=journeys,

@@ -11,7 +11,8 @@ without `{{` is never rendered: constants are free.
 One module per idea, re-exported here (generated locustfiles import from this package):
 `templates` (the sandboxed environment, secrets, compiled values), `captures` (responses,
 captures and checks), `data` (CSV data pools), `steps` (steps, `set:` assignments, journeys,
-compiled requests, and the pause after a failure) and `redirects` (where a redirect's next
+compiled requests, and the pause after a failure), `exports` (rows of `export:` steps) and
+`redirects` (where a redirect's next
 hop goes).
 The scenario's checks of its journeys are in `shop_loadtest.scenario.journey_checks`,
 and scenario steps become these objects in `shop_loadtest.generate.blocks`.
@@ -26,6 +27,14 @@ and scenario steps become these objects in `shop_loadtest.generate.blocks`.
 
 from shop_loadtest.journeys.captures import CAPTURE_KINDS, Capture, CompiledCheck, ResponseView
 from shop_loadtest.journeys.data import DataExhausted, DataPool, DataSource, Row, read_csv
+from shop_loadtest.journeys.exports import (
+    EXPORT_FILE_RE,
+    EXPORTS_FOLDER,
+    MAX_EXPORT_VALUES,
+    ExportStep,
+    export_columns,
+    export_row,
+)
 from shop_loadtest.journeys.redirects import (
     MAX_REDIRECTS,
     REDIRECT_STATUSES,
@@ -76,8 +85,11 @@ from shop_loadtest.journeys.templates import (
 __all__ = [
     "CAPTURE_KINDS",
     "DEFAULT_TIMEOUT_S",
+    "EXPORTS_FOLDER",
+    "EXPORT_FILE_RE",
     "FORM_CONTENT_TYPE",
     "GLOBAL_NAMES",
+    "MAX_EXPORT_VALUES",
     "MAX_REDIRECTS",
     "MAX_REPEAT",
     "REDIRECT_STATUSES",
@@ -91,6 +103,7 @@ __all__ = [
     "DataExhausted",
     "DataPool",
     "DataSource",
+    "ExportStep",
     "Hop",
     "IfStep",
     "Journey",
@@ -113,6 +126,8 @@ __all__ = [
     "compile_value",
     "constant",
     "expand",
+    "export_columns",
+    "export_row",
     "flat_steps",
     "hop_name",
     "is_template",

@@ -12,6 +12,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from shop_loadtest.journeys.captures import Capture, CompiledCheck
 from shop_loadtest.journeys.data import DataSource
+from shop_loadtest.journeys.exports import ExportStep
 from shop_loadtest.journeys.templates import (
     Renderer,
     SecretEnv,
@@ -199,7 +200,7 @@ class IfStep:
     without braces, over the journey's variables and captures) is true."""
 
     test: str
-    step: RequestStep | SetStep
+    step: RequestStep | SetStep | ExportStep
 
 
 @dataclass
@@ -219,7 +220,8 @@ class RepeatStep:
 
     low: int
     high: int
-    steps: list[RequestStep | ThinkStep | SetStep | IfStep] = field(default_factory=list)
+    steps: list[RequestStep | ThinkStep | SetStep | IfStep | ExportStep] = field(
+        default_factory=list)
 
     def count(self, rng: random.Random) -> int:
         return self.low if self.low == self.high else rng.randint(self.low, self.high)
@@ -252,7 +254,7 @@ def expand(items: Sequence[Any], rng: random.Random) -> list[Any]:
     return out
 
 
-Block = list[RequestStep | ThinkStep | SetStep | RepeatStep | IfStep]
+Block = list[RequestStep | ThinkStep | SetStep | RepeatStep | IfStep | ExportStep]
 
 
 def flat_steps(steps: Sequence[Any]) -> Iterator[Any]:
@@ -307,15 +309,18 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT_S
 
 
-def step_template_texts(step: RequestStep | SetStep | RepeatStep | IfStep) -> Iterator[str]:
+def step_template_texts(step: RequestStep | SetStep | RepeatStep | IfStep | ExportStep,
+                        ) -> Iterator[str]:
     """Every templated string of a runtime step (to find the data sources it uses)."""
+    if isinstance(step, ExportStep):
+        return
     if isinstance(step, IfStep):
         yield "{{ " + step.test + " }}"
         yield from step_template_texts(step.step)
         return
     if isinstance(step, RepeatStep):
         for inner in step.steps:
-            if not isinstance(inner, ThinkStep):
+            if not isinstance(inner, ThinkStep | ExportStep):
                 yield from step_template_texts(inner)
         return
     if isinstance(step, SetStep):

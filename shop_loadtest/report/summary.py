@@ -20,7 +20,14 @@ from shop_loadtest.judge.verdict import (
 )
 from shop_loadtest.report.errors import error_table
 from shop_loadtest.report.shop_metrics import scrape_health
-from shop_loadtest.results import Counts, RunData, counts_percentiles_ms, merge_counts, rounded
+from shop_loadtest.results import (
+    Counts,
+    RunData,
+    counts_percentiles_ms,
+    export_files,
+    merge_counts,
+    rounded,
+)
 from shop_loadtest.scenario.budgets import AbortRule
 
 SCHEMA_VERSION = 1
@@ -128,6 +135,7 @@ def build_summary(run: RunData, budgets: list[BudgetResult], abort_rules: list[A
         "errors": error_table(run),
         "scrapes": scrape_health(run),
         "warnings": list(run.warnings),
+        "exports": [f.to_json() for f in export_files(run.run_dir)],
     }
     summary["verdict"], summary["reasons"] = blame_stall(
         *decide(summary, tolerate_worker_loss=tolerate_worker_loss), summary, meta)

@@ -56,6 +56,10 @@ def terminal_summary(summary: dict[str, Any]) -> str:
         if len(endpoints) > MAX_ENDPOINTS:
             out.append(f"... and {len(endpoints) - MAX_ENDPOINTS} more endpoints in report.html")
         out.append("")
+    for export in summary.get("exports") or []:
+        out.append(f"exported {export['rows']:,} rows to {export['file']}")
+    if summary.get("exports"):
+        out.append("")
     out.append(f"verdict: {summary['verdict'].upper()}")
     out += [f"  - {reason}" for reason in summary["reasons"]]
     return "\n".join(out)

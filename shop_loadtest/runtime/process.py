@@ -13,6 +13,7 @@ from shop_loadtest.journeys import (
     CompiledRequest,
     CompiledSet,
     DataPool,
+    ExportStep,
     IfStep,
     Journey,
     RepeatStep,
@@ -35,7 +36,8 @@ from shop_loadtest.journeys import (
 class Block:
     """Compiled steps, and the data sources whose rows they use (drawn when the block starts)."""
 
-    items: list[CompiledRequest | CompiledSet | CompiledRepeat | CompiledIf | ThinkStep]
+    items: list[CompiledRequest | CompiledSet | CompiledRepeat | CompiledIf | ThinkStep
+                | ExportStep]
     data: tuple[str, ...]
     wheres: list[str]  # "step 2 of journey buy", for each item: refusals name the step
     repeats: bool = False  # holds repeat blocks: a run goes through `expand(items)`
@@ -91,9 +93,10 @@ class Process:
                 self._block(journey.on_stop, f"on_stop step {{}} of journey {journey.name}"))
         return found
 
-    def _block(self, steps: list[RequestStep | ThinkStep | SetStep | RepeatStep | IfStep],
+    def _block(self, steps: list[RequestStep | ThinkStep | SetStep | RepeatStep | IfStep
+                                 | ExportStep],
                where: str = "step {} of the journey") -> Block:
-        texts = [t for s in steps if not isinstance(s, ThinkStep)
+        texts = [t for s in steps if not isinstance(s, ThinkStep | ExportStep)
                  for t in step_template_texts(s)]
         used = names_used(self.templates, texts) & set(self.pools)
         items = [CompiledRepeat(s, [self._step(i) for i in s.steps])
@@ -102,11 +105,11 @@ class Process:
         return Block(items, tuple(sorted(used)), wheres,
                      repeats=any(isinstance(s, RepeatStep) for s in steps))
 
-    def _step(self, step: RequestStep | ThinkStep | SetStep | IfStep) -> Any:
+    def _step(self, step: RequestStep | ThinkStep | SetStep | IfStep | ExportStep) -> Any:
         if isinstance(step, IfStep):
             return CompiledIf(step, compile_test(self.templates, step.test),
                               self._step(step.step))
-        if isinstance(step, ThinkStep):
+        if isinstance(step, ThinkStep | ExportStep):  # nothing to compile
             return step
         if isinstance(step, SetStep):
             return compile_set(self.templates, step)

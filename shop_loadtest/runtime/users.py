@@ -36,6 +36,7 @@ from shop_loadtest.journeys import (
     CompiledRequest,
     CompiledSet,
     DataExhausted,
+    ExportStep,
     Hop,
     Journey,
     RedirectError,
@@ -45,6 +46,8 @@ from shop_loadtest.journeys import (
     TemplateError,
     ThinkStep,
     expand,
+    export_columns,
+    export_row,
     hop_name,
     next_hop,
     pause_after_failure,
@@ -142,6 +145,7 @@ class _JourneyMixin:
         """This user's session for a run of `journey`, reset when it is fresh; its on_start
         runs first, once per user. None when on_start failed (it is tried again next time;
         only a journey that started gets its on_stop at the end)."""
+        self._journey_name = journey.name  # what export rows name
         visit = self._visits.get(journey.name)
         if visit is None:
             visit = self._visits[journey.name] = Visit(
@@ -196,6 +200,7 @@ class _JourneyMixin:
         for journey in journeys:
             visit = self._visits.get(journey.name)
             if visit is not None and visit.started and journey.on_stop:
+                self._journey_name = journey.name
                 self._use_jar(visit)  # the session of its last run
                 block = self._proc.compiled(journey).on_stop
                 self._run_block(block, visit.vars, self._items(block))
@@ -224,9 +229,17 @@ class _JourneyMixin:
                     return index
             elif type(step) is ThinkStep:
                 gevent.sleep(step.draw(self._rng))
+            elif type(step) is ExportStep:
+                self._export(step, ctx)
             elif not self._assign(step, ctx):
                 return index
         return None
+
+    def _export(self, step: ExportStep, ctx: dict[str, Any]) -> None:
+        state = getattr(self.environment, "shop_loadtest", None)
+        if state is not None:  # masked here, where the secrets were handed out
+            state.exports.add(step.file, export_columns(step), export_row(
+                self._journey_name, step, ctx, self._proc.secrets.scrub))
 
     def _assign(self, step: CompiledSet, ctx: dict[str, Any]) -> bool:
         """A `set:` step; a value that cannot be made is recorded as a failure (SET, named

@@ -17,6 +17,7 @@ from pydantic import (
 
 from shop_loadtest import limits
 from shop_loadtest.errors import shown
+from shop_loadtest.journeys.exports import EXPORT_FILE_RE, MAX_EXPORT_VALUES
 from shop_loadtest.journeys.steps import MAX_REPEAT
 from shop_loadtest.scenario.base import (
     IDENT_RE,
@@ -144,6 +145,42 @@ ThinkValue = Annotated[
 ]
 
 
+class ExportSpec(Model):
+    """`export: {file: orders.csv, values: [order_id, email]}`: a row of the run folder's
+    `exports/orders.csv` (journey, time, then the values) each time the step runs."""
+
+    file: str = Field(description="a CSV file name (letters, digits, _ . -, ending .csv), "
+                                  "written under the run folder's exports/")
+    values: list[str] = Field(min_length=1, max_length=MAX_EXPORT_VALUES,
+                              description="the variables (captures, set:, variables, data "
+                                          "rows) whose values make the row, in column order")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("file")
+    @classmethod
+    def _file(cls, value: str) -> str:
+        if not EXPORT_FILE_RE.match(value):
+            raise ValueError(f"a file name such as orders.csv (letters, digits, _ . -, ending "
+                             f".csv, no folders), got {shown(value)}")
+        return value
+
+    @field_validator("values")
+    @classmethod
+    def _values(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not IDENT_RE.match(name):
+                raise ValueError(f"values are variable names (letters, digits, _), without "
+                                 f"{{{{ }}}}; got {shown(name)}")
+        dupes = sorted({n for n in value if value.count(n) > 1})
+        if dupes:
+            raise ValueError(f"each value once; repeated: {', '.join(dupes)}")
+        if {"journey", "time"} & set(value):
+            raise ValueError("journey and time are the first two columns already; name the "
+                             "variable otherwise")
+        return value
+
+
 class Step(Model):
     request: str | None = None
     repeat: int | str | None = Field(
@@ -158,6 +195,9 @@ class Step(Model):
         default=None, alias="set",
         description="assign variables from templates, in order, for the journey's later steps "
                     "(reset with its captures each run unless session: keep)")
+    export: ExportSpec | None = Field(
+        default=None, description="write a row of captured values to a CSV file of the run "
+                                  "folder (exports/FILE): what a run created, to clean it up")
     name: Name | None = None
     query: dict[str, JsonValue] | None = None
     json_body: JsonValue = Field(default=None, alias="json")
@@ -212,11 +252,13 @@ class Step(Model):
     @model_validator(mode="after")
     def _one_kind(self) -> Step:
         kinds = [k for k, v in (("request", self.request), ("think", self.think),
-                                ("set", self.set_), ("repeat", self.repeat)) if v is not None]
+                                ("set", self.set_), ("repeat", self.repeat),
+                                ("export", self.export)) if v is not None]
         if len(kinds) != 1:
             raise ValueError("a step is one of a request (request: GET /path), a think time "
-                             "(think: 1s), an assignment (set: {name: value}) or a loop "
-                             "(repeat: N, steps: [...])")
+                             "(think: 1s), an assignment (set: {name: value}), a loop "
+                             "(repeat: N, steps: [...]) or an export (export: {file: x.csv, "
+                             "values: [name]})")
         if self.if_ is not None and (self.think is not None or self.repeat is not None):
             raise ValueError("if: goes on a request or set: step (not on think or repeat)")
         if self.if_ is not None and not if_expression(self.if_):
@@ -236,6 +278,9 @@ class Step(Model):
         if self.set_ is not None and (self.model_fields_set - {"set_", "if_"}):
             raise ValueError("a set step takes nothing else (put the request in a step "
                              "of its own)")
+        if self.export is not None and (self.model_fields_set - {"export", "if_"}):
+            raise ValueError("an export step takes only export: (and if:); put the request "
+                             "in a step of its own before it")
         if self.think is not None and (self.name or self.capture or self.expect or self.check
                                        or self.timeout is not None):
             raise ValueError("a think step takes no name, capture, check, expect or timeout")

@@ -136,6 +136,7 @@ class _Checker:
         except AttributeError:
             self.fake = Faker()
         self.columns: dict[str, list[str]] = {}
+        self.exports: dict[str, tuple[tuple[str, ...], Loc]] = {}  # file -> (values, where)
 
     def template(self, text: str, loc: Loc, known: set[str],
                  later: Mapping[str, str]) -> None:
@@ -198,6 +199,25 @@ class _Checker:
                 self.template(text, field_loc, known, later)
             known.add(var)
 
+    def export(self, spec: Any, loc: Loc, known: set[str], later: Mapping[str, str]) -> None:
+        """An `export:` step: each value a name known here, and one column list per file."""
+        for i, name in enumerate(spec.values):
+            where: Loc = (*loc, "values", i)
+            if name in later:
+                self.problems.append(Problem(f"{name!r} is exported before {later[name]}",
+                                             where))
+            elif name not in known or name in GLOBAL_NAMES:
+                options = known - set(GLOBAL_NAMES)
+                self.problems.append(Problem(
+                    f"unknown variable {name!r}{_hint(name, options)} (export names a "
+                    "capture, a set: name, a variable or a data source)", where))
+        first = self.exports.setdefault(spec.file, (tuple(spec.values), loc))
+        if first[0] != tuple(spec.values):
+            self.problems.append(Problem(
+                f"{spec.file} is exported with other values elsewhere ({', '.join(first[0])}, "
+                f"at {'.'.join(str(p) for p in first[1])}): one file, one list of columns",
+                (*loc, "values")))
+
     def captures(self, step: Any, base: Loc) -> None:
         for var, spec in step.capture.items():
             loc: Loc = (*base, "capture", var)
@@ -250,6 +270,9 @@ class _Checker:
             if step.set_ is not None:
                 self.assignments(step, loc, known, later)
                 known |= set(step.set_)
+                continue
+            if step.export is not None:
+                self.export(step.export, (*loc, "export"), known, later)
                 continue
             self.captures(step, loc)
             self.checks(step, loc)
