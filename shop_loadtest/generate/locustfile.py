@@ -210,11 +210,16 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
         }
         if journey.class_ is not None:
             file, _, class_name = journey.class_.rpartition(":")
-            entry["custom"] = _call("user_class", [f"HERE / {_relative(file, source, output)!r}",
-                                                   repr(class_name)],
-                                    [f"alias={cls!r}", f"weight={journey.weight!r}",
-                                     "host=HOST", f"journey={journey.name!r}"],
-                                    indent=len(cls) + 3)
+            where = [f"HERE / {_relative(file, source, output)!r}", repr(class_name)]
+            method = [f"method={journey.method!r}"] if journey.method else []
+            if scenario.load.model == "arrival_rate":  # called once per arrival by the pool
+                entry["custom"] = _call("class_journey", where, [
+                    f"journey={journey.name!r}", f"weight={journey.weight!r}", "host=HOST",
+                    *method], indent=len(entry["const"]) + 3)
+            else:
+                entry["custom"] = _call("user_class", where, [
+                    f"alias={cls!r}", f"weight={journey.weight!r}", "host=HOST",
+                    f"journey={journey.name!r}", *method], indent=len(cls) + 3)
         else:
             blocks = {name: to_block(getattr(journey, name))
                       for name in ("on_start", "steps", "on_stop")}

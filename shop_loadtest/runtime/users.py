@@ -16,17 +16,14 @@ costs no rendering at all.
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 import time
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar
 
 import gevent
 from gevent import GreenletExit
-from locust import HttpUser, User, constant, task
+from locust import constant, task
 from locust.contrib.fasthttp import FastHttpUser, LocustBadStatusCode
 
 from shop_loadtest.journeys import (
@@ -53,9 +50,12 @@ from shop_loadtest.journeys import (
     pause_after_failure,
     target_names,
 )
+
+# user_class: locustfiles generated before it moved import it from here
+from shop_loadtest.runtime.classes import ClassJourney, user_class  # noqa: F401
 from shop_loadtest.runtime.client import RequestTimer, send_once
 from shop_loadtest.runtime.cookies import use_lean_cookie_jar
-from shop_loadtest.runtime.guard import guard_session, guarded_client, process_guard
+from shop_loadtest.runtime.guard import guard_session, process_guard
 from shop_loadtest.runtime.process import Block, process
 from shop_loadtest.runtime.sessions import Visit
 
@@ -63,44 +63,6 @@ _NO_CONTEXT: Any = MappingProxyType({})
 # After a failure that sent no request (no data row left, a template that cannot render), the
 # user pauses before trying again, instead of spinning and recording thousands of errors.
 PAUSE_AFTER_UNSENT_FAILURE_S = 1.0
-
-
-def user_class(path: str | Path, name: str, *, alias: str, weight: float,
-               host: str | None = None, journey: str | None = None) -> type[User]:
-    """The hand-written Locust user class `name` from the file at `path`, as a subclass named
-    `alias` that carries the journey's weight (the file is imported once per process). A
-    FastHttpUser's client sends each request once, as the generated users' do."""
-    path = Path(path).resolve()
-    module_name = f"shop_loadtest_user_{path.stem}_{abs(hash(str(path))):x}"
-    module = sys.modules.get(module_name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot import {path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-    cls = getattr(module, name, None)
-    if not (isinstance(cls, type) and issubclass(cls, User)):
-        raise TypeError(f"{path}:{name} is not a Locust User class")
-    if not issubclass(cls, FastHttpUser | HttpUser):
-        # Only these clients pass the allowed-hosts guard; another User could send anywhere.
-        raise TypeError(f"{path}:{name} must subclass FastHttpUser or HttpUser, whose client "
-                        "is checked against the allowed hosts")
-    attrs: dict[str, Any] = {"weight": weight, "abstract": False, "__module__": cls.__module__}
-    if host and not getattr(cls, "host", None):
-        attrs["host"] = host
-    if issubclass(cls, FastHttpUser):
-        base = cls
-
-        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-            base.__init__(self, *args, **kwargs)
-            send_once(self.client)
-
-        attrs["__init__"] = __init__
-    # Its `client` is guarded as it is assigned (by Locust, or by the class's own code).
-    attrs["client"] = guarded_client(f"journey {journey or alias}, class {name}")
-    return type(alias, (cls,), attrs)
 
 
 class _JourneyMixin:
@@ -475,7 +437,7 @@ class ArrivalUser(_JourneyMixin, FastHttpUser):
     # bounds all of it. A socket timeout bounds each wait alone, and gevent sets up a Timeout
     # for every wait on a socket that has one (about 2% of a request's CPU on loopback).
     network_timeout = connection_timeout = None  # type: ignore[assignment]
-    journeys: ClassVar[list[Journey]] = []
+    journeys: ClassVar[list[Journey | ClassJourney]] = []
     wait_time = constant(0)
 
     def on_start(self) -> None:
@@ -495,9 +457,15 @@ class ArrivalUser(_JourneyMixin, FastHttpUser):
         self._late_ms = lateness * 1000.0
         scheduler.journey_started()
         try:
-            self.run_journey(journey)
+            if isinstance(journey, ClassJourney):
+                journey.run(self)
+            else:
+                self.run_journey(journey)
         finally:
             scheduler.journey_ended()
 
     def on_stop(self) -> None:
-        self._stop_journeys(self.journeys)
+        self._stop_journeys([j for j in self.journeys if isinstance(j, Journey)])
+        for journey in self.journeys:
+            if isinstance(journey, ClassJourney):
+                journey.stop(self)

@@ -344,7 +344,11 @@ class Journey(Model):
     class_: str | None = Field(
         default=None, alias="class",
         description="a hand-written Locust user class, path.py:ClassName (relative to the "
-                    "scenario file), run beside the generated ones; closed model only")
+                    "scenario file), run beside the generated ones; in the open model each "
+                    "arrival calls one of its methods (method:)")
+    method: str | None = Field(
+        default=None, description="with class: the method to run (the only task of the "
+                                  "user); default: the class's one @task, else journey()")
     on_start: list[Step] = Field(default_factory=list,
                                  description="steps run once per user, before its first journey")
     steps: list[Step] = Field(default_factory=list)
@@ -379,8 +383,19 @@ class Journey(Model):
                 raise ValueError(f"expected path/to/file.py:ClassName, got {shown(value)}")
         return value
 
+    @field_validator("method")
+    @classmethod
+    def _method(cls, value: str | None) -> str | None:
+        if value is not None and (not IDENT_RE.match(value) or value.startswith("_")):
+            raise ValueError(f"a method name (letters, digits, _; not private), got "
+                             f"{shown(value)}")
+        return value
+
     @model_validator(mode="after")
     def _steps_or_class(self) -> Journey:
+        if self.method is not None and self.class_ is None:
+            raise ValueError("method: goes with class: path.py:ClassName (the method of a "
+                             "hand-written user class to run)")
         if self.class_ is not None:
             if self.steps or self.on_start or self.on_stop:
                 raise ValueError("a journey with class: takes no steps, on_start or on_stop "

@@ -356,11 +356,8 @@ def check_journeys(scenario: Scenario, base: Path = Path(".")) -> Iterator[Probl
             scenario.variables), {})
     for j, journey in enumerate(scenario.journeys):
         if journey.class_ is not None:
-            problem = _check_class(journey.class_, base, ("journeys", j, "class"))
-            if scenario.load.model != "users":
-                problem = Problem("a journey with class: runs in the closed model only "
-                                  "(load.model: users): Locust user classes cannot take "
-                                  "arrivals", ("journeys", j, "class"))
+            problem = _check_class(journey.class_, base, ("journeys", j, "class"),
+                                   journey.method, scenario.load.model == "arrival_rate")
             if problem is not None:
                 problems.append(problem)
             continue
@@ -375,7 +372,8 @@ def check_journeys(scenario: Scenario, base: Path = Path(".")) -> Iterator[Probl
     yield from problems
 
 
-def _check_class(spec: str, base: Path, loc: Loc) -> Problem | None:
+def _check_class(spec: str, base: Path, loc: Loc, method: str | None = None,
+                 open_model: bool = False) -> Problem | None:
     file, _, name = spec.rpartition(":")
     path = base / file
     if not path.is_file():
@@ -391,14 +389,17 @@ def _check_class(spec: str, base: Path, loc: Loc) -> Problem | None:
         return Problem(f"cannot read {file}: {exc}", loc)
     if not found:
         return Problem(f"{file} defines no class {name} at its top level", loc)
-    problem = _probe_class(path, name)
+    problem = _probe_class(path, name, method, open_model)
+    if problem and method is not None and problem.startswith("has no method"):
+        loc = (*loc[:-1], "method")
     return Problem(f"{file}:{name}: {problem}", loc) if problem else None
 
 
 PROBE_TIMEOUT_S = 60.0
 
 
-def _probe_class(path: Path, name: str) -> str | None:
+def _probe_class(path: Path, name: str, method: str | None = None,
+                 open_model: bool = False) -> str | None:
     """Import the class in a child process as a run would; why it cannot be used, or None.
 
     A child, because importing Locust patches the process and the module may do anything.
@@ -409,7 +410,8 @@ def _probe_class(path: Path, name: str) -> str | None:
     mark = "probe: "
     try:
         done = subprocess.run([sys.executable, "-m", "shop_loadtest.runtime.probe", str(path),
-                               name], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S,
+                               name, method or "-", *(["open"] if open_model else [])],
+                              capture_output=True, text=True, timeout=PROBE_TIMEOUT_S,
                               stdin=subprocess.DEVNULL, errors="replace")
     except subprocess.TimeoutExpired:
         return f"importing it took longer than {PROBE_TIMEOUT_S:.0f}s"
