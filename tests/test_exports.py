@@ -193,3 +193,36 @@ def test_a_worker_killed_mid_run_keeps_the_rows_it_sent(tmp_path, fresh_shop):
     # at most the orders in flight when the worker died are missing
     assert len(orders) - len(exported) <= 2 and len(rows) >= 16
     assert summary["exports"] == [{"file": "exports/orders.csv", "rows": len(rows)}]
+
+
+@pytest.mark.e2e
+def test_plain_locust_runs_exports_and_an_open_model_class_journey(tmp_path, fresh_shop):
+    """The generated locustfile, unchanged under plain `locust -f --slt-results DIR`: the class
+    journey takes arrivals, the export file is written, and `report DIR` counts its rows."""
+    import subprocess
+    import sys
+
+    (tmp_path / "users.py").write_text(
+        "from locust import task\nfrom locust.contrib.fasthttp import FastHttpUser\n\n\n"
+        "class Buyer(FastHttpUser):\n    @task\n    def buy(self):\n"
+        "        self.client.get('/api/products', name='class-products')\n")
+    path = tmp_path / "plain.yaml"
+    path.write_text(
+        f"name: plain\ntarget: {{host: '{fresh_shop.url}'}}\n"
+        "load: {model: arrival_rate, stages: [{duration: 0s, target: 4}, "
+        "{duration: 3s, target: 4}]}\n"
+        "journeys:\n  - {name: buyer, class: users.py:Buyer}\n  - name: buy\n    steps:\n"
+        + CHECKOUT.replace(", token]", "]"))
+    locustfile = tmp_path / "plain_locustfile.py"
+    assert cli("generate", str(path), "-o", str(locustfile)).returncode == 0
+    run = subprocess.run([sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
+                          "--only-summary", "--json", "--slt-results", str(tmp_path / "res")],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    stats = {s["name"]: s for s in json.loads(run.stdout)}
+    assert stats["class-products"]["num_requests"] > 0, run.stderr[-2000:]
+    assert sum(s["num_failures"] for s in stats.values()) == 0, run.stderr[-2000:]
+    rows = list(csv.DictReader((tmp_path / "res" / "exports" / "orders.csv").read_text()
+                               .splitlines()))
+    assert len(rows) == stats["POST /api/checkout"]["num_requests"] > 0
+    report = cli("report", str(tmp_path / "res"))
+    assert f"exported {len(rows)} rows to exports/orders.csv" in report.stdout, report.stderr
