@@ -1,6 +1,7 @@
 """A stalled shop is the shop's failure: the evidence run.json carries about requests without
 an answer (runner.request_evidence), and the one verdict rule that reads it
-(judge/verdict.py: stalled, blame_stall). Pure functions, tested directly."""
+(judge/verdict.py: stalled, blame_stall, which `decide` applies last). Pure functions, tested
+directly."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 
 import pytest
 
-from shop_loadtest.judge.verdict import blame_stall, stalled
+from shop_loadtest.judge.verdict import blame_stall, stall_evidence, stalled
 from shop_loadtest.run.runner import request_evidence
 
 
@@ -17,8 +18,8 @@ def _evidence(timeouts=0, waiting=0, longest_ms=None, timeout_s=30.0):
                          "in_flight_at_stop": waiting, "in_flight_longest_ms": longest_ms}}
 
 
-def _summary(*problems: str) -> dict:
-    return {"generator": {"problems": list(problems)}}
+def _summary(*problems: str, meta: dict | None = None) -> dict:
+    return {"generator": {"problems": list(problems)}, "stall": stall_evidence(meta or {})}
 
 
 @pytest.mark.parametrize(("meta", "expected"), [
@@ -56,7 +57,7 @@ DROPPED = "load generator could not keep up: 10 of 154 due arrivals dropped (6.5
     ("pass", [], _evidence(waiting=3, longest_ms=10.0), "pass"),
 ])
 def test_blame_stall_turns_a_stall_into_the_shops_failure(verdict, problems, meta, expected):
-    got, reasons = blame_stall(verdict, ["earlier reason"], _summary(*problems), meta)
+    got, reasons = blame_stall(verdict, ["earlier reason"], _summary(*problems, meta=meta))
     assert got == expected
     if stalled(meta) is None:
         assert reasons == ["earlier reason"]
@@ -82,3 +83,15 @@ def test_request_evidence_adds_up_every_interval_and_survives_a_torn_line(tmp_pa
                                       "in_flight_longest_ms": 2500.0}
     assert request_evidence(tmp_path / "missing.jsonl") == {
         "timeouts": 0, "in_flight_at_stop": 0, "in_flight_longest_ms": None}
+
+
+def test_decide_itself_applies_the_stall_rule_to_a_run_that_would_pass():
+    """The stall rule is part of `decide`, not a step a caller may forget."""
+    from shop_loadtest.judge.verdict import decide
+    from tests.test_safety_hosts import _summary as clean_summary
+
+    clean = clean_summary({"count": 0, "passed": True, "refusals": []})
+    assert decide({**clean, "stall": stall_evidence({})}, tolerate_worker_loss=False)[0] == "pass"
+    hanging = {**clean, "stall": stall_evidence(_evidence(waiting=2, longest_ms=20_000.0))}
+    verdict, reasons = decide(hanging, tolerate_worker_loss=False)
+    assert verdict == "fail" and reasons[0].startswith("the shop stalled: 2 requests")

@@ -18,10 +18,9 @@
    or a budget had no data.
 4. `pass` otherwise: all budgets held (the implied `error_rate < 1%` when the scenario names
    none) and the planned load was delivered.
-
-Then one rule apart (`blame_stall`, applied after `decide`): a shop that stalled
-(requests timed out, or were still waiting at stop after half their timeout) is the shop's
-failure, not the generator's.
+5. Over all of these, the stall rule (`blame_stall`): a shop that stalled (requests timed
+   out, or were still waiting at stop after half their timeout: `stall` in the summary) is the
+   shop's failure, not the generator's.
 """
 
 from __future__ import annotations
@@ -182,16 +181,22 @@ def stalled(meta: dict[str, Any]) -> tuple[str, bool] | None:
     return "the shop stalled: " + "; ".join(parts), hanging
 
 
-def blame_stall(verdict: str, reasons: list[str], summary: dict[str, Any],
-                meta: dict[str, Any]) -> tuple[str, list[str]]:
+def stall_evidence(meta: dict[str, Any]) -> dict[str, Any]:
+    """The stall finding a summary carries for `decide`: {"reason": str | None, "hanging"}."""
+    found = stalled(meta)
+    return {"reason": found[0] if found else None, "hanging": bool(found and found[1])}
+
+
+def blame_stall(verdict: str, reasons: list[str], summary: dict[str, Any]
+                ) -> tuple[str, list[str]]:
     """A stalled shop is the shop's failure: a run left inconclusive for what a stall causes
     (dropped arrivals, nothing recorded) fails instead, unless the generator itself was
     saturated; a pass with requests left hanging fails too. Timeouts are failed requests,
     judged by the error budgets like any other failure."""
-    found = stalled(meta)
-    if found is None:
+    stall = _obj(summary.get("stall"))
+    reason, hanging = stall.get("reason"), bool(stall.get("hanging"))
+    if not reason:
         return verdict, reasons
-    reason, hanging = found
     saturated = any(p.startswith("load generator saturated")
                     for p in summary["generator"]["problems"])
     if (verdict == "inconclusive" and not saturated) or (verdict == "pass" and hanging):
@@ -331,8 +336,12 @@ def decide(summary: dict[str, Any], *, tolerate_worker_loss: bool) -> tuple[str,
 
     Starts from "not shown": `pass` only when the load process lived to the end of the
     shape, exactly the expected workers took part, the planned load was delivered, the run
-    is complete and every budget held.
+    is complete, every budget held and the shop did not stall.
     """
+    return blame_stall(*_rules(summary, tolerate_worker_loss), summary)
+
+
+def _rules(summary: dict[str, Any], tolerate_worker_loss: bool) -> tuple[str, list[str]]:
     untrusted: list[str] = []
     incomplete: list[str] = []
     broken: list[str] = []

@@ -12,10 +12,10 @@ from shop_loadtest.judge import evidence
 from shop_loadtest.judge.budgets import BudgetResult, first_hit
 from shop_loadtest.judge.verdict import (
     aborted,
-    blame_stall,
     decide,
     generator_health,
     refused_requests,
+    stall_evidence,
     workers_lost,
 )
 from shop_loadtest.report.errors import error_table
@@ -125,7 +125,8 @@ def build_summary(run: RunData, budgets: list[BudgetResult], abort_rules: list[A
         "load_process": evidence.load_process(run),
         "workers": evidence.workers(run),
         "stall": {"timeouts": evidence.timeouts(run),
-                  "in_flight_at_stop": evidence.in_flight_at_stop(run)},
+                  "in_flight_at_stop": evidence.in_flight_at_stop(run),
+                  **stall_evidence(meta)},
         "refused": refused_requests(run),
         "abort_rules": abort_table(abort_rules, run),
         "aborted": aborted(run),
@@ -137,6 +138,6 @@ def build_summary(run: RunData, budgets: list[BudgetResult], abort_rules: list[A
         "warnings": list(run.warnings),
         "exports": [f.to_json() for f in export_files(run.run_dir)],
     }
-    summary["verdict"], summary["reasons"] = blame_stall(
-        *decide(summary, tolerate_worker_loss=tolerate_worker_loss), summary, meta)
+    summary["verdict"], summary["reasons"] = decide(
+        summary, tolerate_worker_loss=tolerate_worker_loss)
     return summary
