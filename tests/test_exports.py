@@ -74,7 +74,8 @@ def _error(text: str) -> str:
      "s.yaml:8:39: journeys.0.steps.2.export.values: o.csv is exported with other values "
      "elsewhere (a, at journeys.0.steps.1.export)"),
     ("      - export: {file: o.csv, values: [env]}\n",
-     "s.yaml:6:40: journeys.0.steps.0.export.values.0: unknown variable 'env'"),
+     "s.yaml:6:40: journeys.0.steps.0.export.values.0: 'env' is a template helper, not a "
+     "value"),
 ])
 def test_bad_export_steps_give_one_located_line(steps, message):
     assert _error(_journey(steps)).startswith(message)

@@ -206,7 +206,11 @@ class _Checker:
             if name in later:
                 self.problems.append(Problem(f"{name!r} is exported before {later[name]}",
                                              where))
-            elif name not in known or name in GLOBAL_NAMES:
+            elif name in GLOBAL_NAMES:
+                self.problems.append(Problem(
+                    f"{name!r} is a template helper, not a value: make a variable from it "
+                    "with set: first, and export that", where))
+            elif name not in known:
                 options = known - set(GLOBAL_NAMES)
                 self.problems.append(Problem(
                     f"unknown variable {name!r}{_hint(name, options)} (export names a "
