@@ -95,3 +95,21 @@ def test_decide_itself_applies_the_stall_rule_to_a_run_that_would_pass():
     hanging = {**clean, "stall": stall_evidence(_evidence(waiting=2, longest_ms=20_000.0))}
     verdict, reasons = decide(hanging, tolerate_worker_loss=False)
     assert verdict == "fail" and reasons[0].startswith("the shop stalled: 2 requests")
+
+
+def test_an_interrupted_run_is_inconclusive_not_a_shop_failure():
+    """Ctrl-C 4 s into a 30 s stage leaves 4% delivered and a few requests on the wire: that
+    is the stop's doing (find-capacity once called it "the shop stalled" and went on)."""
+    from shop_loadtest.judge.verdict import decide
+    from tests.test_safety_hosts import _summary as clean_summary
+
+    cut = clean_summary({"count": 0, "passed": True, "refusals": []})
+    cut.update(exit_reason="interrupted", stall={"timeouts": 0, "in_flight_at_stop": 3,
+                                                 **stall_evidence({})})
+    cut["delivery"] = {**cut["delivery"], "unit": "arrivals", "held": False, "ratio": 0.04,
+                       "stages": [{"name": "hold", "planned": 1200.0, "achieved": 50.0,
+                                   "ratio": 0.04, "judged": True, "held": False}]}
+    verdict, reasons = decide(cut, tolerate_worker_loss=False)
+    assert verdict == "inconclusive"
+    assert reasons[0].startswith("the run was interrupted after 4 s")
+    assert not any("stalled" in r or "could not start" in r for r in reasons)

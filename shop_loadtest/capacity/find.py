@@ -219,6 +219,8 @@ def find_capacity(scenario_path: Path, out_dir: Path, *, hold_s: float = 30.0,
         steps.append(step)
         if on_step is not None:
             on_step(number, step)
+        if step.verdict != "error" and outcome.summary.get("exit_reason") == "interrupted":
+            break  # Ctrl-C ends the search, not just the step it fell in
     result = conclude(steps, peak)
     result.update(scenario=scenario.name, scenario_file=str(scenario_path), hold_s=hold_s,
                   notes=notes)
