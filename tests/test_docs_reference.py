@@ -23,7 +23,7 @@ SECTIONS = {
     "DataSource": "data", "FakerOptions": "faker",
     "Journey": "journeys", "Step": "journeys", "ExportSpec": "journeys",
     "CaptureSpec": "journeys", "Check": "journeys", "ThinkDistribution": "journeys",
-    "Expect": "journeys",
+    "Expect": "journeys", "RetrySpec": "journeys",  # RetrySpec: branch h18a
     "MonitorConfig": "monitor", "Resource": "monitor", "Traffic": "monitor",
     "Forecast": "forecast", "PlanConfig": "plan", "FunnelStep": "plan",
 }
