@@ -119,6 +119,10 @@ def test_a_row_is_journey_time_and_values_with_secrets_masked(tmp_path):
     assert sorted(p.name for p in tmp_path.rglob("*.csv")) == ["orders.csv"]
     assert [f.to_json() for f in export_files(tmp_path)] == [
         {"file": "exports/orders.csv", "rows": 2}]
+    again = Exports(tmp_path, secrets.scrub)  # a second run into the same folder: no 2nd header
+    again.add("orders.csv", ("journey", "time", *step.values), row)
+    again.close()
+    assert export_files(tmp_path)[0].rows == 3
 
 
 # --- e2e on a fresh demo shop ------------------------------------------------------------------

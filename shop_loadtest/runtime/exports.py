@@ -71,7 +71,9 @@ class Exports:
         pending = self._pending.setdefault(file, [])
         if file not in self._columns:
             self._columns[file] = list(columns)
-            pending.append(_line(columns))
+            path = self.folder / EXPORTS_FOLDER / file
+            if not (path.exists() and path.stat().st_size):  # a folder written into again
+                pending.append(_line(columns))
         pending.append(_line(cells))
         try:
             handle = self._files.get(file)
