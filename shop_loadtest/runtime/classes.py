@@ -131,13 +131,14 @@ class ClassJourney:
 
     def _instance(self, pool: _Pool) -> Any:
         instances: dict[str, Any] = pool.__dict__.setdefault("_slt_class_users", {})
-        user = instances.get(self.name)
+        user: Any = instances.get(self.name)
         if user is None:
             # As Locust does for the user classes it spawns: --host wins, then the class's.
             host = pool.environment.host or getattr(pool, "host", None)
             if pool.environment.host or not self.cls.host:
                 self.cls.host = host
             user = self.cls(pool.environment)
+            user._slt_late_ms = pool._late_ms  # its on_start's requests are this arrival's
             user.on_start()  # if it raises, the next arrival tries again with a new one
             instances[self.name] = user
         return user
@@ -145,10 +146,12 @@ class ClassJourney:
     def run(self, pool: _Pool) -> None:
         """One arrival: one call of the method (on_start first, on this pool user's first)."""
         started = time.perf_counter()
+        where = "on_start"
         try:
             user = self._instance(pool)
             user._slt_late_ms = pool._late_ms
-            getattr(user, self.method)()
+            where = self.method
+            getattr(user, where)()
         except GreenletExit:
             raise
         except StopUser:  # the class is done with this visitor: the next arrival starts anew
@@ -156,7 +159,7 @@ class ClassJourney:
         except (RescheduleTask, InterruptTaskSet):
             pass
         except Exception as exc:  # recorded like a step that could not run, and masked
-            self._failed(pool, self.method, exc)
+            self._failed(pool, where, exc)
         state = getattr(pool.environment, "shop_loadtest", None)
         if state is not None:
             state.recorder.journey_done(time.perf_counter() - started)
