@@ -23,10 +23,8 @@ import argparse
 import json
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -36,6 +34,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.append(str(ROOT))  # after PYTHONPATH: --rejudge can judge with another checkout
 
+from tests.servers import Handler, LoopbackServer  # noqa: E402  (the test suite's servers)
+
 # path -> (endpoint name, server delay in seconds). B adds SLOWDOWN to SLOWED only.
 ENDPOINTS = {"/api/products": ("GET /api/products", 0.010),
              "/api/products/1": ("GET /api/products/{id}", 0.020),
@@ -44,51 +44,22 @@ SLOWED, SLOWDOWN = "/api/checkout", 0.20
 RATE, SECONDS = 20, 5  # journeys/s (3 requests each), seconds held
 
 
-class DelayServer:
+class DelayServer(LoopbackServer):
     """A loopback HTTP server answering each path after its delay (times `factor` for one)."""
 
     def __init__(self, slowed_factor: float = 1.0) -> None:
         delays = {path: delay * (slowed_factor if path == SLOWED else 1.0)
                   for path, (_, delay) in ENDPOINTS.items()}
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
+        class Delaying(Handler):
             def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
+                self.body()
                 time.sleep(delays.get(self.path.split("?")[0], 0.0))
-                body = b'{"items":[{"id":1}],"ok":true}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(200, b'{"items":[{"id":1}],"ok":true}')
 
             do_GET = do_POST = _answer
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        class Quiet(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request: object, client_address: object) -> None:
-                pass
-
-        self._httpd = Quiet(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> DelayServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        super().__init__(Delaying)
 
 
 def scenario(host: str) -> dict[str, Any]:

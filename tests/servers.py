@@ -18,6 +18,33 @@ class _QuietServer(ThreadingHTTPServer):
         pass  # clients stopped mid-request at the end of a run: expected
 
 
+class Handler(BaseHTTPRequestHandler):
+    """What every test server's handler shares: HTTP/1.1 keep-alive, no Nagle (headers and
+    body go out in two writes; with Nagle on, the delayed ACK adds 40 ms), no log lines."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
+              content_type: str | None = "application/json") -> None:
+        self.send_response(status)
+        if content_type and body:
+            self.send_header("Content-Type", content_type)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 class LoopbackServer:
     """`handler` on a free port of a loopback address (127.0.0.1 unless told), served from a
     daemon thread while entered."""
@@ -49,15 +76,9 @@ class CountingServer(LoopbackServer):
         self._lock = threading.Lock()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body go out in two writes; with Nagle on, the delayed ACK adds 40 ms.
-            disable_nagle_algorithm = True
-
+        class Counting(Handler):
             def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
+                self.body()
                 with server._lock:
                     server.count += 1
                     path = self.path.split("?")[0]
@@ -66,19 +87,11 @@ class CountingServer(LoopbackServer):
                     server.per_second[second] = server.per_second.get(second, 0) + 1
                 if server.delay_s:
                     time.sleep(server.delay_s)
-                body = json.dumps({"items": [{"id": 1}], "ok": True}).encode()
-                self.send_response(server.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(server.status, json.dumps({"items": [{"id": 1}], "ok": True}).encode())
 
             do_GET = do_POST = do_PUT = do_DELETE = _answer
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        super().__init__(Handler, host)
+        super().__init__(Counting, host)
 
 
 class ResettingServer(LoopbackServer):
@@ -90,17 +103,11 @@ class ResettingServer(LoopbackServer):
         self._lock = threading.Lock()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Resetting(Handler):
             def _reset(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
+                self.body()
                 if self.path == "/health":  # the runner's reachability check gets an answer
-                    self.send_response(204)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
+                    self.reply(204)
                     return
                 with server._lock:
                     server.count += 1
@@ -114,10 +121,7 @@ class ResettingServer(LoopbackServer):
             def finish(self) -> None:
                 self.connection.close()  # no shutdown(): that would send a FIN first
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        super().__init__(Handler)
+        super().__init__(Resetting)
         self._httpd.shutdown_request = lambda request: request.close()  # type: ignore[method-assign]
 
 
@@ -131,13 +135,9 @@ class RedirectServer(LoopbackServer):
         self._lock = threading.Lock()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
+        class Redirecting(Handler):
             def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                body = self.body()
                 with server._lock:
                     server.seen.append((self.command, self.path, body))
                 if self.path == "/start":
@@ -150,24 +150,13 @@ class RedirectServer(LoopbackServer):
                 else:
                     target = None
                 if target is not None:
-                    self.send_response(status)
-                    self.send_header("Location", target)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
+                    self.reply(status, headers={"Location": target})
                     return
-                payload = json.dumps({"ok": True, "method": self.command}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                self.reply(200, json.dumps({"ok": True, "method": self.command}).encode())
 
             do_GET = do_POST = do_PUT = _answer
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        super().__init__(Handler)
+        super().__init__(Redirecting)
 
     def count(self, prefix: str = "/") -> int:
         with self._lock:
@@ -183,27 +172,16 @@ class CookieServer(LoopbackServer):
         self._lock = threading.Lock()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
+        class Cookies(Handler):
             def do_GET(self) -> None:
                 got = self.headers.get("Cookie") or ""
                 with server._lock:
                     server.seen.append((self.path, got))
                     number = len(server.seen)
-                payload = json.dumps({"cookie": got}).encode()
-                self.send_response(200)
-                self.send_header("Set-Cookie", f"visitor={number}; Path=/")
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                self.reply(200, json.dumps({"cookie": got}).encode(),
+                           {"Set-Cookie": f"visitor={number}; Path=/"})
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        super().__init__(Handler)
+        super().__init__(Cookies)
 
 
 class StallingServer(LoopbackServer):
@@ -216,14 +194,10 @@ class StallingServer(LoopbackServer):
         self._closing = threading.Event()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Stalling(Handler):
             def _hang(self) -> None:
                 if self.path == "/health":
-                    self.send_response(204)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
+                    self.reply(204)
                     return
                 with server._lock:
                     server.count += 1
@@ -232,10 +206,7 @@ class StallingServer(LoopbackServer):
 
             do_GET = do_POST = _hang
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        super().__init__(Handler)
+        super().__init__(Stalling)
 
     def __exit__(self, *exc: object) -> None:
         self._closing.set()
@@ -253,46 +224,29 @@ class RouteServer(LoopbackServer):
         self._lock = threading.Lock()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
+        class Routes(Handler):
             def _answer(self) -> None:
                 from urllib.parse import parse_qs, urlsplit
 
-                length = int(self.headers.get("Content-Length") or 0)
-                payload = self.rfile.read(length) if length else b""
+                payload = self.body()
                 parts = urlsplit(self.path)
                 with server._lock:
                     server.per_path[parts.path] = server.per_path.get(parts.path, 0) + 1
                 query = {k: v[0] for k, v in parse_qs(parts.query).items()}
                 segments = parts.path.strip("/").split("/")
                 if segments[0] == "to" and len(segments) > 1:
-                    self._send(int(segments[1]), b"", {"Location": query.get("url", "/")})
+                    self.reply(int(segments[1]), headers={"Location": query.get("url", "/")})
                 elif segments[0] == "json":
-                    self._send(200, json.dumps({"url": query.get("url")}).encode(),
-                               {"Content-Type": "application/json"})
+                    self.reply(200, json.dumps({"url": query.get("url")}).encode())
                 elif segments[0] == "metrics":
-                    self._send(200, b"shop_up 1\n", {"Content-Type": "text/plain"})
+                    self.reply(200, b"shop_up 1\n", content_type="text/plain")
                 elif segments[0] == "echo":
                     status = int(segments[1]) if len(segments) > 1 else 200
                     text = f"{self.requestline}\n{self.headers}\n".encode() + payload
-                    self._send(status, text, {"Content-Type": "text/plain"})
+                    self.reply(status, text, content_type="text/plain")
                 else:
-                    self._send(200, b'{"ok": true, "items": [{"id": 1}]}',
-                               {"Content-Type": "application/json"})
+                    self.reply(200, b'{"ok": true, "items": [{"id": 1}]}')
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _answer
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        super().__init__(Handler, host)
+        super().__init__(Routes, host)

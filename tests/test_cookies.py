@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from tests.servers import LoopbackServer
+from tests.servers import Handler, LoopbackServer
 from tests.test_arrivals import in_engine
 
 
@@ -22,32 +21,21 @@ class CookieServer(LoopbackServer):
     expires it, `/set2/NAME/VALUE` sets one in lower case; every answer is the Cookie header."""
 
     def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
+        class Cookies(Handler):
             def do_GET(self) -> None:
                 parts = self.path.strip("/").split("/")
-                header = None
+                header = {}
                 if parts[0] == "set":
                     scope = "/" + "/".join(parts[3:])
-                    header = ("Set-Cookie", f"{parts[1]}={parts[2]}; Path={scope}")
+                    header = {"Set-Cookie": f"{parts[1]}={parts[2]}; Path={scope}"}
                 elif parts[0] == "set2":
-                    header = ("set-cookie", f"{parts[1]}={parts[2]}; path=/")
+                    header = {"set-cookie": f"{parts[1]}={parts[2]}; path=/"}
                 elif parts[0] == "expire":
-                    header = ("Set-Cookie", f"{parts[1]}=; Max-Age=0; Path=/")
-                body = json.dumps(self.headers.get("Cookie", "")).encode()
-                self.send_response(200)
-                if header:
-                    self.send_header(*header)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                    header = {"Set-Cookie": f"{parts[1]}=; Max-Age=0; Path=/"}
+                self.reply(200, json.dumps(self.headers.get("Cookie", "")).encode(), header,
+                           content_type=None)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        super().__init__(Handler)
+        super().__init__(Cookies)
 
 
 @pytest.fixture(scope="module")

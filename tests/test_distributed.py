@@ -92,14 +92,16 @@ def test_two_workers_deliver_the_target_rate_together(tmp_path, counting_server)
 
 
 def test_budgets_are_judged_on_the_merged_data(tmp_path, counting_server):
-    # Each worker makes ~25 requests/s, within the budget alone; together 50/s break it.
+    # Each worker makes ~25 requests/s, within the budget alone; together 50/s break it. The
+    # whole-run rate divides by the recorded duration, which a busy machine stretches by a
+    # second or more (a CI run saw 37.5/s): the margin is to one worker's 25, not to 50.
     path = scenario(tmp_path, counting_server.url, model="arrival_rate",
-                    stages=[(0, 50), (3, 50)], budgets=["throughput < 35/s"])
+                    stages=[(0, 50), (3, 50)], budgets=["throughput < 30/s"])
     code, _ = run_distributed(path, tmp_path / "run")
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert code == 1
+    assert code == 1, summary["reasons"]
     assert summary["budgets"][0]["passed"] is False
-    assert summary["budgets"][0]["observed"] > 40
+    assert summary["budgets"][0]["observed"] > 30
 
 
 def test_a_killed_worker_makes_the_run_inconclusive_and_is_named(tmp_path, counting_server):

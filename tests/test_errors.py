@@ -4,7 +4,6 @@ masked before they are cut, and errors grouped by a normalised message."""
 from __future__ import annotations
 
 import json
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from shop_loadtest.journeys.failures import (
 )
 from shop_loadtest.report.errors import normalise_message
 from tests.conftest import cli
-from tests.servers import LoopbackServer
+from tests.servers import Handler, LoopbackServer
 
 SECRET = "S3cr3t-CANARY-9f2"
 
@@ -119,22 +118,13 @@ class EchoingForbidden(LoopbackServer):
     terminal escape: what a careless shop's error page does."""
 
     def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Refusing(Handler):
             def do_GET(self) -> None:
                 body = json.dumps({"error": f"token {self.headers.get('X-Token')} refused",
                                    "echo": self.path}).encode() + b"\n\x1b[2J"
-                self.send_response(403)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(403, body)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        super().__init__(Handler)
+        super().__init__(Refusing)
 
 
 @pytest.mark.e2e

@@ -282,8 +282,11 @@ def _routes_scenario(tmp_path: Path, shop: str, other: str, bad: str) -> tuple[P
         "r-checked": [{"request": f"GET /to/302?url={bad}/r-checked", "name": "r-checked",
                        "expect": {"status": 200}}],
         "r-allowed": [{"request": f"GET /to/302?url={other}/fine", "name": "r-allowed"}],
-        # a literal `//host` path fails validate; rendered, the HTTP client will not send it
+        # a literal `//host` path fails validate; rendered, it is a URL without its scheme
+        # (as a browser reads it), refused by the guard, not a task error no request records
         "dslash": [{"request": f"GET {{{{ '//127.0.0.2:{port}/dslash' }}}}", "name": "dslash"}],
+        # a URL the HTTP client will not build: a failed request of its own, not a task error
+        "bad-url": [{"request": "GET {{ 'http://[::1/x' }}", "name": "bad-url"}],
         "host-header": [{"request": "GET /hh", "name": "host-header",
                          "headers": {"Host": f"127.0.0.2:{port}"}}],
     }
@@ -291,8 +294,9 @@ def _routes_scenario(tmp_path: Path, shop: str, other: str, bad: str) -> tuple[P
         "name": "routes",
         "target": {"host": shop, "allowed_hosts": [other],
                    "health_path": f"/to/302?url={bad}/health"},
+        # 20 users for 17 journeys: Locust gives each journey at least one
         "load": {"model": "users", "spawn_rate": 100,
-                 "stages": [{"duration": 0, "target": 15}, {"duration": 4, "target": 15}]},
+                 "stages": [{"duration": 0, "target": 20}, {"duration": 4, "target": 20}]},
         "variables": {"forbidden": f"{bad}/variable"},
         "journeys": [{"name": n, "steps": [pause, *steps]} for n, steps in journeys.items()]
         + [{"name": f"class-{c.lower()}", "class": f"users.py:{c}"}
@@ -321,7 +325,8 @@ def test_no_route_reaches_a_forbidden_host_and_each_refusal_is_reported(tmp_path
     bad = forbidden.url
     wheres = {r["where"] for r in summary["refused"]["refusals"]}
     expected = {f"step 2 of journey {n}" for n in (
-        "tmpl-abs", "tmpl-caps", "variable", "userinfo", "r302", "r307", "r-checked")}
+        "tmpl-abs", "tmpl-caps", "variable", "userinfo", "r302", "r307", "r-checked",
+        "dslash")}
     expected |= {"step 3 of journey captured", "redirect of the health check (target.health_path)",
                  f"monitor scrape of {bad}/metrics-abs",
                  f"redirect of the monitor scrape of {shop.url}/to/302?url={bad}/metrics-redirect"}
@@ -334,8 +339,11 @@ def test_no_route_reaches_a_forbidden_host_and_each_refusal_is_reported(tmp_path
     kinds = {e["endpoint"] for e in summary["errors"] if e["kind"] == "refused: host not allowed"}
     # (a refused redirect hop is the hop's request, recorded as `NAME (redirect 1)`)
     assert {"r302 (redirect 1)", "r307 (redirect 1)", "r-checked (redirect 1)", "GET captured",
-            "class-direct", "class-own-agent", "class-host", "class-requests"} <= kinds
-    assert not {"dslash", "host-header", "r-allowed"} & kinds
+            "class-direct", "class-own-agent", "class-host", "class-requests", "dslash"} <= kinds
+    assert not {"host-header", "r-allowed"} & kinds
+    assert {"endpoint": "bad-url", "kind": "InvalidRequest",
+            "message": "invalid request URL: Invalid IPv6 URL"}.items() <= next(
+        e for e in summary["errors"] if e["endpoint"] == "bad-url").items()
     # the reasons and the terminal say it as docs/safety.md does
     top = summary["refused"]["refusals"][0]
     assert summary["reasons"][0] == (

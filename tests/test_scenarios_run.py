@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -15,7 +14,7 @@ import pytest
 
 from shop_loadtest.scenario import load_scenario
 from tests.conftest import ROOT, cli
-from tests.servers import LoopbackServer
+from tests.servers import Handler, LoopbackServer
 
 pytestmark = pytest.mark.e2e
 
@@ -74,12 +73,9 @@ class EchoServer(LoopbackServer):
         self._lock = threading.Lock()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Recording(Handler):
             def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length).decode() if length else ""
+                body = self.body().decode()
                 parts = urlsplit(self.path)
                 record = {"method": self.command, "path": parts.path,
                           "query": parse_qs(parts.query), "body": body,
@@ -87,29 +83,19 @@ class EchoServer(LoopbackServer):
                 with server._lock:
                     server.requests.append(record)
                 if parts.path == "/redirect":
-                    self.send_response(302)
-                    self.send_header("Location", "/target")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
+                    self.reply(302, headers={"Location": "/target"})
                     return
                 payload = json.dumps({"path": parts.path, "n": len(server.requests),
                                       "items": [{"id": 1}, {"id": 2}],
                                       "state": "ok"}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("X-Order", "order-77")
+                headers = {"X-Order": "order-77"}
                 if parts.path == "/login":
-                    self.send_header("Set-Cookie", "sid=abc123; Path=/")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                    headers["Set-Cookie"] = "sid=abc123; Path=/"
+                self.reply(200, payload, headers)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        super().__init__(Handler)
+        super().__init__(Recording)
 
     def on(self, path: str) -> list[dict[str, Any]]:
         with self._lock:

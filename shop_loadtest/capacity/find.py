@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shop_loadtest.errors import InputError
+from shop_loadtest.judge.model import Summary
 
 if TYPE_CHECKING:
     from shop_loadtest.scenario import Scenario
@@ -228,7 +229,7 @@ def find_capacity(scenario_path: Path, out_dir: Path, *, hold_s: float = 30.0,
     return result
 
 
-def _step_of(rate: float, run_dir: Path, summary: dict[str, Any]) -> Step:
+def _step_of(rate: float, run_dir: Path, summary: Summary) -> Step:
     latency = summary.get("latency") or {}
     return Step(rate=rate, verdict=str(summary.get("verdict")), run_dir=str(run_dir),
                 rps=summary.get("rps"), p50_ms=latency.get("p50_ms"),

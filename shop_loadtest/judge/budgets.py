@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from shop_loadtest.judge.model import BudgetRow
 from shop_loadtest.judge.stats import COMPUTE, NOTES
 from shop_loadtest.results import rounded
 from shop_loadtest.scenario.budgets import STATS, AbortRule, Budget
@@ -28,9 +29,9 @@ class BudgetResult:
     observed: float | None
     limit: float
     unit: str
-    op: str
+    op: Literal["<", "<=", ">", ">="]
     passed: bool
-    status: str  # pass | fail | no_data
+    status: Literal["pass", "fail", "no_data"]
     scope: str
     stat: str = ""
     endpoint: str | None = None
@@ -44,10 +45,10 @@ class BudgetResult:
     def first_breach_t(self) -> float | None:
         return self.first_breach[1] if self.first_breach else None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> BudgetRow:
         return {
             "expr": self.expr, "stat": self.stat, "endpoint": self.endpoint, "op": self.op,
-            "observed": rounded(self.observed, 6), "limit": rounded(self.limit, 6),
+            "observed": rounded(self.observed, 6), "limit": round(self.limit, 6),
             "unit": self.unit,
             "passed": self.passed, "status": self.status, "scope": self.scope,
             "window_s": self.window_s, "first_breach_t": self.first_breach_t,

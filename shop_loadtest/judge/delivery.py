@@ -18,7 +18,9 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+from shop_loadtest.judge.model import Delivery, DeliveryStage
 
 DEFAULT_MIN_DELIVERED = 0.95
 MIN_ARRIVALS_JUDGED = 10.0  # fewer planned arrivals than this: a ratio says nothing
@@ -56,7 +58,7 @@ def _area(stage: dict[str, Any], a: float, b: float) -> float:
 
 
 def _open(stages: list[dict[str, Any]], samples: list[Sample], min_delivered: float
-          ) -> list[dict[str, Any]]:
+          ) -> list[DeliveryStage]:
     keys = ("started", "due", "dropped", "dropped_full")
     totals = [dict.fromkeys(keys, 0.0) for _ in stages]
     planned = [_area(s, float(s["start_s"]), float(s["end_s"])) for s in stages]
@@ -78,7 +80,7 @@ def _open(stages: list[dict[str, Any]], samples: list[Sample], min_delivered: fl
             if share:
                 for key in keys:
                     totals[i][key] += getattr(sample, key) * share / whole
-    out = []
+    out: list[DeliveryStage] = []
     for stage, plan, got in zip(stages, planned, totals, strict=True):
         judged = plan >= MIN_ARRIVALS_JUDGED
         ratio = got["started"] / plan if plan > 0 else None
@@ -97,15 +99,15 @@ def _open(stages: list[dict[str, Any]], samples: list[Sample], min_delivered: fl
     return out
 
 
-def _kind(stage: dict[str, Any]) -> str:
+def _kind(stage: dict[str, Any]) -> Literal["hold", "ramp", "jump"]:
     if float(stage["end_s"]) <= float(stage["start_s"]):
         return "jump"
     return "hold" if float(stage["from"]) == float(stage["to"]) else "ramp"
 
 
 def _closed(stages: list[dict[str, Any]], samples: list[Sample], min_delivered: float
-            ) -> list[dict[str, Any]]:
-    out = []
+            ) -> list[DeliveryStage]:
+    out: list[DeliveryStage] = []
     for stage in stages:
         start, end = float(stage["start_s"]), float(stage["end_s"])
         kind = _kind(stage)
@@ -132,21 +134,22 @@ def _closed(stages: list[dict[str, Any]], samples: list[Sample], min_delivered: 
     if not any(s["judged"] for s in out):
         # No hold long enough to judge after its ramp: judge every stage by the most users
         # it reached.
-        for stage, spec in zip(out, stages, strict=True):
+        for row, spec in zip(out, stages, strict=True):
             start, end = float(spec["start_s"]), float(spec["end_s"])
             seen = [s.users for s in samples if s.users is not None
                     and start < s.t <= end + RAMP_GRACE_S]
-            if stage["kind"] != "jump" and seen and stage["planned"] > 0:
-                stage["achieved"] = round(max(seen), 1)
-                stage["ratio"] = round(max(seen) / stage["planned"], 4)
-                stage["judged"] = True
-                stage["held"] = stage["ratio"] >= min_delivered
+            if row["kind"] != "jump" and seen and row["planned"] > 0:
+                row["achieved"] = round(max(seen), 1)
+                ratio = round(max(seen) / row["planned"], 4)
+                row["ratio"] = ratio
+                row["judged"] = True
+                row["held"] = ratio >= min_delivered
     return out
 
 
 def delivery(model: str | None, stages: list[dict[str, Any]], samples: list[Sample], *,
              min_delivered: float = DEFAULT_MIN_DELIVERED, max_users: int | None = None
-             ) -> dict[str, Any]:
+             ) -> Delivery:
     """Planned against achieved, per stage and for the run, with the tolerance applied.
 
     `held` is True when every judged stage delivered at least `min_delivered` and something
@@ -156,12 +159,13 @@ def delivery(model: str | None, stages: list[dict[str, Any]], samples: list[Samp
     open_model = model == "arrival_rate"
     per_stage = (_open if open_model else _closed)(stages, samples, min_delivered)
     judged = [s for s in per_stage if s["judged"]]
+    held = [s["held"] for s in judged]
     if open_model:
         planned = sum(s["planned"] for s in per_stage)
-        achieved = sum(s["achieved"] for s in per_stage)
+        achieved = sum(s["achieved"] or 0.0 for s in per_stage)
         if not judged and planned >= 1:
             # Every stage too small to judge alone: judge the run's arrivals as one.
-            judged = [{"held": achieved / planned >= min_delivered}]
+            held = [achieved / planned >= min_delivered]
     else:
         planned = sum(s["planned"] for s in judged)
         achieved = sum(s["achieved"] or 0.0 for s in judged)
@@ -172,18 +176,19 @@ def delivery(model: str | None, stages: list[dict[str, Any]], samples: list[Samp
         "min_delivered": min_delivered, "max_users": max_users,
         "planned": round(planned, 1), "achieved": round(achieved, 1),
         "ratio": round(ratio, 4) if ratio is not None else None,
-        "judged": bool(judged), "held": bool(judged) and all(s["held"] for s in judged),
+        "judged": bool(held), "held": bool(held) and all(held),
         "capped": (not open_model and max_users is not None and peak > max_users),
         "dropped_full": round(sum(s.get("dropped_full", 0.0) for s in per_stage), 1),
         "stages": per_stage,
     }
 
 
-def describe(result: dict[str, Any]) -> str:
+def describe(result: Delivery) -> str:
     """'delivered 99.6% of planned arrivals (min 95% per stage)', like a budget line."""
-    if result.get("ratio") is None:
+    ratio = result.get("ratio")
+    if ratio is None:
         return f"delivery: nothing planned to judge ({result.get('unit')})"
-    pct = 100.0 * float(result["ratio"])
+    pct = 100.0 * ratio
     shown = f"{math.floor(pct * 10) / 10:g}" if pct < 100 else f"{pct:.0f}"
     return (f"delivered {shown}% of planned {result['unit']} "
             f"(min {100 * float(result['min_delivered']):g}% per stage)")

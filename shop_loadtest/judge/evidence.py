@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import math
 import signal
-from typing import Any
+from typing import Any, Literal
 
 from shop_loadtest.judge.delivery import DEFAULT_MIN_DELIVERED, Sample, delivery
+from shop_loadtest.judge.model import Delivery, LoadProcess, Target, Workers
 from shop_loadtest.results import RunData
 
 PLAYED_SLACK_S = 1.5  # the last interval and the stop take about a second
@@ -41,7 +42,7 @@ def planned_seconds(run: RunData) -> float | None:
     return max((e for e in ends if e is not None), default=None)
 
 
-def load_process(run: RunData) -> dict[str, Any]:
+def load_process(run: RunData) -> LoadProcess:
     """How the load process ended, and how much of the shape it played."""
     raw = _obj(run.meta.get("load_process"))
     code = raw.get("exit_code", run.meta.get("locust_exit_code"))
@@ -63,7 +64,7 @@ def load_process(run: RunData) -> dict[str, Any]:
             else None, "planned_s": planned_seconds(run)}
 
 
-def workers(run: RunData) -> dict[str, Any]:
+def workers(run: RunData) -> Workers:
     """Expected (run.json), joined (the `start` event), refused and lost (events)."""
     starts = [_obj(e.get("detail")) for e in run.events if e.get("kind") == "start"]
     start = starts[-1] if starts else {}
@@ -79,10 +80,12 @@ def workers(run: RunData) -> dict[str, Any]:
             "refused_reasons": sorted({str(r.get("reason")) for r in refused}), "lost": lost}
 
 
-def target(run: RunData) -> dict[str, Any]:
+def target(run: RunData) -> Target:
     raw = _obj(run.meta.get("target"))
-    kind = raw.get("kind")
-    if kind not in ("demo", "named"):
+    kind: Literal["demo", "named", "unknown"]
+    if raw.get("kind") in ("demo", "named"):
+        kind = "demo" if raw["kind"] == "demo" else "named"
+    else:
         # A plain `locust --slt-results` run: Locust was given its --host.
         kind = "named" if run.meta.get("host") else "unknown"
     return {"kind": kind, "host": raw.get("host", run.meta.get("host"))}
@@ -104,7 +107,7 @@ def samples(run: RunData) -> list[Sample]:
     return out
 
 
-def delivery_of(run: RunData) -> dict[str, Any]:
+def delivery_of(run: RunData) -> Delivery:
     tolerance = _f(run.meta.get("min_delivered"))
     max_users = run.meta.get("max_users")
     return delivery(run.meta.get("model"), run.stages, samples(run),

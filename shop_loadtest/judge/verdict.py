@@ -33,6 +33,17 @@ import pandas as pd
 
 from shop_loadtest.judge.budgets import format_value
 from shop_loadtest.judge.delivery import describe as describe_delivery
+from shop_loadtest.judge.model import (
+    Aborted,
+    Arrivals,
+    GeneratorHealth,
+    Refusal,
+    Refused,
+    Stall,
+    Summary,
+    Verdict,
+    WorkerLost,
+)
 from shop_loadtest.results import RunData
 
 
@@ -64,7 +75,7 @@ def _longest_run(t: np.ndarray, dt: np.ndarray, flag: np.ndarray) -> tuple[float
     return best
 
 
-def generator_health(run: RunData) -> dict[str, Any]:
+def generator_health(run: RunData) -> GeneratorHealth:
     """The load generator's own figures and the problems that make a run untrustworthy."""
     ticks = run.ticks
     problems: list[str] = []
@@ -80,7 +91,7 @@ def generator_health(run: RunData) -> dict[str, Any]:
                                 f"{seconds:g} s in a row on {source} (t={start:g}-{end:g} s)")
     due, dropped = _total(ticks, "due"), _total(ticks, "dropped")
     full = _total(ticks, "dropped_full") if "dropped_full" in ticks else 0.0
-    arrivals = None
+    arrivals: Arrivals | None = None
     if ticks["due"].notna().any():
         late = _total(ticks, "late")
         arrivals = {
@@ -124,9 +135,9 @@ def _round(value: Any) -> float | None:
     return round(float(value), 3)
 
 
-def workers_lost(run: RunData) -> list[dict[str, Any]]:
+def workers_lost(run: RunData) -> list[WorkerLost]:
     """`worker_lost` events as {t, worker, users}."""
-    lost = []
+    lost: list[WorkerLost] = []
     for event in run.events:
         if event.get("kind") == "worker_lost":
             detail = _obj(event.get("detail"))
@@ -136,7 +147,7 @@ def workers_lost(run: RunData) -> list[dict[str, Any]]:
     return lost
 
 
-def aborted(run: RunData) -> dict[str, Any] | None:
+def aborted(run: RunData) -> Aborted | None:
     """The abort rule that stopped the run, from run.json or the abort event."""
     detail = run.meta.get("abort_reason")
     events = [e for e in run.events if e.get("kind") == "abort"]
@@ -181,14 +192,14 @@ def stalled(meta: dict[str, Any]) -> tuple[str, bool] | None:
     return "the shop stalled: " + "; ".join(parts), hanging
 
 
-def stall_evidence(meta: dict[str, Any]) -> dict[str, Any]:
+def stall_evidence(meta: dict[str, Any]) -> Stall:
     """The stall finding a summary carries for `decide`: {"reason": str | None, "hanging"}."""
     found = stalled(meta)
     return {"reason": found[0] if found else None, "hanging": bool(found and found[1])}
 
 
-def blame_stall(verdict: str, reasons: list[str], summary: dict[str, Any]
-                ) -> tuple[str, list[str]]:
+def blame_stall(verdict: Verdict, reasons: list[str], summary: Summary
+                ) -> tuple[Verdict, list[str]]:
     """A stalled shop is the shop's failure: a run left inconclusive for what a stall causes
     (dropped arrivals, nothing recorded) fails instead, unless the generator itself was
     saturated; a pass with requests left hanging fails too. Timeouts are failed requests,
@@ -204,7 +215,7 @@ def blame_stall(verdict: str, reasons: list[str], summary: dict[str, Any]
     return verdict, [*reasons, reason]
 
 
-def target_line(summary: dict[str, Any]) -> str:
+def target_line(summary: Summary) -> str:
     """The first line of every output: what was tested. The demo shop says so loudly."""
     target = summary.get("target") or {}
     if target.get("kind") == "demo":
@@ -213,7 +224,7 @@ def target_line(summary: dict[str, Any]) -> str:
     return f"target: {target.get('host') or summary.get('host') or 'unknown'}"
 
 
-def _died(summary: dict[str, Any]) -> str | None:
+def _died(summary: Summary) -> str | None:
     """Why the load process cannot have played the whole shape, or None."""
     lp = summary.get("load_process") or {}
     played, planned = lp.get("played_s"), lp.get("planned_s")
@@ -245,7 +256,7 @@ def _pct(ratio: float) -> str:
     return f"{100 * ratio:.1f}%" if ratio < 0.9995 else f"{100 * ratio:.0f}%"
 
 
-def _delivery_reasons(summary: dict[str, Any]) -> tuple[list[str], list[str]]:
+def _delivery_reasons(summary: Summary) -> tuple[list[str], list[str]]:
     """(untrusted, broken) reasons from the delivery check: under-delivery the shop caused is
     the shop's failure; any other is the tool's or the generator's, and cannot be trusted."""
     d = summary.get("delivery") or {}
@@ -270,7 +281,7 @@ def _delivery_reasons(summary: dict[str, Any]) -> tuple[list[str], list[str]]:
         got = (f"stage {name} delivered {_pct(ratio)} of its planned {unit} "
                f"({_n(stage.get('achieved') or 0)} of {_n(stage['planned'])}; min {floor})")
         if unit == "arrivals":
-            shortfall = max(stage["planned"] - stage["achieved"], 0.0)
+            shortfall = max(stage["planned"] - (stage["achieved"] or 0.0), 0.0)
             full = stage.get("dropped_full") or 0.0
             if healthy and (full >= 0.5 * shortfall or stalled):
                 who = (f"all {max_users} users were waiting on the shop" if full
@@ -287,7 +298,8 @@ def _delivery_reasons(summary: dict[str, Any]) -> tuple[list[str], list[str]]:
         untrusted.append(f"{describe_delivery(d)}: the load generator did not deliver the "
                          "planned load")
     if not broken and d.get("held") and d.get("dropped_full") and healthy:
-        due = (summary.get("arrivals") or {}).get("due") or 0
+        arrivals = summary.get("arrivals")
+        due = arrivals["due"] if arrivals else 0
         if due and d["dropped_full"] / due > DROPPED_MAX:
             broken.append(f"{d['dropped_full']:.0f} arrivals could not start: all {max_users} "
                           "users were waiting on the shop")
@@ -297,7 +309,7 @@ MAX_REFUSAL_REASONS = 5
 ALLOWED_HOSTS_RULE = "requests only to allowed hosts"
 
 
-def refused_requests(run: RunData) -> dict[str, Any]:
+def refused_requests(run: RunData) -> Refused:
     """Requests the guard refused (host not allowed), from the `refused` events of the load
     processes and of the runner (health check, monitor): {count, passed, refusals}, one
     refusal per host and step, most frequent first."""
@@ -309,13 +321,13 @@ def refused_requests(run: RunData) -> dict[str, Any]:
         count = detail.get("count")
         key = (str(detail.get("host") or "?"), str(detail.get("where") or ""))
         tally[key] = tally.get(key, 0) + (int(count) if isinstance(count, int | float) else 1)
-    refusals = [{"host": host, "where": where, "count": count}
+    refusals: list[Refusal] = [{"host": host, "where": where, "count": count}
                 for (host, where), count in sorted(tally.items(), key=lambda kv: -kv[1])]
     total = sum(tally.values())
     return {"count": total, "passed": total == 0, "refusals": refusals}
 
 
-def refusal_reasons(refused: dict[str, Any], limit: int | None = MAX_REFUSAL_REASONS
+def refusal_reasons(refused: Refused, limit: int | None = MAX_REFUSAL_REASONS
                     ) -> list[str]:
     """`3 requests refused: http://h:1 is not an allowed host (step 2 of journey buy); add it
     to target.allowed_hosts if it is yours`, one line per host and step (the first `limit`)."""
@@ -332,7 +344,7 @@ def refusal_reasons(refused: dict[str, Any], limit: int | None = MAX_REFUSAL_REA
     return out
 
 
-def decide(summary: dict[str, Any], *, tolerate_worker_loss: bool) -> tuple[str, list[str]]:
+def decide(summary: Summary, *, tolerate_worker_loss: bool) -> tuple[Verdict, list[str]]:
     """The verdict and the reasons for it, from a summary's evidence (rules in docs/reports.md).
 
     Starts from "not shown": `pass` only when the load process lived to the end of the
@@ -342,7 +354,7 @@ def decide(summary: dict[str, Any], *, tolerate_worker_loss: bool) -> tuple[str,
     return blame_stall(*_rules(summary, tolerate_worker_loss), summary)
 
 
-def _rules(summary: dict[str, Any], tolerate_worker_loss: bool) -> tuple[str, list[str]]:
+def _rules(summary: Summary, tolerate_worker_loss: bool) -> tuple[Verdict, list[str]]:
     untrusted: list[str] = []
     incomplete: list[str] = []
     broken: list[str] = []

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from shop_loadtest.judge.budgets import evaluate
+from shop_loadtest.judge.model import Capacity, Summary
 from shop_loadtest.report.html import render_html
 from shop_loadtest.report.junit import render_junit
 from shop_loadtest.report.markdown import render_markdown
@@ -51,7 +52,7 @@ def _mask_messages(run: RunData, secrets: set[str]) -> RunData:
     return dataclasses.replace(run, errors=errors, error_samples=samples)
 
 
-def _capacity(run_dir: Path, run: Any) -> dict[str, Any] | None:
+def _capacity(run_dir: Path, run: Any) -> Capacity | None:
     """Write capacity.json (resource runway at the forecast) and return its headlines."""
     from shop_loadtest.judge.runway import write_capacity
 
@@ -61,7 +62,7 @@ def _capacity(run_dir: Path, run: Any) -> dict[str, Any] | None:
     return {"headlines": list(data.get("headlines") or []), "file": "capacity.json"}
 
 
-def judge(run: RunData, *, tolerate_worker_loss: bool = False) -> dict[str, Any]:
+def judge(run: RunData, *, tolerate_worker_loss: bool = False) -> Summary:
     """The summary of a loaded run, verdict included, from its run.json's budgets and abort
     rules; a scenario without budgets is judged on the implied `error_rate < 1%`."""
     named = [str(expr) for expr in run.meta.get("budgets") or []]
@@ -72,7 +73,7 @@ def judge(run: RunData, *, tolerate_worker_loss: bool = False) -> dict[str, Any]
                          tolerate_worker_loss=tolerate_worker_loss, budgets_implied=not named)
 
 
-def build_reports(run_dir: Path, *, tolerate_worker_loss: bool = False) -> dict[str, Any]:
+def build_reports(run_dir: Path, *, tolerate_worker_loss: bool = False) -> Summary:
     """Judge the run in `run_dir` and write summary.json, report.html, junit.xml, summary.md.
 
     Returns the summary (the content of summary.json). Raises ResultsError when the folder

@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from shop_loadtest.judge.model import BudgetRow, Summary
 from shop_loadtest.report.shop_metrics import ShopCharts
 from shop_loadtest.results import RunData, build_scope, counts_percentiles_ms, merge_counts
 
@@ -65,7 +66,7 @@ def _line(fig: go.Figure, t: np.ndarray, y: np.ndarray, name: str, **kw: Any) ->
     fig.add_trace(go.Scatter(x=t, y=y, name=label(name), mode="lines", **kw))
 
 
-def _mark(fig: go.Figure, budgets: list[dict[str, Any]], duration: float) -> None:
+def _mark(fig: go.Figure, budgets: list[BudgetRow], duration: float) -> None:
     """Red bands where budgets broke (windows, stages; not a whole-run scope)."""
     shapes = 0
     for b in budgets:
@@ -92,7 +93,7 @@ def _per_t(run: RunData) -> pd.DataFrame:
     return out
 
 
-def throughput(run: RunData, per_t: pd.DataFrame, budgets: list[dict[str, Any]]) -> go.Figure:
+def throughput(run: RunData, per_t: pd.DataFrame, budgets: list[BudgetRow]) -> go.Figure:
     open_model = run.meta.get("model") == "arrival_rate"
     cols = {"rps": (per_t["n"] / per_t["dt"]).to_numpy(),
             "fps": (per_t["fail"] / per_t["dt"]).to_numpy()}
@@ -157,7 +158,7 @@ def log_ticks(values: list[float]) -> tuple[list[float], list[str]]:
     return kept, [f"{t:g}" if t < 1000 else f"{t / 1000:g} s" for t in kept]
 
 
-def latency(run: RunData, budgets: list[dict[str, Any]]) -> go.Figure:
+def latency(run: RunData, budgets: list[BudgetRow]) -> go.Figure:
     """p50/p95/p99 per interval: all endpoints, and one endpoint at a time from a dropdown."""
     # A log axis keeps both a 5 ms p50 and a 1 s budget line readable on one chart.
     fig = _figure("Response time percentiles", "ms (log scale)",
@@ -196,7 +197,7 @@ def latency(run: RunData, budgets: list[dict[str, Any]]) -> go.Figure:
     return fig
 
 
-def errors(run: RunData, per_t: pd.DataFrame, budgets: list[dict[str, Any]]) -> go.Figure:
+def errors(run: RunData, per_t: pd.DataFrame, budgets: list[BudgetRow]) -> go.Figure:
     fig = _figure("Failures over time by kind", "failures/s", barmode="stack")
     err = run.errors
     if err.empty:
@@ -267,7 +268,7 @@ def arrivals(per_t: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def all_figures(run: RunData, summary: dict[str, Any]) -> list[dict[str, str]]:
+def all_figures(run: RunData, summary: Summary) -> list[dict[str, str]]:
     """Every chart as {id, title, json}: JSON safe to place inside a <script> element."""
     budgets = summary["budgets"]
     per_t = _per_t(run)

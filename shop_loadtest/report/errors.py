@@ -12,6 +12,7 @@ import re
 from http import HTTPStatus
 from typing import Any
 
+from shop_loadtest.judge.model import ErrorRow
 from shop_loadtest.results import RunData
 
 MAX_ERROR_ROWS = 100
@@ -48,7 +49,7 @@ def _t(value: Any) -> float | None:
     return round(float(value), 3)
 
 
-def error_table(run: RunData, limit: int = MAX_ERROR_ROWS) -> list[dict[str, Any]]:
+def error_table(run: RunData, limit: int = MAX_ERROR_ROWS) -> list[ErrorRow]:
     """Failures grouped by endpoint, kind and normalised message, most frequent first; each
     with one raw `example` message and up to SAMPLES_PER_GROUP `samples`."""
     errors = run.errors
@@ -59,7 +60,7 @@ def error_table(run: RunData, limit: int = MAX_ERROR_ROWS) -> list[dict[str, Any
                .agg(count=("count", "sum"), first_t=("t", "min"), last_t=("t", "max"),
                     example=("message", "first"))
                .reset_index().sort_values("count", ascending=False, kind="stable"))
-    rows: list[dict[str, Any]] = [
+    rows: list[ErrorRow] = [
         {"endpoint": str(r.endpoint), "kind": str(r.kind), "message": str(r.normalised),
          "example": str(r.example), "count": int(r.count), "first_t": _t(r.first_t),
          "last_t": _t(r.last_t), "samples": []}
@@ -68,11 +69,11 @@ def error_table(run: RunData, limit: int = MAX_ERROR_ROWS) -> list[dict[str, Any
     return rows
 
 
-def _attach_samples(rows: list[dict[str, Any]], samples: tuple[dict[str, Any], ...]) -> None:
+def _attach_samples(rows: list[ErrorRow], samples: tuple[dict[str, Any], ...]) -> None:
     """Each sample goes to the row of its endpoint, kind and message, else to the busiest row
     of its endpoint and kind."""
     exact = {(r["endpoint"], r["kind"], r["message"]): r for r in rows}
-    by_kind: dict[tuple[str, str], dict[str, Any]] = {}
+    by_kind: dict[tuple[str, str], ErrorRow] = {}
     for row in rows:
         by_kind.setdefault((row["endpoint"], row["kind"]), row)
     for sample in samples:

@@ -15,6 +15,7 @@ import plotly.offline
 
 from shop_loadtest.judge.budgets import format_value
 from shop_loadtest.judge.machine import machine_health
+from shop_loadtest.judge.model import Summary
 from shop_loadtest.judge.verdict import target_line
 from shop_loadtest.report.charts import all_figures
 from shop_loadtest.report.markdown import projected_budgets
@@ -46,7 +47,7 @@ def _scenario_text(run: RunData) -> str:
     return text[:MAX_SCENARIO_CHARS]
 
 
-def _metadata(run: RunData, summary: dict[str, Any]) -> list[tuple[str, str]]:
+def _metadata(run: RunData, summary: Summary) -> list[tuple[str, str]]:
     meta = run.meta
     command = meta.get("command")
     versions: dict[str, Any] = meta.get("versions") or {}
@@ -65,7 +66,7 @@ def _metadata(run: RunData, summary: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def render_html(run: RunData, summary: dict[str, Any]) -> str:
+def render_html(run: RunData, summary: Summary) -> str:
     """The whole report as one HTML string."""
     template = _environment().get_template("report.html.j2")
     return template.render(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Any
 
 from shop_loadtest.judge.budgets import format_value
+from shop_loadtest.judge.model import Summary
 from shop_loadtest.judge.verdict import ALLOWED_HOSTS_RULE, refusal_reasons
 from shop_loadtest.safety.text import xml_safe
 
@@ -14,7 +14,7 @@ def _case(suite: ET.Element, classname: str, name: str) -> ET.Element:
     return ET.SubElement(suite, "testcase", classname=classname, name=name, time="0")
 
 
-def render_junit(summary: dict[str, Any]) -> str:
+def render_junit(summary: Summary) -> str:
     """JUnit XML for CI: a broken budget is a failure; an untrusted run is an error."""
     root = ET.Element("testsuites")
     suite = ET.SubElement(root, "testsuite", name=f"shop-loadtest {summary['scenario']}",
@@ -26,8 +26,8 @@ def render_junit(summary: dict[str, Any]) -> str:
         observed = format_value(budget["observed"], budget["unit"])
         limit = format_value(budget["limit"], budget["unit"])
         detail = f"scope: {budget['scope']}"
-        if budget.get("first_breach"):
-            start, end = budget["first_breach"]
+        if breach := budget.get("first_breach"):
+            start, end = breach
             detail += f"; first breach in the window {start:g}-{end:g} s"
         if budget["status"] == "no_data":
             errors += 1

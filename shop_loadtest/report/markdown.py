@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from shop_loadtest.judge.budgets import format_value
+from shop_loadtest.judge.model import BudgetRow, ErrorRow, Summary
 from shop_loadtest.judge.verdict import ALLOWED_HOSTS_RULE, target_line
 from shop_loadtest.safety.text import terminal_safe
 
@@ -25,7 +26,7 @@ def md(text: Any) -> str:
     return escaped.replace("\n", " ")
 
 
-def target_label(summary: dict[str, Any], demo_shop: bool = False) -> str:
+def target_label(summary: Summary, demo_shop: bool = False) -> str:
     """`demo shop` when the run's target was the bundled demo shop, else its host."""
     if demo_shop:
         return "demo shop"
@@ -47,7 +48,7 @@ def duration_text(seconds: float | None) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
-def headline(summary: dict[str, Any], demo_shop: bool = False) -> str:
+def headline(summary: Summary, demo_shop: bool = False) -> str:
     """Target, speedup, duration (campaign time under a speedup) and generator health."""
     speedup = summary.get("speedup") or 1.0
     duration = duration_text(summary.get("duration_s"))
@@ -61,14 +62,14 @@ def headline(summary: dict[str, Any], demo_shop: bool = False) -> str:
     return f"{target_label(summary, demo_shop)} · {timing} · {health}"
 
 
-def projected_budgets(summary: dict[str, Any]) -> list[str]:
+def projected_budgets(summary: Summary) -> list[str]:
     """The budgets judged on a projection to the real campaign (cumulative resources under
     a speedup)."""
     return [b["expr"] for b in summary.get("budgets") or []
             if "projected to the real campaign" in str(b.get("note") or "")]
 
 
-def _budget_rows(budgets: list[dict[str, Any]]) -> list[str]:
+def _budget_rows(budgets: list[BudgetRow]) -> list[str]:
     lines = ["| Budget | Observed | Limit | Result |", "| --- | ---: | ---: | --- |"]
     for b in budgets:
         lines.append(f"| {md(b['expr'])} | {format_value(b['observed'], b['unit'])} | "
@@ -77,7 +78,7 @@ def _budget_rows(budgets: list[dict[str, Any]]) -> list[str]:
     return lines + [""]
 
 
-def _said(error: dict[str, Any]) -> str:
+def _said(error: ErrorRow) -> str:
     samples = error.get("samples") or []
     if not samples:
         return ""
@@ -87,7 +88,7 @@ def _said(error: dict[str, Any]) -> str:
     return f"{first.get('method')} {first.get('path')} → {first.get('status') or '-'}: {body}"
 
 
-def _errors(summary: dict[str, Any]) -> list[str]:
+def _errors(summary: Summary) -> list[str]:
     errors = summary.get("errors") or []
     if not errors:
         return []
@@ -103,7 +104,7 @@ def _errors(summary: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
-def render_markdown(summary: dict[str, Any], *, demo_shop: bool = False) -> str:
+def render_markdown(summary: Summary, *, demo_shop: bool = False) -> str:
     """`demo_shop`: the runner started the bundled demo shop for this run."""
     ms = lambda v: format_value(v, "ms")  # noqa: E731
     lines = [f"## {ICON[summary['verdict']]} {md(summary['scenario'])}: "
@@ -135,8 +136,8 @@ def render_markdown(summary: dict[str, Any], *, demo_shop: bool = False) -> str:
     if exports:
         lines += ["Exported (what the run created, to clean up): " + ", ".join(
             f"`{md(e['file'])}` ({e['rows']:,} rows)" for e in exports), ""]
-    capacity = summary.get("capacity") or {}
-    if capacity.get("headlines"):
+    capacity = summary.get("capacity")
+    if capacity and capacity["headlines"]:
         lines += ["#### Capacity at the forecast"]
         lines += [f"- {md(line)}" for line in capacity["headlines"]] + [""]
     if held and failing:  # what broke is the story; what held fits on one line

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from shop_loadtest.judge.model import BudgetRow, Scrape
 from shop_loadtest.judge.monitor_stats import project_growth, resources_of, speedup_of, used_ratio
 from shop_loadtest.results import RunData
 
@@ -31,13 +32,13 @@ _HIST_PARTS = ("_bucket", "_sum", "_count")
 _METRIC_IN_BUDGET = re.compile(r"\b([a-z_:][a-z0-9_:]*)\s*(?:\{|\))")
 
 
-def scrape_health(run: RunData) -> list[dict[str, Any]]:
+def scrape_health(run: RunData) -> list[Scrape]:
     """Per scraped endpoint: scrapes that worked and failed, the last error and when."""
     mon = run.monitor
     if mon.empty:
         return []
     scrapes = mon.drop_duplicates(subset=["t", "endpoint"])
-    out = []
+    out: list[Scrape] = []
     for endpoint, rows in scrapes.groupby("endpoint", sort=True):
         ok = rows["ok"].fillna(False).astype(bool)
         failed = rows[~ok]
@@ -112,7 +113,7 @@ def _quantile(le: np.ndarray, counts: np.ndarray, q: float) -> float:
 class ShopCharts:
     """Builds the shop-metric charts of one run (see the module's docstring)."""
 
-    def __init__(self, run: RunData, budgets: list[dict[str, Any]], figure: Any,
+    def __init__(self, run: RunData, budgets: list[BudgetRow], figure: Any,
                  line: Any) -> None:
         self.run, self.budgets = run, budgets
         self.figure, self.line = figure, line  # charts.py's _figure and _line: one look

@@ -10,6 +10,7 @@ import numpy as np
 
 from shop_loadtest.judge import evidence
 from shop_loadtest.judge.budgets import BudgetResult, first_hit
+from shop_loadtest.judge.model import AbortRow, EndpointRow, Latency, Percentiles, Summary
 from shop_loadtest.judge.verdict import (
     aborted,
     decide,
@@ -35,15 +36,18 @@ LATENCY_QS = {"p50_ms": 50.0, "p90_ms": 90.0, "p95_ms": 95.0, "p99_ms": 99.0,
               "p99_9_ms": 99.9}
 
 
-def _latency(counts: Counts | None, *, total_ms: float, n: int, lo: Any, hi: Any
-             ) -> dict[str, float | None]:
-    values = counts_percentiles_ms(counts, list(LATENCY_QS.values()))
-    out = {key: rounded(v) for key, v in zip(LATENCY_QS, values, strict=True)}
-    out.update(mean_ms=rounded(total_ms / n) if n else None, min_ms=rounded(lo), max_ms=rounded(hi))
-    return out
+def _percentiles(counts: Counts | None) -> Percentiles:
+    p50, p90, p95, p99, p99_9 = (rounded(v) for v in counts_percentiles_ms(
+        counts, list(LATENCY_QS.values())))
+    return {"p50_ms": p50, "p90_ms": p90, "p95_ms": p95, "p99_ms": p99, "p99_9_ms": p99_9}
 
 
-def endpoint_table(run: RunData) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _latency(counts: Counts | None, *, total_ms: float, n: int, lo: Any, hi: Any) -> Latency:
+    return {**_percentiles(counts), "mean_ms": rounded(total_ms / n) if n else None,
+            "min_ms": rounded(lo), "max_ms": rounded(hi)}
+
+
+def endpoint_table(run: RunData) -> tuple[list[EndpointRow], Latency, Percentiles | None]:
     """Per-endpoint figures (busiest first) and the run's overall latency.
 
     Percentiles come from each endpoint's merged histograms; the overall ones from merging
@@ -51,7 +55,8 @@ def endpoint_table(run: RunData) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """
     iv = run.intervals
     duration = run.duration_s
-    rows, merged, merged_due = [], [], []
+    rows: list[EndpointRow] = []
+    merged, merged_due = [], []
     for name in run.endpoints:
         positions = np.flatnonzero((iv["endpoint"] == name).to_numpy())
         part = iv.iloc[positions]
@@ -65,7 +70,7 @@ def endpoint_table(run: RunData) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         rows.append({
             "name": name, "method": str(part["method"].iloc[0]), "requests": n,
             "failures": fail, "error_rate": rounded(fail / n, 6) if n else None,
-            "rps": rounded(n / duration) if duration else 0.0,
+            "rps": round(n / duration, 3) if duration else 0.0,
             **_latency(counts, total_ms=float(part["sum_ms"].sum()), n=n,
                        lo=part["min_ms"].min(), hi=part["max_ms"].max()),
             "p95_due_ms": rounded(due_values[0]), "p99_due_ms": rounded(due_values[1]),
@@ -75,37 +80,33 @@ def endpoint_table(run: RunData) -> tuple[list[dict[str, Any]], dict[str, Any]]:
                        n=int(iv["n"].sum()), lo=iv["min_ms"].min() if len(iv) else None,
                        hi=iv["max_ms"].max() if len(iv) else None)
     due_all = merge_counts(merged_due)
-    overall_due = None
-    if due_all is not None:
-        values = counts_percentiles_ms(due_all, list(LATENCY_QS.values()))
-        overall_due = {key: rounded(v) for key, v in zip(LATENCY_QS, values, strict=True)}
-    return rows, {"latency": overall, "latency_due": overall_due}
+    return rows, overall, _percentiles(due_all) if due_all is not None else None
 
 
-def abort_table(rules: list[AbortRule], run: RunData) -> list[dict[str, Any]]:
+def abort_table(rules: list[AbortRule], run: RunData) -> list[AbortRow]:
     """Each abort rule judged on the whole recorded run: did it (or would it) fire, when."""
-    out = []
+    out: list[AbortRow] = []
     for rule in rules:
         hit = first_hit(rule, run)
         out.append({"expr": rule.expr, "triggered": hit is not None,
                     "t": hit.t if hit else None,
                     "observed": rounded(hit.observed, 6) if hit else None,
-                    "limit": rounded(rule.limit, 6), "unit": rule.unit})
+                    "limit": round(rule.limit, 6), "unit": rule.unit})
     return out
 
 
 def build_summary(run: RunData, budgets: list[BudgetResult], abort_rules: list[AbortRule],
                   *, tolerate_worker_loss: bool = False, budgets_implied: bool = False
-                  ) -> dict[str, Any]:
+                  ) -> Summary:
     """summary.json as a dict, verdict included."""
     meta = run.meta
-    endpoints, overall = endpoint_table(run)
+    endpoints, latency, latency_due = endpoint_table(run)
     requests = int(run.intervals["n"].sum())
     failures = int(run.intervals["fail"].sum())
     duration = run.duration_s
     generator = generator_health(run)
     arrivals = generator.pop("arrivals")
-    summary: dict[str, Any] = {
+    summary: Summary = {
         "schema_version": SCHEMA_VERSION,
         "scenario": str(meta.get("scenario") or (run.run_dir.name if run.run_dir else "")),
         "verdict": "inconclusive", "reasons": [],
@@ -116,8 +117,8 @@ def build_summary(run: RunData, budgets: list[BudgetResult], abort_rules: list[A
         "speedup": rounded(meta.get("speedup")),
         "requests": requests, "failures": failures,
         "error_rate": rounded(failures / requests, 6) if requests else None,
-        "rps": rounded(requests / duration) if duration else 0.0,
-        **overall,
+        "rps": round(requests / duration, 3) if duration else 0.0,
+        "latency": latency, "latency_due": latency_due,
         "endpoints": endpoints,
         "budgets": [{**b.to_json(), "implied": budgets_implied} for b in budgets],
         "budgets_implied": budgets_implied,
@@ -136,7 +137,7 @@ def build_summary(run: RunData, budgets: list[BudgetResult], abort_rules: list[A
         "errors": error_table(run),
         "scrapes": scrape_health(run),
         "warnings": list(run.warnings),
-        "exports": [f.to_json() for f in export_files(run.run_dir)],
+        "exports": [{"file": f.file, "rows": f.rows} for f in export_files(run.run_dir)],
     }
     summary["verdict"], summary["reasons"] = decide(
         summary, tolerate_worker_loss=tolerate_worker_loss)

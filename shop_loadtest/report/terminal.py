@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any
 
 from shop_loadtest.judge.budgets import format_value
+from shop_loadtest.judge.model import Summary
 from shop_loadtest.judge.verdict import ALLOWED_HOSTS_RULE, target_line
 
 MAX_ENDPOINTS = 15
@@ -28,7 +28,7 @@ def _cut(text: str, width: int = 48) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def terminal_summary(summary: dict[str, Any]) -> str:
+def terminal_summary(summary: Summary) -> str:
     """Budgets (observed vs limit, PASS/FAIL), endpoints, and the verdict line."""
     ms = lambda v: format_value(v, "ms")  # noqa: E731
     out: list[str] = [target_line(summary), ""]

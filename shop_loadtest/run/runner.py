@@ -35,6 +35,7 @@ from shop_loadtest.errors import (
     TargetUnreachable,
 )
 from shop_loadtest.generate.locustfile import render_locustfile
+from shop_loadtest.judge.model import Summary
 from shop_loadtest.run.monitor import run_meta, start_monitor
 from shop_loadtest.run.parentdeath import die_with_parent
 from shop_loadtest.safety.hosts import (
@@ -79,7 +80,7 @@ class RunOptions:
 @dataclass
 class RunOutcome:
     run_dir: Path
-    summary: dict[str, Any]
+    summary: Summary
     exit_reason: str
     notes: list[str] = field(default_factory=list)
 

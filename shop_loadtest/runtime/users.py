@@ -65,6 +65,10 @@ _NO_CONTEXT: Any = MappingProxyType({})
 PAUSE_AFTER_UNSENT_FAILURE_S = 1.0
 
 
+class InvalidRequest(Exception):
+    """A request the HTTP client refused to build (its target is not a valid URL)."""
+
+
 class _JourneyMixin:
     settings: ClassVar[Settings] = Settings()
 
@@ -263,11 +267,22 @@ class _JourneyMixin:
             kwargs: dict[str, Any] = {}
         else:
             kwargs = {"json": payload} if req.is_json else {"data": payload}
+        if url.startswith("//"):
+            # A rendered or captured `//host/x` is a URL without its scheme, as a browser reads
+            # it: made absolute, the guard judges its host (the client would refuse it as a
+            # request target with a ValueError that no request event records).
+            url = f"{self.client.base_url.split(':', 1)[0]}:{url}"
         method, name, hop = step.method, step.name, 0
         while True:
             # The last hop allowed goes through catch_response, so one more redirect can fail.
             judged = req.judged or hop == MAX_REDIRECTS
-            resp = self._request(method, url, name, headers, kwargs, req.timeout, judged)
+            try:
+                resp = self._request(method, url, name, headers, kwargs, req.timeout, judged)
+            except ValueError as exc:  # the client would not build it: nothing was sent
+                message = self._proc.secrets.scrub(f"invalid request URL: {exc}")
+                self._record_error(method, name, InvalidRequest(message))
+                gevent.sleep(PAUSE_AFTER_UNSENT_FAILURE_S)
+                return step.on_fail == "continue"
             timed_out = self._timer.fired
             if timed_out:
                 self._timer.fired = False

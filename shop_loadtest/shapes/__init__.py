@@ -151,9 +151,10 @@ def arrival_times(profile: Profile, *, index: int, count: int, mode: str,
     0.5)`), in the middle of its unit of area rather than at its end: 20/s for 4 s gives 80
     arrivals with none at the instant the shape ends, where the stop would race it (every
     such run lost its last arrival and called it dropped). Process `index` of `count` takes
-    every `count`-th one, so the total stays evenly spaced. Poisson: each process runs its own process at 1/count of the rate (the sum
-    of Poisson processes is Poisson). The walk goes segment by segment, O(1) per arrival
-    whatever the number of stages: a week-long replay has hundreds.
+    every `count`-th one, so the total stays evenly spaced. Poisson: each process runs its
+    own process at 1/count of the rate (the sum of Poisson processes is Poisson). The walk
+    goes segment by segment, O(1) per arrival whatever the number of stages: a week-long
+    replay has hundreds.
     """
     if mode == "poisson":
         def targets() -> Iterator[float]:
