@@ -17,7 +17,7 @@ from shop_loadtest.journeys.failures import (
     failure_sample,
     shop_words,
 )
-from shop_loadtest.report.errors import normalise_message
+from shop_loadtest.judge.errors import normalise_message
 from tests.conftest import cli
 from tests.servers import Handler, LoopbackServer
 

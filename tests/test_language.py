@@ -392,9 +392,11 @@ IF_STEPS = ("      - request: GET /api/products/1\n"
      "s.yaml:6:30: journeys.0.steps.0.if: 'x' is used before the step that captures it "
      "(step 1)"),
     ("      - {if: 'a', think: 1s}\n",
-     "s.yaml:6:9: journeys.0.steps.0: if: goes on a request or set: step"),
+     "s.yaml:6:9: journeys.0.steps.0: if: goes on a request, a set: step or a block of steps: "
+     "(not on think; put the think step inside an if block)"),
     ("      - {if: 'a', repeat: 2, steps: [{request: GET /}]}\n",
-     "s.yaml:6:9: journeys.0.steps.0: if: goes on a request or set: step"),
+     "s.yaml:6:9: journeys.0.steps.0: if: goes on a request, a set: step or a block of steps: "
+     "(not on repeat"),
     ("      - {request: GET /, if: '{{ }}'}\n",
      "s.yaml:6:9: journeys.0.steps.0: if: needs an expression"),
     ("      - {request: GET /, if: 'a >'}\n",

@@ -9,8 +9,8 @@ import plotly.offline
 import pytest
 
 from shop_loadtest.errors import ResultsError
+from shop_loadtest.judge.summary import judge_run
 from shop_loadtest.report import build_reports, charts, terminal_summary
-from shop_loadtest.report.build import judge
 from shop_loadtest.report.charts import log_ticks
 from shop_loadtest.results import load_run
 from tests.runfolder import CHECKOUT, RunFolder, known_run
@@ -22,7 +22,7 @@ OUTPUTS = ("summary.json", "report.html", "junit.xml", "summary.md")
 
 
 def summarize(path: Path, *, tolerate_worker_loss: bool = False) -> dict:
-    return judge(load_run(path), tolerate_worker_loss=tolerate_worker_loss)
+    return judge_run(load_run(path), tolerate_worker_loss=tolerate_worker_loss)
 
 
 def validate(summary: dict) -> None:

@@ -260,13 +260,17 @@ BAD_STEPS = [
     (_journey("      - request: GET /\n        check:\n          - {status: 200, "
               "body_contains: ok}\n"),
      "s.yaml:8:13: journeys.0.steps.0.check.0: a check is one of {status: 200}, {json: $.path, "
-     "equals: value}, {json: $.path, exists: true} or {body_contains: text}"),
+     "equals: value | exists: true | type: string}, {header: Name, equals: value | contains: "
+     "text | exists: true}, {body_contains: text}, {body_not_contains: text}, {final_url: "
+     "/path}, {redirect_chain: [303, 200]} or {var: name, equals: value | exists: true | "
+     "type: integer}"),
     (_journey("      - request: GET /\n        check:\n          - {json: $.a}\n"),
-     "s.yaml:8:13: journeys.0.steps.0.check.0: a json check takes exactly one of equals: or "
-     "exists:"),
+     "s.yaml:8:13: journeys.0.steps.0.check.0: a json check takes exactly one of equals:, "
+     "exists:, type:"),
     (_journey("      - request: GET /\n        check:\n"
               "          - {body_contains: a, equals: b}\n"),
-     "s.yaml:8:13: journeys.0.steps.0.check.0: equals: and exists: go with json: $.path"),
+     "s.yaml:8:13: journeys.0.steps.0.check.0: equals: goes with json: $.path, header: Name or "
+     "var: name, not with body_contains:"),
     (_journey("      - request: GET /\n        check:\n          - {body_contain: a}\n"),
      "s.yaml:8:14: journeys.0.steps.0.check.0.body_contain: unknown field 'body_contain' (did "
      "you mean body_contains?)"),

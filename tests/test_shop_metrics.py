@@ -10,8 +10,9 @@ import json
 import numpy as np
 import pytest
 
+from shop_loadtest.judge.scrapes import scrape_table
 from shop_loadtest.report.charts import all_figures
-from shop_loadtest.report.shop_metrics import matching_endpoint, scrape_health
+from shop_loadtest.report.shop_metrics import matching_endpoint
 from shop_loadtest.results import load_run
 from tests.runfolder import KNOWN_STAGES, RunFolder
 from tests.test_monitor import monitored_run
@@ -107,7 +108,7 @@ def test_at_most_six_shop_charts_budget_named_metrics_first(tmp_path):
 
 def test_scrape_health_counts_failures_and_keeps_the_last_error(tmp_path):
     run = monitored_run(tmp_path, failed_at=(-1, 3, 4))
-    (health,) = scrape_health(load_run(run.path))
+    (health,) = scrape_table(load_run(run.path))
     assert health == {"endpoint": "http://127.0.0.1:8800/metrics", "ok": 9, "failed": 3,
                       "last_error": "URLError: connection refused", "last_error_t": 4.5,
                       "first_failed": True}

@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, abort, request, url_for
 
 from shop_loadtest.demo_shop import inputs, sessions
+from shop_loadtest.demo_shop.deals import Deal, Deals, SoldOut
 from shop_loadtest.demo_shop.seed import DEMO_PASSWORD
 from shop_loadtest.demo_shop.store import MAX_PAGE, MAX_PER_PAGE, MAX_QUANTITY, EmptyCart, Store
 
@@ -20,6 +21,40 @@ Json = dict[str, Any]
 def build_api(store: Store) -> Blueprint:
     """The /api blueprint, bound to one store."""
     bp = Blueprint("api", __name__, url_prefix="/api")
+    deals = Deals()
+
+    def deal_json(deal: Deal) -> Json:
+        product = store.product(deal.product_id)
+        return {
+            "id": deal.product_id,
+            "name": product.name if product is not None else "",
+            "stock": deal.stock,
+            # absolute, as many shop APIs write them (and what {{ base_url }} is for)
+            "url": url_for("api.get_deal", id=deal.product_id, _external=True),
+            "claim_url": url_for("api.claim_deal", id=deal.product_id, _external=True),
+        }
+
+    @bp.get("/deals")
+    def list_deals() -> Json:
+        return {"items": [deal_json(d) for d in deals.all()]}
+
+    @bp.get("/deals/<int:id>")
+    def get_deal(id: int) -> Json:
+        deal = deals.get(id)
+        if deal is None:
+            abort(404, description=f"deal {id} not found")
+        return deal_json(deal)
+
+    @bp.post("/deals/<int:id>/claim")
+    def claim_deal(id: int) -> tuple[Json, int]:
+        try:
+            deal = deals.claim(id)
+        except KeyError:
+            abort(404, description=f"deal {id} not found")
+        except SoldOut as exc:
+            abort(409, description=str(exc))
+        sessions.add_to_cart(id, 1)
+        return deal_json(deal), 201
 
     @bp.get("/products")
     def list_products() -> Json:

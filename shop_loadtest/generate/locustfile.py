@@ -22,12 +22,12 @@ from shop_loadtest.generate.blocks import to_block
 from shop_loadtest.journeys import (
     DEFAULT_TIMEOUT_S,
     ExportStep,
+    ForStep,
     IfStep,
     RepeatStep,
     RequestStep,
     SetStep,
     ThinkStep,
-    flat_steps,
 )
 from shop_loadtest.safety.mask import env_names
 from shop_loadtest.scenario import Scenario
@@ -80,18 +80,25 @@ def _dataclass_source(obj: Any, positional: tuple[str, ...], indent: int = STEP_
     return _call(type(obj).__name__, args, keywords, indent)
 
 
-def _step_source(step: RequestStep | ThinkStep | SetStep | RepeatStep | IfStep | ExportStep,
-                 ) -> str:
+def _inner(steps: list[Any]) -> str:
+    return "".join("    " + _step_source(s).replace("\n", "\n    ") + ",\n" for s in steps)
+
+
+def _step_source(step: RequestStep | ThinkStep | SetStep | RepeatStep | IfStep | ForStep
+                 | ExportStep) -> str:
+    if isinstance(step, ForStep):
+        return f"ForStep({step.var!r}, {step.source!r}, steps=[\n{_inner(step.steps)}])"
+    if isinstance(step, IfStep) and step.step is None:
+        return f"IfStep({step.test!r}, steps=[\n{_inner(step.steps)}])"
     if isinstance(step, IfStep):
+        assert step.step is not None
         then = _step_source(step.step)
         if "\n" not in then:
             return _call("IfStep", [repr(step.test), then], [], STEP_INDENT)
         then = then.replace("\n", "\n    ")
         return f"IfStep(\n    {step.test!r},\n    {then},\n)"
     if isinstance(step, RepeatStep):
-        inner = "".join("    " + _step_source(s).replace("\n", "\n    ") + ",\n"
-                        for s in step.steps)
-        return f"RepeatStep({step.low!r}, {step.high!r}, steps=[\n{inner}])"
+        return f"RepeatStep({step.low!r}, {step.high!r}, steps=[\n{_inner(step.steps)}])"
     if isinstance(step, SetStep):
         return _dataclass_source(step, ("values",))
     if isinstance(step, ExportStep):
@@ -177,6 +184,29 @@ def _const_name(journey_name: str) -> str:
     return name if name[0].isalpha() else f"J_{name}"
 
 
+def _kinds(steps: list[Any], found: set[str]) -> set[str]:
+    """The names of the step classes (and Retry) that `steps` use, nested ones included."""
+    for step in steps:
+        found.add(type(step).__name__)
+        if isinstance(step, RequestStep) and step.retry is not None:
+            found.add("Retry")
+        if isinstance(step, RepeatStep | ForStep):
+            _kinds(step.steps, found)
+        elif isinstance(step, IfStep):
+            _kinds([step.step] if step.step is not None else step.steps, found)
+    return found
+
+
+def _journey_imports(kinds: set[str], data: bool) -> str:
+    names = sorted({"Journey", "RequestStep", "Settings", "ThinkStep"} | (
+        kinds & {"ExportStep", "ForStep", "IfStep", "RepeatStep", "Retry", "SetStep"}) | (
+        {"DataSource"} if data else set()))
+    line = f"from shop_loadtest.journeys import {', '.join(names)}"
+    if len(line) <= LINE:
+        return line
+    return "from shop_loadtest.journeys import (\n" + "".join(f"    {n},\n" for n in names) + ")"
+
+
 def render_locustfile(scenario: Scenario, *, source: str, output: str,
                       base: Path = Path(".")) -> str:
     """The locustfile source for `scenario` (stages in campaign time, as in the file)."""
@@ -189,10 +219,10 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
     env.filters["py"] = _literal
     classes = set()
     journeys = []
-    uses_set = uses_repeat = uses_if = uses_export = False
+    kinds: set[str] = set()
     reserved = {"Shape", "Arrivals", "Journey", "Settings", "DataSource", "RequestStep",
-                "ThinkStep", "SetStep", "RepeatStep", "IfStep", "ExportStep", "CampaignShape",
-                "JourneyUser", "ArrivalUser", "Path"}
+                "ThinkStep", "SetStep", "RepeatStep", "IfStep", "ForStep", "Retry",
+                "ExportStep", "CampaignShape", "JourneyUser", "ArrivalUser", "Path"}
     for journey in scenario.journeys:
         cls = _class_name(journey.name)
         while cls in classes or cls in reserved:
@@ -226,13 +256,7 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
             entry.update({name: [_step_source(s) for s in block]
                           for name, block in blocks.items()})
             for block in blocks.values():
-                for s in flat_steps(block):
-                    uses_set = uses_set or isinstance(s, SetStep)
-                    uses_export = uses_export or isinstance(s, ExportStep)
-                uses_if = uses_if or any(isinstance(s, IfStep) for s in block) or any(
-                    isinstance(i, IfStep) for s in block if isinstance(s, RepeatStep)
-                    for i in s.steps)
-                uses_repeat = uses_repeat or any(isinstance(s, RepeatStep) for s in block)
+                _kinds(block, kinds)
         journeys.append(entry)
     load = scenario.load
     source_text = env.get_template("locustfile.py.j2").render(
@@ -247,10 +271,7 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
         budgets=list(scenario.budgets),
         abort=list(scenario.abort),
         settings=_settings_args(scenario, source, output),
-        uses_set=uses_set,
-        uses_repeat=uses_repeat,
-        uses_if=uses_if,
-        uses_export=uses_export,
+        journey_imports=_journey_imports(kinds, bool(scenario.data)),
         needs_here=bool(scenario.data) or any(j["custom"] for j in journeys),
         stages=[(n, d, t) for n, d, t in scenario.stage_specs(base)],
         journeys=journeys,

@@ -10,7 +10,8 @@ without `{{` is never rendered: constants are free.
 
 One module per idea, re-exported here (generated locustfiles import from this package):
 `templates` (the sandboxed environment, secrets, compiled values), `captures` (responses,
-captures and checks), `data` (CSV data pools), `steps` (steps, `set:` assignments, journeys,
+captures and checks), `checks` (header, URL, redirect chain and JSON type checks), `flow`
+(`for:` loops and `retry:`), `data` (CSV data pools), `steps` (steps, `set:` assignments, journeys,
 compiled requests, and the pause after a failure), `exports` (rows of `export:` steps) and
 `redirects` (where a redirect's next
 hop goes).
@@ -26,6 +27,7 @@ and scenario steps become these objects in `shop_loadtest.generate.blocks`.
 """
 
 from shop_loadtest.journeys.captures import CAPTURE_KINDS, Capture, CompiledCheck, ResponseView
+from shop_loadtest.journeys.checks import JSON_TYPES, ResponseCheck
 from shop_loadtest.journeys.data import DataExhausted, DataPool, DataSource, Row, read_csv
 from shop_loadtest.journeys.exports import (
     EXPORT_FILE_RE,
@@ -34,6 +36,15 @@ from shop_loadtest.journeys.exports import (
     ExportStep,
     export_columns,
     export_row,
+)
+from shop_loadtest.journeys.flow import (
+    DEFAULT_RETRY_THINK_S,
+    MAX_FOR_ITEMS,
+    MAX_RETRY,
+    CompiledFor,
+    ForStep,
+    LoopError,
+    Retry,
 )
 from shop_loadtest.journeys.redirects import (
     MAX_REDIRECTS,
@@ -84,18 +95,23 @@ from shop_loadtest.journeys.templates import (
 
 __all__ = [
     "CAPTURE_KINDS",
+    "DEFAULT_RETRY_THINK_S",
     "DEFAULT_TIMEOUT_S",
     "EXPORTS_FOLDER",
     "EXPORT_FILE_RE",
     "FORM_CONTENT_TYPE",
     "GLOBAL_NAMES",
+    "JSON_TYPES",
     "MAX_EXPORT_VALUES",
+    "MAX_FOR_ITEMS",
     "MAX_REDIRECTS",
     "MAX_REPEAT",
+    "MAX_RETRY",
     "REDIRECT_STATUSES",
     "Block",
     "Capture",
     "CompiledCheck",
+    "CompiledFor",
     "CompiledIf",
     "CompiledRepeat",
     "CompiledRequest",
@@ -104,16 +120,20 @@ __all__ = [
     "DataPool",
     "DataSource",
     "ExportStep",
+    "ForStep",
     "Hop",
     "IfStep",
     "Journey",
     "Loc",
+    "LoopError",
     "MissingSecret",
     "RedirectError",
     "Renderer",
     "RepeatStep",
     "RequestStep",
+    "ResponseCheck",
     "ResponseView",
+    "Retry",
     "Row",
     "SecretEnv",
     "SetStep",

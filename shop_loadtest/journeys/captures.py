@@ -31,14 +31,19 @@ class ResponseView:
 
     `text` may be a string or a function returning it (decoded only when needed);
     `session_cookies` gives the user's cookie jar as a mapping, for `cookie:` captures of a
-    cookie set by an earlier response.
+    cookie set by an earlier response. `url` is the URL this response answered (the last hop
+    of a step that followed redirects) and `chain` the statuses of the step's hops in order.
     """
 
-    __slots__ = ("status", "headers", "_text", "_json", "_soup", "_session_cookies")
+    __slots__ = ("status", "headers", "_text", "_json", "_soup", "_session_cookies", "url",
+                 "chain")
 
     def __init__(self, status: int, headers: Any = None, text: str | Callable[[], str] = "",
-                 session_cookies: Callable[[], Mapping[str, str]] | None = None) -> None:
+                 session_cookies: Callable[[], Mapping[str, str]] | None = None,
+                 url: str = "", chain: tuple[int, ...] = ()) -> None:
         self.status = status
+        self.url = url
+        self.chain = chain or (status,)
         self.headers = headers if headers is not None else {}
         self._text = text
         self._json: list[Any] = []
@@ -73,6 +78,11 @@ class ResponseView:
         lower = name.lower()
         pairs = self.headers.items() if hasattr(self.headers, "items") else self.headers
         return [v for k, v in pairs if k.lower() == lower]
+
+    def header(self, name: str) -> str | None:
+        """The first value of the header `name` (any case), or None: for `until:` tests."""
+        values = self.header_values(name)
+        return values[0] if values else None
 
     def cookie(self, name: str) -> str | None:
         """The cookie set by this response, else the one in the user's jar."""

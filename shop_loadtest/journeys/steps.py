@@ -11,8 +11,10 @@ from urllib.parse import urlencode
 from jinja2.sandbox import SandboxedEnvironment
 
 from shop_loadtest.journeys.captures import Capture, CompiledCheck
+from shop_loadtest.journeys.checks import ResponseCheck, compile_response_check
 from shop_loadtest.journeys.data import DataSource
 from shop_loadtest.journeys.exports import ExportStep
+from shop_loadtest.journeys.flow import ForStep, Retry
 from shop_loadtest.journeys.templates import (
     Renderer,
     SecretEnv,
@@ -45,6 +47,7 @@ class RequestStep:
     follow_redirects: bool = True
     on_fail: str = "end_journey"
     timeout: float | None = None  # None: the scenario's (Settings.timeout)
+    retry: Retry | None = None
 
 
 @dataclass(frozen=True)
@@ -104,14 +107,16 @@ class CompiledRequest:
     payload: Renderer | None  # JSON data for `json`, a str for `form` and `body`
     is_json: bool
     captures: list[Capture]
-    checks: list[CompiledCheck]
+    checks: list[CompiledCheck | ResponseCheck]
     statuses: frozenset[int] | None
     status_on_fail: str
     timeout: float
+    until: Renderer | None = None  # the retry's test, over the captures and `response`
     judged: bool = field(init=False)  # reads the response: sent with catch_response
 
     def __post_init__(self) -> None:
-        self.judged = bool(self.captures or self.checks or self.statuses is not None)
+        self.judged = bool(self.captures or self.checks or self.statuses is not None
+                           or self.step.retry is not None)
 
     def expected(self, status: int) -> bool:
         if self.statuses is None:
@@ -166,12 +171,15 @@ def compile_request(env: SandboxedEnvironment, step: RequestStep,
         headers = lambda ctx: {k: str(v) for k, v in render_headers(ctx).items()}  # noqa: E731
     statuses = set(step.status) if step.status else set()
     status_on_fail = step.on_fail
-    checks: list[CompiledCheck] = []
+    checks: list[CompiledCheck | ResponseCheck] = []
     secrets = env.globals.get("env") if step.check else None
     scrub = secrets.scrub if isinstance(secrets, SecretEnv) else str  # for check messages
     for spec in step.check:
         on_fail = spec.get("on_fail") or step.on_fail
-        if spec.get("status") is not None:
+        richer = compile_response_check(env, spec, on_fail, scrub)
+        if richer is not None:
+            checks.append(richer)
+        elif spec.get("status") is not None:
             codes = spec["status"]
             statuses.update([codes] if isinstance(codes, int) else codes)
             status_on_fail = on_fail
@@ -191,23 +199,27 @@ def compile_request(env: SandboxedEnvironment, step: RequestStep,
         captures=[Capture.parse(var, spec) for var, spec in step.capture.items()],
         checks=checks, statuses=frozenset(statuses) or None, status_on_fail=status_on_fail,
         timeout=step.timeout if step.timeout is not None else timeout,
+        until=(compile_test(env, step.retry.until) if step.retry and step.retry.until
+               else None),
     )
 
 
 @dataclass(frozen=True)
 class IfStep:
-    """`if:` on a request or set: step: `step` runs only when the expression `test` (Jinja,
-    without braces, over the journey's variables and captures) is true."""
+    """`if:` on a request or set: step, or on a block: `step` (or the block `steps`) runs
+    only when the expression `test` (Jinja, without braces, over the journey's variables and
+    captures) is true."""
 
     test: str
-    step: RequestStep | SetStep | ExportStep
+    step: RequestStep | SetStep | ExportStep | None = None
+    steps: list[Any] = field(default_factory=list)
 
 
 @dataclass
 class CompiledIf:
     step: IfStep
     test: Renderer
-    then: Any  # the compiled step: CompiledRequest or CompiledSet
+    then: Any  # the compiled step (CompiledRequest or CompiledSet), or a block's: a list
 
 
 def compile_test(env: SandboxedEnvironment, test: str) -> Renderer:
@@ -220,7 +232,7 @@ class RepeatStep:
 
     low: int
     high: int
-    steps: list[RequestStep | ThinkStep | SetStep | IfStep | ExportStep] = field(
+    steps: list[RequestStep | ThinkStep | SetStep | IfStep | ForStep | ExportStep] = field(
         default_factory=list)
 
     def count(self, rng: random.Random) -> int:
@@ -254,16 +266,20 @@ def expand(items: Sequence[Any], rng: random.Random) -> list[Any]:
     return out
 
 
-Block = list[RequestStep | ThinkStep | SetStep | RepeatStep | IfStep | ExportStep]
+Block = list[RequestStep | ThinkStep | SetStep | RepeatStep | IfStep | ForStep | ExportStep]
 
 
 def flat_steps(steps: Sequence[Any]) -> Iterator[Any]:
-    """Every step of `steps`, those inside repeat blocks and behind `if:` included (once)."""
+    """Every step of `steps`, those inside repeat, for and if blocks included (once); a for
+    step itself too (it assigns its item)."""
     for step in steps:
         if isinstance(step, RepeatStep):
             yield from flat_steps(step.steps)
+        elif isinstance(step, ForStep):
+            yield step
+            yield from flat_steps(step.steps)
         elif isinstance(step, IfStep):
-            yield step.step
+            yield from flat_steps([step.step] if step.step is not None else step.steps)
         else:
             yield step
 
@@ -283,15 +299,15 @@ class Journey:
     def assigns(self) -> bool:
         """Whether a run of its steps can leave variables behind (captures or set:), which a
         fresh session must then reset."""
-        return any(isinstance(s, SetStep) or (isinstance(s, RequestStep) and s.capture)
-                   for s in flat_steps(self.steps))
+        return any(isinstance(s, SetStep | ForStep) or (isinstance(s, RequestStep) and (
+            s.capture or s.retry)) for s in flat_steps(self.steps))
 
     def estimated_seconds(self) -> float:
         """A first guess of one run's duration, before any has been measured."""
         seconds = 0.0
         for step in self.steps:
             times, inner = ((step.low + step.high) / 2, step.steps) if isinstance(
-                step, RepeatStep) else (1.0, [step])
+                step, RepeatStep) else (1.0, list(flat_steps([step])))
             seconds += times * sum(s.expected() if isinstance(s, ThinkStep) else
                                    0.05 if isinstance(s, RequestStep) else 0.0 for s in inner)
         return seconds
@@ -309,16 +325,21 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT_S
 
 
-def step_template_texts(step: RequestStep | SetStep | RepeatStep | IfStep | ExportStep,
+def step_template_texts(step: RequestStep | SetStep | RepeatStep | IfStep | ForStep
+                        | ExportStep,
                         ) -> Iterator[str]:
     """Every templated string of a runtime step (to find the data sources it uses)."""
     if isinstance(step, ExportStep):
         return
     if isinstance(step, IfStep):
         yield "{{ " + step.test + " }}"
-        yield from step_template_texts(step.step)
+        for inner in [step.step] if step.step is not None else step.steps:
+            if not isinstance(inner, ThinkStep):
+                yield from step_template_texts(inner)
         return
-    if isinstance(step, RepeatStep):
+    if isinstance(step, ForStep):
+        yield "{{ " + step.source + " }}"
+    if isinstance(step, RepeatStep | ForStep):
         for inner in step.steps:
             if not isinstance(inner, ThinkStep | ExportStep):
                 yield from step_template_texts(inner)
@@ -328,9 +349,11 @@ def step_template_texts(step: RequestStep | SetStep | RepeatStep | IfStep | Expo
             yield text
         return
     yield step.path
+    if step.retry is not None and step.retry.until:
+        yield "{{ " + step.retry.until + " }}"
     for value in (step.query, step.json, step.form, step.body, step.headers,
-                  [c.get("equals") for c in step.check],
-                  [c.get("body_contains") for c in step.check]):
+                  [c.get(k) for c in step.check for k in ("equals", "contains", "body_contains",
+                                                          "body_not_contains", "final_url")]):
         for _, text in walk_strings(value, ()):
             yield text
 

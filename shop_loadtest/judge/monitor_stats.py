@@ -9,7 +9,7 @@ function, so loading a scenario never pulls it in.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shop_loadtest.scenario.options import DEFAULT_RESOURCES, Resource, Selector, config_of
@@ -202,15 +202,3 @@ def stat_rate(scope: Scope, starts: np.ndarray, ends: np.ndarray, arg: Selector)
         if span > 0:
             out[i] = gained / span
     return out
-
-
-def scrape_health(monitor: pd.DataFrame) -> dict[str, Any]:
-    """How many scrapes there were, how many failed, and the last error."""
-    if monitor.empty:
-        return {"scrapes": 0, "failed": 0, "last_error": None}
-    per_scrape = monitor.drop_duplicates(subset=["ts", "endpoint"])
-    failed = per_scrape[per_scrape["ok"] != True]  # noqa: E712 - None counts as failed too
-    errors: Iterable[Any] = failed["error"].dropna()
-    last = list(errors)[-1] if len(failed) else None
-    return {"scrapes": int(len(per_scrape)), "failed": int(len(failed)),
-            "last_error": str(last) if last is not None else None}

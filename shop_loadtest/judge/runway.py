@@ -191,7 +191,7 @@ def _work_noun(selector: str) -> str:
 
 def capacity_summary(run: RunData) -> dict[str, Any]:
     """capacity.json: every resource projected to the forecast, plus scrape health."""
-    from shop_loadtest.judge.monitor_stats import scrape_health
+    from shop_loadtest.judge.scrapes import scrape_totals
 
     forecast = forecast_of(run.meta)
     rows = [row for resource in resources_of(run.meta)
@@ -200,7 +200,7 @@ def capacity_summary(run: RunData) -> dict[str, Any]:
         "schema_version": 1,
         "monitored": isinstance(run.meta.get("monitor"), dict),
         "forecast": forecast.model_dump(mode="json") if forecast else None,
-        "scrapes": scrape_health(run.monitor),
+        "scrapes": scrape_totals(run),
         "resources": rows,
         "headlines": [h for h in (headline(r) for r in rows) if h],
     }

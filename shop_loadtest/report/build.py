@@ -1,4 +1,5 @@
-"""Build every output of a run from its folder: the one place the report stages are chained."""
+"""Build every output of a run from its folder: the one place the report stages are chained
+(judge the run, then write what the judge found: report/ itself judges nothing)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,14 @@ import json
 import os
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
 
-from shop_loadtest.judge.budgets import evaluate
-from shop_loadtest.judge.model import Capacity, Summary
+from shop_loadtest.judge.model import Summary
+from shop_loadtest.judge.summary import judge_run, write_capacity
 from shop_loadtest.report.html import render_html
 from shop_loadtest.report.junit import render_junit
 from shop_loadtest.report.markdown import render_markdown
-from shop_loadtest.report.summary import build_summary
 from shop_loadtest.results import RunData, load_run, write_atomic
 from shop_loadtest.safety.mask import env_secrets, mask, mask_data
-from shop_loadtest.scenario.budgets import parse_abort, parse_budget
-
-IMPLIED_BUDGET = "error_rate < 1%"
 
 
 def _write(path: Path, text: str, secrets: Collection[str] = ()) -> None:
@@ -52,27 +48,6 @@ def _mask_messages(run: RunData, secrets: set[str]) -> RunData:
     return dataclasses.replace(run, errors=errors, error_samples=samples)
 
 
-def _capacity(run_dir: Path, run: Any) -> Capacity | None:
-    """Write capacity.json (resource runway at the forecast) and return its headlines."""
-    from shop_loadtest.judge.runway import write_capacity
-
-    data = write_capacity(run_dir, run)
-    if data is None:
-        return None
-    return {"headlines": list(data.get("headlines") or []), "file": "capacity.json"}
-
-
-def judge(run: RunData, *, tolerate_worker_loss: bool = False) -> Summary:
-    """The summary of a loaded run, verdict included, from its run.json's budgets and abort
-    rules; a scenario without budgets is judged on the implied `error_rate < 1%`."""
-    named = [str(expr) for expr in run.meta.get("budgets") or []]
-    # No budget is not "nothing can fail": 100% failed requests must not pass.
-    budgets = [parse_budget(expr) for expr in named or [IMPLIED_BUDGET]]
-    abort_rules = [parse_abort(str(expr)) for expr in run.meta.get("abort") or []]
-    return build_summary(run, evaluate(budgets, run), abort_rules,
-                         tolerate_worker_loss=tolerate_worker_loss, budgets_implied=not named)
-
-
 def build_reports(run_dir: Path, *, tolerate_worker_loss: bool = False) -> Summary:
     """Judge the run in `run_dir` and write summary.json, report.html, junit.xml, summary.md.
 
@@ -82,8 +57,8 @@ def build_reports(run_dir: Path, *, tolerate_worker_loss: bool = False) -> Summa
     run_dir = Path(run_dir)
     secrets = run_secrets(run_dir)
     run = _mask_messages(load_run(run_dir), secrets)
-    summary = judge(run, tolerate_worker_loss=tolerate_worker_loss)
-    summary["capacity"] = _capacity(run_dir, run)
+    summary = judge_run(run, tolerate_worker_loss=tolerate_worker_loss)
+    summary["capacity"] = write_capacity(run_dir, run)
     summary = mask_data(summary, secrets)
     _write(run_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n",
            secrets)

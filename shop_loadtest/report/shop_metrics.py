@@ -9,7 +9,7 @@
 - any other gauge: as it is.
 
 At most MAX_CHARTS charts: the metrics a budget names and the resources first, then by sample
-count. `scrape_health` says how the scrapes went, per endpoint.
+count. How the scrapes went is judge/scrapes.py's.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from shop_loadtest.judge.model import BudgetRow, Scrape
+from shop_loadtest.judge.model import BudgetRow
 from shop_loadtest.judge.monitor_stats import project_growth, resources_of, speedup_of, used_ratio
 from shop_loadtest.results import RunData
 
@@ -30,32 +30,6 @@ MAX_CHARTS = 6
 MAX_LINES = 8
 _HIST_PARTS = ("_bucket", "_sum", "_count")
 _METRIC_IN_BUDGET = re.compile(r"\b([a-z_:][a-z0-9_:]*)\s*(?:\{|\))")
-
-
-def scrape_health(run: RunData) -> list[Scrape]:
-    """Per scraped endpoint: scrapes that worked and failed, the last error and when."""
-    mon = run.monitor
-    if mon.empty:
-        return []
-    scrapes = mon.drop_duplicates(subset=["t", "endpoint"])
-    out: list[Scrape] = []
-    for endpoint, rows in scrapes.groupby("endpoint", sort=True):
-        ok = rows["ok"].fillna(False).astype(bool)
-        failed = rows[~ok]
-        last = failed.iloc[-1] if len(failed) else None
-        out.append({"endpoint": str(endpoint), "ok": int(ok.sum()), "failed": int((~ok).sum()),
-                    "last_error": None if last is None else str(last["error"] or "failed"),
-                    "last_error_t": None if last is None else _round(last["t"]),
-                    "first_failed": bool(len(rows) and not ok.iloc[0])})
-    return out
-
-
-def _round(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else round(number, 3)
 
 
 def _family(name: str) -> tuple[str, str]:

@@ -4,16 +4,19 @@ data pools, shared by every user of the process (`process(environment, settings)
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from shop_loadtest.journeys import (
+    CompiledFor,
     CompiledIf,
     CompiledRepeat,
     CompiledRequest,
     CompiledSet,
     DataPool,
     ExportStep,
+    ForStep,
     IfStep,
     Journey,
     RepeatStep,
@@ -36,11 +39,11 @@ from shop_loadtest.journeys import (
 class Block:
     """Compiled steps, and the data sources whose rows they use (drawn when the block starts)."""
 
-    items: list[CompiledRequest | CompiledSet | CompiledRepeat | CompiledIf | ThinkStep
-                | ExportStep]
+    items: list[CompiledRequest | CompiledSet | CompiledRepeat | CompiledIf | CompiledFor
+                | ThinkStep | ExportStep]
     data: tuple[str, ...]
     wheres: list[str]  # "step 2 of journey buy", for each item: refusals name the step
-    repeats: bool = False  # holds repeat blocks: a run goes through `expand(items)`
+    repeats: bool = False  # holds repeat, for or if blocks: a run goes through `expand`
 
     def where(self, index: int) -> str:
         """Which step the run's item `index` is, for a refusal message; a block with repeats
@@ -93,22 +96,29 @@ class Process:
                 self._block(journey.on_stop, f"on_stop step {{}} of journey {journey.name}"))
         return found
 
-    def _block(self, steps: list[RequestStep | ThinkStep | SetStep | RepeatStep | IfStep
-                                 | ExportStep],
+    def _block(self, steps: Sequence[RequestStep | ThinkStep | SetStep | RepeatStep | IfStep
+                                      | ForStep | ExportStep],
                where: str = "step {} of the journey") -> Block:
         texts = [t for s in steps if not isinstance(s, ThinkStep | ExportStep)
                  for t in step_template_texts(s)]
         used = names_used(self.templates, texts) & set(self.pools)
-        items = [CompiledRepeat(s, [self._step(i) for i in s.steps])
-                 if isinstance(s, RepeatStep) else self._step(s) for s in steps]
+        items = [self._step(s) for s in steps]
         wheres = [where.format(i) for i in range(1, len(steps) + 1)]
-        return Block(items, tuple(sorted(used)), wheres,
-                     repeats=any(isinstance(s, RepeatStep) for s in steps))
+        return Block(items, tuple(sorted(used)), wheres, repeats=any(
+            isinstance(s, RepeatStep | ForStep) or (isinstance(s, IfStep) and s.step is None)
+            for s in steps))
 
-    def _step(self, step: RequestStep | ThinkStep | SetStep | IfStep | ExportStep) -> Any:
+    def _step(self, step: RequestStep | ThinkStep | SetStep | IfStep | RepeatStep | ForStep
+              | ExportStep) -> Any:
+        if isinstance(step, RepeatStep):
+            return CompiledRepeat(step, [self._step(i) for i in step.steps])
+        if isinstance(step, ForStep):
+            return CompiledFor(step, compile_test(self.templates, step.source),
+                               [self._step(i) for i in step.steps])
         if isinstance(step, IfStep):
-            return CompiledIf(step, compile_test(self.templates, step.test),
-                              self._step(step.step))
+            then = (self._step(step.step) if step.step is not None else
+                    [self._step(i) for i in step.steps])
+            return CompiledIf(step, compile_test(self.templates, step.test), then)
         if isinstance(step, ThinkStep | ExportStep):  # nothing to compile
             return step
         if isinstance(step, SetStep):

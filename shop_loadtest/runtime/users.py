@@ -29,13 +29,16 @@ from locust.contrib.fasthttp import FastHttpUser, LocustBadStatusCode
 from shop_loadtest.journeys import (
     MAX_REDIRECTS,
     REDIRECT_STATUSES,
+    CompiledFor,
     CompiledIf,
+    CompiledRepeat,
     CompiledRequest,
     CompiledSet,
     DataExhausted,
     ExportStep,
     Hop,
     Journey,
+    LoopError,
     RedirectError,
     ResponseView,
     Row,
@@ -55,6 +58,7 @@ from shop_loadtest.journeys import (
 from shop_loadtest.runtime.classes import ClassJourney, user_class  # noqa: F401
 from shop_loadtest.runtime.client import RequestTimer, send_once
 from shop_loadtest.runtime.cookies import use_lean_cookie_jar
+from shop_loadtest.runtime.flow import COMPOSITE, for_items, planned
 from shop_loadtest.runtime.guard import guard_session, process_guard
 from shop_loadtest.runtime.process import Block, process
 from shop_loadtest.runtime.sessions import Visit
@@ -84,6 +88,8 @@ class _JourneyMixin:
         # `_agent.slt_where` names the step being sent, for the refusal message.
         self._agent = guard_session(self.client, process_guard(self.environment, self.host))
         self._timer = RequestTimer()
+        # (try, of tries, passed) while a retry step runs: `_judge` tests its until
+        self._try: tuple[int, int, bool] | None = None
 
     def _setup_session(self) -> None:
         proc = self._proc = process(self.environment, self.settings)
@@ -147,8 +153,9 @@ class _JourneyMixin:
             state.recorder.journey_done(time.perf_counter() - started)
 
     def _items(self, block: Block) -> list[Any]:
-        """The steps of one run of `block`: repeat blocks written out as often as drawn."""
-        return expand(block.items, self._rng) if block.repeats else block.items
+        """The steps of one run of `block`: repeat blocks written out as often as drawn (a
+        copy, which a run's for and if blocks are spliced into as they are reached)."""
+        return list(expand(block.items, self._rng)) if block.repeats else block.items
 
     def _pause(self, ran: list[Any], failed_at: int, journey: Journey,
                then: list[Any] | None = None) -> None:
@@ -156,6 +163,8 @@ class _JourneyMixin:
         user did not reach (and those of `then`, skipped too), or the journey's on_fail_pause
         when it is longer, so that failing never runs faster than the plan."""
         items = ran + then if then is not None else ran
+        if any(type(i) in COMPOSITE for i in items):
+            items = items[:failed_at + 1] + planned(items[failed_at + 1:], self._rng)
         seconds = pause_after_failure(items, failed_at, self._rng, journey.on_fail_pause)
         if seconds > 0:
             gevent.sleep(seconds)
@@ -176,22 +185,36 @@ class _JourneyMixin:
         failure ended them (-1: no data row to start with), or None when they all ran."""
         if block.data and not self._draw(block.data, ctx):
             return -1
-        for index, step in enumerate(items):
+        index = -1
+        while index + 1 < len(items):  # for and if blocks are spliced in as they are reached
+            index += 1
+            step = items[index]
             if type(step) is CompiledIf:
                 try:
                     go = step.test(ctx)
                 except Exception as exc:  # an undefined name: a failure, never a silent skip
-                    self._record_error("IF", f"if {step.step.test}", TemplateError(
-                        self._proc.secrets.scrub(f"if {step.step.test}: "
-                                                 f"{type(exc).__name__}: {exc}")))
-                    gevent.sleep(PAUSE_AFTER_UNSENT_FAILURE_S)
+                    self._unsent_failure("IF", f"if {step.step.test}", exc)
                     return index
                 if not go:
                     continue
+                if isinstance(step.then, list):
+                    items[index + 1:index + 1] = step.then
+                    continue
                 step = step.then
+            elif type(step) is CompiledFor:
+                try:
+                    items[index + 1:index + 1] = for_items(step, ctx)
+                except Exception as exc:  # not a list, too long, or an undefined name
+                    self._unsent_failure("FOR", f"for {step.step.var} in {step.step.source}",
+                                         exc)
+                    return index
+                continue
+            elif type(step) is CompiledRepeat:  # inside an if block: drawn when reached
+                items[index + 1:index + 1] = expand([step], self._rng)
+                continue
             if type(step) is CompiledRequest:  # first: requests are most steps
                 self._agent.slt_where = block.where(index)
-                if not self._send(step, ctx):
+                if not (self._retry(step, ctx) if step.step.retry else self._send(step, ctx)):
                     return index
             elif type(step) is ThinkStep:
                 gevent.sleep(step.draw(self._rng))
@@ -206,6 +229,31 @@ class _JourneyMixin:
         if state is not None:  # masked here, where the secrets were handed out
             state.exports.add(step.file, export_columns(step), export_row(
                 self._journey_name, step, ctx, self._proc.secrets.scrub))
+
+    def _unsent_failure(self, kind: str, name: str, exc: Exception) -> None:
+        """A control step that could not be decided (if, for), recorded as a failure named
+        after it; the user pauses, as after any failure that sent nothing."""
+        detail = str(exc) if isinstance(exc, LoopError) else f"{name}: {type(exc).__name__}: {exc}"
+        self._record_error(kind, name, TemplateError(self._proc.secrets.scrub(detail)))
+        gevent.sleep(PAUSE_AFTER_UNSENT_FAILURE_S)
+
+    def _retry(self, req: CompiledRequest, ctx: dict[str, Any]) -> bool:
+        """A request step with `retry:`: tries (each a request of its own in the results)
+        until one passes and its `until` holds, at most `times`, pausing between them. Only
+        the last try's failure counts for the journey; the earlier ones are recorded."""
+        retry = req.step.retry
+        assert retry is not None
+        try:
+            for attempt in range(1, retry.times + 1):
+                self._try = (attempt, retry.times, False)
+                ctx["attempt"] = attempt
+                go_on = self._send(req, ctx)
+                if self._try[2] or attempt == retry.times:
+                    return go_on
+                gevent.sleep(retry.pause(self._rng))
+            return True  # not reached: the last try returns above
+        finally:
+            self._try = None
 
     def _assign(self, step: CompiledSet, ctx: dict[str, Any]) -> bool:
         """A `set:` step; a value that cannot be made is recorded as a failure (SET, named
@@ -273,6 +321,7 @@ class _JourneyMixin:
             # request target with a ValueError that no request event records).
             url = f"{self.client.base_url.split(':', 1)[0]}:{url}"
         method, name, hop = step.method, step.name, 0
+        chain: list[int] = []  # each hop's status, for a redirect_chain check
         while True:
             # The last hop allowed goes through catch_response, so one more redirect can fail.
             judged = req.judged or hop == MAX_REDIRECTS
@@ -302,6 +351,7 @@ class _JourneyMixin:
                 return (step.on_fail if status == 0 else req.status_on_fail) == "continue"
             with resp:
                 status = 0 if timed_out else (resp.status_code or 0)
+                chain.append(status)
                 following = None
                 if step.follow_redirects and status in REDIRECT_STATUSES:
                     try:
@@ -311,7 +361,7 @@ class _JourneyMixin:
                         return step.on_fail == "continue"
                 if following is None:
                     try:
-                        return self._judge(req, resp, ctx, timed_out)
+                        return self._judge(req, resp, ctx, timed_out, url, tuple(chain))
                     except Exception as exc:  # anything else must still be recorded, as a failure
                         resp.failure(self._proc.secrets.scrub(f"{type(exc).__name__}: {exc}"))
                         return False
@@ -372,7 +422,7 @@ class _JourneyMixin:
         return hop.method, hop.url, headers, kwargs
 
     def _judge(self, req: CompiledRequest, resp: Any, ctx: dict[str, Any],
-               timed_out: bool = False) -> bool:
+               timed_out: bool = False, url: str = "", chain: tuple[int, ...] = ()) -> bool:
         step = req.step
         status = resp.status_code or 0
         error = resp.request_meta.get("exception")
@@ -385,17 +435,20 @@ class _JourneyMixin:
         if not req.expected(status):
             resp.failure(f"HTTP {status}")
             return req.status_on_fail == "continue"
-        if not req.captures and not req.checks:
+        if not req.captures and not req.checks and self._try is None:
             resp.success()
             return True
-        view = ResponseView(status, resp.headers, lambda: resp.text or "", self._cookies)
+        if url and "://" not in url:
+            url = f"{self.client.base_url}{url}"
+        view = ResponseView(status, resp.headers, lambda: resp.text or "", self._cookies,
+                            url=url, chain=chain)
         failure: str | None = None
         go_on = True
         for cap in req.captures:
             try:
                 ctx[cap.var] = cap.extract(view, self._rng)
-            except LookupError as exc:
-                failure = failure or str(exc)
+            except LookupError as exc:  # where it looked: the step and the URL (no query)
+                failure = failure or f"{exc} (step {step.name}, {url.split('?', 1)[0][:200]})"
                 if (cap.on_fail or step.on_fail) != "continue":
                     go_on = False
                     break
@@ -410,6 +463,14 @@ class _JourneyMixin:
                     if check.on_fail != "continue":
                         go_on = False
                         break
+        if failure is None and self._try is not None:
+            attempt, tries, _ = self._try
+            if req.until is None or req.until({**ctx, "response": view}):
+                self._try = (attempt, tries, True)
+            elif attempt == tries:
+                failure = (f"retry until {step.retry.until if step.retry else ''}: still false "
+                           f"after {tries} tries")
+                go_on = step.on_fail == "continue"
         if failure is None:
             resp.success()
         else:

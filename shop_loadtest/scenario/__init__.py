@@ -26,6 +26,7 @@ from shop_loadtest.scenario.journey import (
     ThinkDistribution,
     ThinkValue,
     if_expression,
+    parse_for,
     parse_repeat,
     parse_think,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "load_scenario",
     "load_scenario_text",
     "if_expression",
+    "parse_for",
     "parse_repeat",
     "parse_think",
     "scenario_json_schema",

@@ -1,11 +1,12 @@
-"""The journey language: journeys, their steps, captures, checks and think times."""
+"""The journey language: journeys, their steps, captures and think times (checks of a
+response: `response_checks`)."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
-    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -17,6 +18,7 @@ from pydantic import (
 
 from shop_loadtest import limits
 from shop_loadtest.errors import shown
+from shop_loadtest.journeys.flow import MAX_FOR_ITEMS, MAX_RETRY
 from shop_loadtest.journeys.steps import MAX_REPEAT
 from shop_loadtest.scenario.base import (
     IDENT_RE,
@@ -28,23 +30,12 @@ from shop_loadtest.scenario.base import (
     Name,
     OnFail,
     Seconds,
-    Status,
     check_name,
     control_problem,
 )
 from shop_loadtest.scenario.exports import ExportSpec
+from shop_loadtest.scenario.response_checks import Check, StatusList
 from shop_loadtest.scenario.units import parse_duration
-
-
-def _one_or_list(value: Any) -> Any:
-    return value if isinstance(value, list) else [value]
-
-
-StatusList = Annotated[
-    list[Status], BeforeValidator(_one_or_list),
-    WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}}],
-                    "description": "a status code or a list of them"}),
-]
 
 
 class Expect(Model):
@@ -82,32 +73,33 @@ CaptureValue = Annotated[
 ]
 
 
-class Check(Model):
-    """One check of a response: `{status: 200}`, `{json: $.state, equals: paid}`,
-    `{json: $.id, exists: true}` or `{body_contains: "Order #"}`."""
+class RetrySpec(Model):
+    """`retry: {times: 3, until: "response.status == 201", think: 500ms}` on a request step."""
 
-    status: StatusList | None = None
-    json_path: str | None = Field(default=None, alias="json")
-    equals: JsonValue = None
-    exists: bool | None = None
-    body_contains: str | None = None
-    on_fail: OnFail | None = Field(default=None, description="default: the step's on_fail")
+    times: int = Field(ge=2, le=MAX_RETRY, description=f"tries in all, the first included "
+                                                        f"(2 to {MAX_RETRY})")
+    until: str | None = Field(
+        default=None, description="try again while this is false (over the step's captures and "
+                                  "`response`: response.status, response.json(), "
+                                  "response.header('Name'), response.text), as well as while "
+                                  "the request fails")
+    think: str | float | None = Field(
+        default=None, description="the pause between tries (1s, or 1s..3s); default: the think "
+                                  "step right after the request, else 1s")
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    @field_validator("think")
+    @classmethod
+    def _think(cls, value: Any) -> Any:
+        if value is not None:
+            parse_think(value)
+        return value
 
-    @model_validator(mode="after")
-    def _one_kind(self) -> Check:
-        kinds = [k for k, v in (("status", self.status), ("json", self.json_path),
-                                ("body_contains", self.body_contains)) if v is not None]
-        if len(kinds) != 1:
-            raise ValueError("a check is one of {status: 200}, {json: $.path, equals: value}, "
-                             "{json: $.path, exists: true} or {body_contains: text}")
-        has_equals = "equals" in self.model_fields_set
-        if self.json_path is not None and has_equals == (self.exists is not None):
-            raise ValueError("a json check takes exactly one of equals: or exists:")
-        if self.json_path is None and (has_equals or self.exists is not None):
-            raise ValueError("equals: and exists: go with json: $.path")
-        return self
+    @field_validator("until")
+    @classmethod
+    def _until(cls, value: str | None) -> str | None:
+        if value is not None and not if_expression(value):
+            raise ValueError("until: needs an expression, e.g. until: \"response.status == 201\"")
+        return value
 
 
 class ThinkDistribution(Model):
@@ -150,11 +142,18 @@ class Step(Model):
     repeat: int | str | None = Field(
         default=None, description=f"run `steps` N times, or N..M times (drawn per journey "
                                   f"run); 1 <= N <= M <= {MAX_REPEAT}")
-    steps: list[Step] | None = Field(default=None, description="the steps a repeat runs")
+    for_: str | None = Field(
+        default=None, alias="for",
+        description=f"`item in list`: run `steps` once per item of the list (a capture with "
+                    f"pick: all, or any expression giving a list; at most {MAX_FOR_ITEMS} "
+                    f"items), `item` holding it")
+    steps: list[Step] | None = Field(default=None,
+                                     description="the steps a repeat, for or if block runs")
     if_: str | None = Field(
         default=None, alias="if",
-        description="run this request or set: step only when the expression (over variables "
-                    "and captures; with or without {{ }}) is true; else skip it")
+        description="run this request or set: step (or the block of steps: given with it) only "
+                    "when the expression (over variables and captures; with or without {{ }}) "
+                    "is true; else skip it")
     set_: dict[str, Any] | None = Field(
         default=None, alias="set",
         description="assign variables from templates, in order, for the journey's later steps "
@@ -177,6 +176,9 @@ class Step(Model):
                                         "request of kind timeout); default: target.timeout")
     on_fail: OnFail = "end_journey"
     think: ThinkValue | None = None
+    retry: RetrySpec | None = Field(
+        default=None, description=f"send the request again (at most {MAX_RETRY} tries) while "
+                                  "it fails or `until` is false; each try is a request")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -213,30 +215,47 @@ class Step(Model):
             parse_think(value)
         return value
 
+    @field_validator("for_")
+    @classmethod
+    def _for(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_for(value)
+        return value
+
     @model_validator(mode="after")
     def _one_kind(self) -> Step:
+        is_block = self.steps is not None and self.repeat is None and self.for_ is None
         kinds = [k for k, v in (("request", self.request), ("think", self.think),
-                                ("set", self.set_), ("repeat", self.repeat),
+                                ("set", self.set_), ("repeat", self.repeat), ("for", self.for_),
+                                ("if", self.if_ if is_block else None),
                                 ("export", self.export)) if v is not None]
+        if is_block and self.if_ is None:
+            raise ValueError("steps: goes with repeat: N, for: item in list or if: expression")
         if len(kinds) != 1:
             raise ValueError("a step is one of a request (request: GET /path), a think time "
                              "(think: 1s), an assignment (set: {name: value}), a loop "
-                             "(repeat: N, steps: [...]) or an export (export: {file: x.csv, "
-                             "values: [name]})")
-        if self.if_ is not None and (self.think is not None or self.repeat is not None):
-            raise ValueError("if: goes on a request or set: step (not on think or repeat)")
+                             "(repeat: N or for: item in list, with steps: [...]), a "
+                             "conditional block (if: expression, steps: [...]) or an export "
+                             "(export: {file: x.csv, values: [name]})")
+        if self.if_ is not None and kinds[0] in ("think", "repeat", "for"):
+            raise ValueError(f"if: goes on a request, a set: step or a block of steps: (not on "
+                             f"{kinds[0]}; put the {kinds[0]} step inside an if block)")
         if self.if_ is not None and not if_expression(self.if_):
             raise ValueError("if: needs an expression, e.g. if: \"stock > 0\"")
-        if self.repeat is not None:
-            if self.model_fields_set - {"repeat", "steps"}:
-                raise ValueError("a repeat step takes only repeat: and steps: (give the "
+        if self.retry is not None and self.request is None:
+            raise ValueError("retry: goes on a request step")
+        if kinds[0] in ("repeat", "for", "if") and self.steps is not None:
+            word = "if" if kinds[0] == "if" else kinds[0]
+            extra = self.model_fields_set - {"repeat", "for_", "if_", "steps"}
+            if extra or (word != "if" and self.if_ is not None):
+                raise ValueError(f"a {word} step takes only {word}: and steps: (give the "
                                  "requests inside steps:)")
             if not self.steps:
-                raise ValueError("repeat: needs steps: (the steps to run again)")
-            if any(s.repeat is not None for s in self.steps):
-                raise ValueError("a repeat block cannot hold another repeat")
-        elif self.steps is not None:
-            raise ValueError("steps: goes with repeat: N")
+                raise ValueError(f"{word}: needs steps: (the steps to run)")
+            if word != "if" and any(_holds_loop(s) for s in self.steps):
+                raise ValueError(f"a {word} block cannot hold another repeat or for loop")
+        elif kinds[0] in ("repeat", "for"):
+            raise ValueError(f"{kinds[0]}: needs steps: (the steps to run)")
         if self.set_ == {}:
             raise ValueError("set: needs at least one name: value")
         if self.set_ is not None and (self.model_fields_set - {"set_", "if_"}):
@@ -267,6 +286,28 @@ class Step(Model):
     def label(self) -> str:
         """The stats name: given, else the request line without its query string."""
         return self.name or f"{self.method} {self.path.split('?', 1)[0]}"
+
+
+def _holds_loop(step: Step) -> bool:
+    if step.repeat is not None or step.for_ is not None:
+        return True
+    return step.steps is not None and any(_holds_loop(s) for s in step.steps)
+
+
+_FOR_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+in\s+(\S.*?)\s*$", re.S)
+
+
+def parse_for(text: str) -> tuple[str, str]:
+    """`"item in ids"` -> ('item', 'ids'): the loop variable and the list's expression (with
+    or without {{ }})."""
+    found = _FOR_RE.match(text)
+    if found is None:
+        raise ValueError(f"expected `name in list` (for: product in product_ids), got "
+                         f"{shown(text)}")
+    source = if_expression(found.group(2))
+    if not source:
+        raise ValueError(f"for: needs a list after `in`, got {shown(text)}")
+    return found.group(1), source
 
 
 def if_expression(text: str) -> str:

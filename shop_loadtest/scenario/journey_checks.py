@@ -57,7 +57,8 @@ def _templated_fields(step: Any) -> Iterator[tuple[Loc, str]]:
 def _check_fields(step: Any) -> Iterator[tuple[Loc, str]]:
     for i, check in enumerate(step.check):
         yield from walk_strings(check.equals, ("check", i, "equals"))
-        yield from walk_strings(check.body_contains, ("check", i, "body_contains"))
+        for key in ("contains", "body_contains", "body_not_contains", "final_url"):
+            yield from walk_strings(getattr(check, key), ("check", i, key))
 
 
 def _faker_attributes(ast: nodes.Template) -> Iterator[str]:
@@ -267,8 +268,19 @@ class _Checker:
 
                 self.template("{{ " + if_expression(step.if_) + " }}", (*loc, "if"), known,
                               later)
-            if step.repeat is not None:
+            if step.for_ is not None:
+                from shop_loadtest.scenario.journey import parse_for
+
+                var, source = parse_for(step.for_)
+                self.template("{{ " + source + " }}", (*loc, "for"), known, later)
+                if self.name("for", var, (*loc, "for")):
+                    known |= self.block(step.steps or [], (*loc, "steps"), known | {var}, later)
+                known.add(var)
+                continue
+            if step.repeat is not None or step.steps is not None:
                 # its first run sees only what came before it; what it assigns is there after
+                # (an if block's too: a name it assigns is undefined, a failure, when it did
+                # not run)
                 known |= self.block(step.steps or [], (*loc, "steps"), known, later)
                 continue
             if step.set_ is not None:
@@ -280,24 +292,41 @@ class _Checker:
                 continue
             self.captures(step, loc)
             self.checks(step, loc)
+            # a retried step's templates may use `attempt`, the try's number (1 first)
+            own = known | {"attempt"} if step.retry is not None else known
             for field_loc, text in _templated_fields(step):
-                self.template(text, (*loc, *field_loc), known, later)
-            known |= set(step.capture)
+                self.template(text, (*loc, *field_loc), own, later)
+            known |= set(step.capture) | ({"attempt"} if step.retry is not None else set())
+            own |= set(step.capture)
             for field_loc, text in _check_fields(step):
-                self.template(text, (*loc, *field_loc), known, later)
+                self.template(text, (*loc, *field_loc), own, later)
+            for i, check in enumerate(step.check):
+                if check.var is not None:
+                    self.template("{{ " + check.var + " }}", (*loc, "check", i, "var"), own,
+                                  later)
+            if step.retry is not None and step.retry.until is not None:
+                from shop_loadtest.scenario.journey import if_expression
+
+                self.template("{{ " + if_expression(step.retry.until) + " }}",
+                              (*loc, "retry", "until"), own | {"response"}, later)
         return set(captured_at)
 
 
 def _assigned(step: Any) -> list[str]:
     """The names a scenario step assigns (a repeat block: those of its steps)."""
-    if step.repeat is not None:
-        return [n for inner in step.steps or [] for n in _assigned(inner)]
-    return [*step.capture, *(step.set_ or ())]
+    if step.steps is not None:  # a repeat, for or if block
+        inner = [n for s in step.steps for n in _assigned(s)]
+        if step.for_ is not None:
+            from shop_loadtest.scenario.journey import parse_for
+
+            return [parse_for(step.for_)[0], *inner]
+        return inner
+    return [*step.capture, *(step.set_ or ()), *(["attempt"] if step.retry else [])]
 
 
 def _verb(step: Any, name: str) -> str:
-    if step.repeat is not None:
-        return "assigns"  # inside its repeat block
+    if step.steps is not None:
+        return "assigns"  # inside its block
     return "captures" if name in step.capture else "sets"
 
 

@@ -22,10 +22,16 @@ if TYPE_CHECKING:
 def endpoint_names(scenario: Scenario) -> list[str]:
     """The stats names the journeys' steps produce, in file order."""
     names: dict[str, None] = {}
-    for journey in scenario.journeys:
-        for step in (*journey.on_start, *journey.steps, *journey.on_stop):
+
+    def walk(steps: Any) -> None:
+        for step in steps:
             if step.request is not None:
                 names.setdefault(step.label)
+            elif step.steps is not None:  # repeat, for and if blocks
+                walk(step.steps)
+
+    for journey in scenario.journeys:
+        walk((*journey.on_start, *journey.steps, *journey.on_stop))
     return list(names)
 
 

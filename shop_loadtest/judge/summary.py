@@ -4,13 +4,23 @@ other output, computed once from the results folder.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from shop_loadtest.judge import evidence
-from shop_loadtest.judge.budgets import BudgetResult, first_hit
-from shop_loadtest.judge.model import AbortRow, EndpointRow, Latency, Percentiles, Summary
+from shop_loadtest.judge.budgets import BudgetResult, evaluate, first_hit
+from shop_loadtest.judge.errors import error_table
+from shop_loadtest.judge.model import (
+    AbortRow,
+    Capacity,
+    EndpointRow,
+    Latency,
+    Percentiles,
+    Summary,
+)
+from shop_loadtest.judge.scrapes import scrape_table
 from shop_loadtest.judge.verdict import (
     aborted,
     decide,
@@ -19,8 +29,6 @@ from shop_loadtest.judge.verdict import (
     stall_evidence,
     workers_lost,
 )
-from shop_loadtest.report.errors import error_table
-from shop_loadtest.report.shop_metrics import scrape_health
 from shop_loadtest.results import (
     Counts,
     RunData,
@@ -29,9 +37,10 @@ from shop_loadtest.results import (
     merge_counts,
     rounded,
 )
-from shop_loadtest.scenario.budgets import AbortRule
+from shop_loadtest.scenario.budgets import AbortRule, parse_abort, parse_budget
 
 SCHEMA_VERSION = 1
+IMPLIED_BUDGET = "error_rate < 1%"
 LATENCY_QS = {"p50_ms": 50.0, "p90_ms": 90.0, "p95_ms": 95.0, "p99_ms": 99.0,
               "p99_9_ms": 99.9}
 
@@ -135,10 +144,31 @@ def build_summary(run: RunData, budgets: list[BudgetResult], abort_rules: list[A
         "generator": generator,
         "workers_lost": workers_lost(run),
         "errors": error_table(run),
-        "scrapes": scrape_health(run),
+        "scrapes": scrape_table(run),
         "warnings": list(run.warnings),
         "exports": [{"file": f.file, "rows": f.rows} for f in export_files(run.run_dir)],
     }
     summary["verdict"], summary["reasons"] = decide(
         summary, tolerate_worker_loss=tolerate_worker_loss)
     return summary
+
+
+def write_capacity(run_dir: Path, run: RunData) -> Capacity | None:
+    """Write capacity.json (resource runway at the forecast) and return its headlines."""
+    from shop_loadtest.judge.runway import write_capacity as write_runway
+
+    data = write_runway(run_dir, run)
+    if data is None:
+        return None
+    return {"headlines": list(data.get("headlines") or []), "file": "capacity.json"}
+
+
+def judge_run(run: RunData, *, tolerate_worker_loss: bool = False) -> Summary:
+    """The summary of a loaded run, verdict included, from its run.json's budgets and abort
+    rules; a scenario without budgets is judged on the implied `error_rate < 1%`."""
+    named = [str(expr) for expr in run.meta.get("budgets") or []]
+    # No budget is not "nothing can fail": 100% failed requests must not pass.
+    budgets = [parse_budget(expr) for expr in named or [IMPLIED_BUDGET]]
+    abort_rules = [parse_abort(str(expr)) for expr in run.meta.get("abort") or []]
+    return build_summary(run, evaluate(budgets, run), abort_rules,
+                         tolerate_worker_loss=tolerate_worker_loss, budgets_implied=not named)
