@@ -117,7 +117,7 @@ def build_folder(path: Path, *, duration_s: int, endpoints: int, rps: int, seed:
     with (path / "monitor.jsonl").open("w") as out:
         for t in range(2, duration_s + 1, 2):
             used = 1e6 + 50.0 * t
-            samples = [{"name": "shop_db_storage_used_bytes", "labels": {}, "value": used},
+            samples = [{"name": "shop_db_size_bytes", "labels": {}, "value": used},
                        {"name": "shop_db_storage_limit_bytes", "labels": {}, "value": 4e6},
                        {"name": "shop_orders_total", "labels": {}, "value": 3.0 * t},
                        {"name": "shop_open_connections", "labels": {}, "value": 20.0}]

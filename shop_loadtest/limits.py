@@ -35,3 +35,6 @@ MAX_REPEAT = 1_000_000  # `"x" * n` in a template may not build a string or list
 
 # --- results folders (read back by report, compare) ---------------------------------------------
 MAX_COUNT = 10**12  # requests, failures, bytes, arrivals in one interval of one process
+
+# --- the monitor ----------------------------------------------------------------------------------
+MAX_BUCKET_SAMPLES = 2_000  # histogram buckets kept per scrape (monitor.buckets): whole series

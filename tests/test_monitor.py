@@ -278,3 +278,94 @@ def test_a_projection_past_the_limit_reads_full_not_more(tmp_path):
     run.finish(t=10.0)
     (full,) = evaluate([parse_budget("used(storage) < 80%")], load_run(run.path))
     assert full.status == "fail" and full.observed == pytest.approx(1.0)
+
+
+def test_the_latency_histograms_buckets_are_kept_though_other_buckets_are_not():
+    other = METRICS + ('# TYPE other_seconds histogram\nother_seconds_bucket{le="+Inf"} 1.0\n'
+                       'other_seconds_count 1.0\nother_seconds_sum 0.1\n')
+    config = MonitorConfig()
+    kept = parse_samples(other, lambda n: config.keeps(n) or config.keeps_bucket(n))
+    buckets = {s["name"] for s in kept if s["name"].endswith("_bucket")}
+    assert buckets == {"shop_http_request_duration_seconds_bucket"}
+    assert not MonitorConfig(buckets=[]).keeps_bucket("shop_http_request_duration_seconds_bucket")
+    assert MonitorConfig(buckets=["other_*"]).keeps_bucket("other_seconds_bucket")
+    # once every 10 s on a long run, a 30th of a short one, never more often than scrapes
+    assert [config.buckets_every_s(s) for s in (4 * 3600, 78, 20)] == [10.0, 2.6, 2.0]
+    assert MonitorConfig(buckets_every=30).buckets_every_s(78) == 30.0
+
+
+def test_buckets_are_capped_by_whole_series():
+    from shop_loadtest.run.monitor import cap_buckets
+
+    samples = [{"name": "h_bucket", "labels": {"route": r, "le": le}, "value": 1.0}
+               for r in "abc" for le in ("0.1", "1", "+Inf")] + [
+        {"name": "g", "labels": {}, "value": 2.0}]
+    kept, dropped = cap_buckets(samples, cap=7)
+    assert dropped == 3 and {s["labels"].get("route") for s in kept} == {"a", "b", None}
+
+
+def test_buckets_are_scraped_once_every_buckets_every_and_at_the_end(tmp_path):
+    clock = {"now": 1000.0}
+    config = MonitorConfig()
+    monitor = Monitor(["x"], tmp_path / "monitor.jsonl", interval_s=1.0, timeout_s=1.0,
+                      origin=lambda: 1000.0, keep=config.keeps, keep_bucket=config.keeps_bucket,
+                      buckets_every_s=5.0, fetch=lambda url, timeout: METRICS,
+                      clock=lambda: clock["now"])
+    monitor._handle = (tmp_path / "monitor.jsonl").open("a")
+    for _ in range(12):
+        monitor.scrape_once()
+        clock["now"] += 1.0
+    monitor.scrape_once(final=True)
+    monitor._handle.close()
+    lines = [json.loads(x) for x in (tmp_path / "monitor.jsonl").read_text().splitlines()]
+    with_buckets = [r["t"] for r in lines
+                    if any(s["name"].endswith("_bucket") for s in r["samples"])]
+    assert with_buckets == [0.0, 5.0, 10.0, 12.0]
+
+
+def test_monitor_budgets_judged_on_the_lines_read_agree_with_the_whole_folder(tmp_path):
+    from shop_loadtest.results.light import MonitorEvidence
+    from shop_loadtest.run.live import JsonlTail
+    from tests.test_runway import FOUR_HOURS
+
+    budgets = [parse_budget(b) for b in (
+        "used(storage) < 1%", "used(storage) < 80% for 3s", "gauge_max(shop_open_connections) < 3",
+        "rate(shop_orders_total) > 9/s for 4s", "runway(storage) > 100%",
+        "used(storage) < 80% during steady")]
+    run = monitored_run(tmp_path, forecast=FOUR_HOURS, failed_at=(5,), limit=200_000.0)
+    # a last flush at stop onto an old slot of its source (the settled frame is rebuilt)
+    run.interval(4.3, {PRODUCTS: [10.0] * 10}, target=10.0)
+    meta = json.loads((run.path / "run.json").read_text())
+    evidence = MonitorEvidence()
+    lines = JsonlTail(run.path / "intervals.jsonl").read()
+    for i in range(0, len(lines), 3):  # in reads of 3 lines, judged after each, as live
+        evidence.add_intervals(lines[i:i + 3] + lines[:1])  # and a line written twice
+        evidence.run(meta)
+    tail = JsonlTail(run.path / "monitor.jsonl")
+    records = tail.read()
+    evidence.add_monitor(records[:5])
+    evidence.add_monitor(records[5:])
+    light_run = evidence.run(meta)
+    light = evaluate(budgets, light_run)
+    assert evidence._settled_n > 0  # most lines were settled, not read again
+    assert light_run.ticks.equals(load_run(run.path).ticks)
+    whole = evaluate(budgets, load_run(run.path))
+    assert [r.to_json() for r in light] == [r.to_json() for r in whole]
+    assert [r.status for r in whole] == ["fail", "fail", "fail", "pass", "fail", "fail"]
+
+
+def test_the_runners_abort_check_judges_monitor_rules_on_the_lines_it_read(tmp_path):
+    from shop_loadtest.run.runner import abort_checker
+
+    # storage passes 50% of its cap at t=6.5 (100 kB + 6 kB a second of 200 kB)
+    run = monitored_run(tmp_path, limit=200_000.0)
+    run.meta["abort"] = ["used(storage) > 50%"]
+    run.finish(t=10.0)
+    hit = abort_checker(run.path)()
+    assert hit is not None and hit["rule"] == "used(storage) > 50%"
+    assert hit["observed"] > 0.5
+    # and the live view shows it fired, from the same lines
+    from shop_loadtest.run.live import FolderWatch
+
+    (view,) = FolderWatch(run.path).snapshot(10.0, 10.0).aborts
+    assert (view.state, view.fired_t) == ("fired", hit["t"])

@@ -142,3 +142,43 @@ def test_under_a_speedup_the_resource_chart_draws_what_the_budget_judges(tmp_pat
     projected = _trace(fig, "projected to the campaign (x10)")
     assert max(projected["y"]) == pytest.approx(70.0)
     assert "Shop metric: shop_db_storage_limit_bytes" not in figures  # it is the 100% line
+
+
+def test_the_servers_whole_run_percentiles_sit_beside_the_clients_in_report_html(tmp_path):
+    from shop_loadtest.report.build import build_reports
+    from shop_loadtest.report.shop_metrics import server_latency
+
+    run = _histogram_run(tmp_path)
+    # a restart of the shop halfway: its counters fall to 0 and count again
+    run.monitor(10.5, [("shop_http_request_duration_seconds_bucket",
+                        {"method": "GET", "route": "/api/products/<int:id>", "le": str(le)},
+                        c) for le, c in zip(BUCKETS, (0, 0, 5, 5, 5, 5, 5), strict=True)])
+    (server,) = server_latency(load_run(run.path)).values()
+    assert server["count"] == 95  # 90 from t=1..10, then 5 after the restart
+    assert server["p50_ms"] == pytest.approx(17.5) and server["p95_ms"] == pytest.approx(24.25)
+    build_reports(run.path)
+    html = (run.path / "report.html").read_text()
+    assert "<th title=\"the shop's own histogram\">server p95</th>" in html
+    assert '<td class="n server">24.2 ms</td>' in html
+
+
+def test_a_route_the_shop_first_counts_mid_run_keeps_its_first_requests(tmp_path):
+    from shop_loadtest.report.shop_metrics import server_latency
+
+    run = _histogram_run(tmp_path)  # buckets scraped at t=1..10; /api/x is first seen at 11
+    run.monitor(11.0, [("shop_http_request_duration_seconds_bucket",
+                        {"method": "GET", "route": "/api/x", "le": str(le)}, c)
+                       for le, c in zip(BUCKETS, (4, 4, 4, 4, 4, 4, 4), strict=True)])
+    server = server_latency(load_run(run.path))["GET /api/x"]
+    assert server["count"] == 4 and server["p95_ms"] == pytest.approx(4.75)
+
+
+def test_a_percentile_in_the_first_bucket_reads_at_most_its_bound(tmp_path):
+    from shop_loadtest.report.build import build_reports
+
+    run = _histogram_run(tmp_path)
+    run.monitor(11.0, [("shop_http_request_duration_seconds_bucket",
+                        {"method": "GET", "route": "/api/x", "le": str(le)}, 4)
+                       for le in BUCKETS])  # every answer under 5 ms: the first bucket
+    build_reports(run.path)
+    assert '<td class="n server">&le; 5.0 ms</td>' in (run.path / "report.html").read_text()

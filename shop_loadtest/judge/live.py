@@ -27,7 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from shop_loadtest.hdr import index_of
 from shop_loadtest.judge.budgets import AbortHit, BudgetResult
+from shop_loadtest.judge.recovery import SoFar, cannot_recover
 from shop_loadtest.judge.stats import _kind_matcher
 from shop_loadtest.results import (
     Counts,
@@ -236,6 +238,26 @@ class _RuleState:
     def _worse(self, value: float, than: float) -> bool:
         return value > than if self.budget.op in ("<", "<=") else value < than
 
+    def so_far(self) -> SoFar:
+        """The whole scope's figures, for `recovery.cannot_recover`."""
+        whole, slow = self.whole, None
+        if whole.dense is not None:
+            limit_us = np.array([max(self.budget.limit, 0.0) * 1000.0])
+            slow = float(whole.dense[int(index_of(limit_us)[0]) + 1:].sum())
+        return SoFar(t=self.last_t if self.last_t is not None else 0.0, n=whole.n,
+                     fail=whole.fail, sum_ms=whole.sum_ms, dt=whole.dt, slow=slow)
+
+    def current(self) -> float | None:
+        """An abort rule's value now: its window (or the run of slots so far, while shorter
+        than the window), or the whole scope."""
+        if self.window is None:
+            value = self.whole.value(self.budget) if self.slots else math.nan
+        elif self.ring:
+            value = self.window.value(self.budget)
+        else:
+            return None
+        return None if math.isnan(value) else float(value)
+
     def result(self) -> BudgetResult:
         budget = self.budget
         common: dict[str, Any] = {
@@ -269,6 +291,15 @@ def _f(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         return math.nan
+
+
+@dataclass(frozen=True)
+class AbortState:
+    """An abort rule in the live view: `observed` its value now (None: no data yet)."""
+
+    rule: Budget
+    observed: float | None
+    hit: AbortHit | None
 
 
 class LiveJudge:
@@ -359,6 +390,16 @@ class LiveJudge:
     def results(self) -> list[BudgetResult]:
         """Each folded budget on the data so far, in the order given."""
         return [r.result() for r in self.budgets]
+
+    def hopeless(self) -> list[bool]:
+        """Per folded budget: it would fail at the end whatever the planned rest of the run
+        brings (`recovery.cannot_recover`; False for a windowed budget or when in doubt)."""
+        return [r.budget.window_s is None and r.slots > 0
+                and cannot_recover(r.budget, r.so_far(), r.stages) for r in self.budgets]
+
+    def abort_states(self) -> list[AbortState]:
+        """Each folded abort rule as it stands: its value now, and its hit once it fired."""
+        return [AbortState(r.budget, r.current(), r.hit) for r in self.aborts]
 
     @property
     def latest_t(self) -> float | None:

@@ -19,6 +19,7 @@ from shop_loadtest.judge.model import Summary
 from shop_loadtest.judge.verdict import target_line
 from shop_loadtest.report.charts import all_figures
 from shop_loadtest.report.markdown import projected_budgets
+from shop_loadtest.report.shop_metrics import server_latency
 from shop_loadtest.results import RunData
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -76,4 +77,5 @@ def render_html(run: RunData, summary: Summary) -> str:
         target_line=target_line(summary),
         projected=projected_budgets(summary),
         machine=machine_health(run.ticks),
+        server=server_latency(run),
     )

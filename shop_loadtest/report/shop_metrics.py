@@ -24,7 +24,7 @@ import plotly.graph_objects as go
 
 from shop_loadtest.judge.model import BudgetRow
 from shop_loadtest.judge.monitor_stats import project_growth, resources_of, speedup_of, used_ratio
-from shop_loadtest.results import RunData
+from shop_loadtest.results import RunData, rounded
 
 MAX_CHARTS = 6
 MAX_LINES = 8
@@ -82,6 +82,97 @@ def _quantile(le: np.ndarray, counts: np.ndarray, q: float) -> float:
     lo_count = counts[i - 1] if i else 0.0
     inside = counts[i] - lo_count
     return float(lo_le + (le[i] - lo_le) * ((rank - lo_count) / inside if inside else 1.0))
+
+
+def _unit_scale(family: str) -> float | None:
+    """Milliseconds per unit of a latency histogram, from its name; None: not a duration."""
+    if family.endswith("_seconds"):
+        return 1000.0
+    if family.endswith(("_milliseconds", "_ms")):
+        return 1.0
+    return None
+
+
+def _rises(table: pd.DataFrame) -> np.ndarray:
+    """What each column of cumulative counters (rows in time order) grew by over the run; a
+    fall is a restart of the shop, after which the counter counts from 0."""
+    values = table.to_numpy(float)
+    if len(values) < 2:
+        return np.zeros(values.shape[1])
+    step = np.diff(values, axis=0)
+    return np.where(step >= 0, step, values[1:]).sum(axis=0)
+
+
+def bucket_table(rows: pd.DataFrame, times: pd.Series) -> pd.DataFrame:
+    """One histogram series' buckets: a row per scrape that kept its family's buckets (`times`),
+    a column per `le`, cumulative counts. A series the shop creates at its route's first
+    request is absent from the scrapes before: it counted 0 there, so the requests before its
+    first scrape are not lost. A later gap keeps the last value."""
+    le = rows["labels"].map(lambda lab: _le(_labels(lab).get("le")))
+    table = (rows.assign(le=le.to_numpy()).dropna(subset=["le"])
+             .pivot_table(index="t", columns="le", values="value", aggfunc="sum")
+             .sort_index().dropna(axis=1))
+    if table.empty:
+        return table
+    every = np.unique(np.concatenate([times.dropna().to_numpy(float),
+                                      table.index.to_numpy(float)]))
+    before = every[every < table.index[0]]
+    table = table.reindex(every).ffill()
+    table.loc[before] = 0.0
+    return table
+
+
+def server_latency(run: RunData) -> dict[str, dict[str, Any]]:
+    """Per client endpoint: the server's own p50/p95 over the whole run, from the buckets kept
+    of each latency histogram (`monitor.buckets`), as histogram_quantile would give them on
+    the run's increase. {endpoint: {p50_ms, p95_ms, count, metric, route, first_le_ms,
+    p50_first, p95_first (the percentile is in the first bucket: at most first_le_ms)}};
+    empty without buckets or without a route that matches an endpoint."""
+    mon = run.monitor
+    if mon.empty:
+        return {}
+    rows = mon[mon["name"].astype(str).str.endswith("_bucket") & mon["t"].notna()]
+    endpoints = list(run.endpoints)
+    out: dict[str, dict[str, Any]] = {}
+    for name, part in rows.groupby("name", sort=True):
+        family = str(name)[: -len("_bucket")]
+        scale = _unit_scale(family)
+        if scale is None:
+            continue
+        labels = part["labels"].map(_labels)
+        series = labels.map(lambda lab: _series_key(lab, drop=("le",)))
+        frame = part.assign(series=series.to_numpy())
+        merged: dict[str, tuple[np.ndarray, np.ndarray, dict[str, str]]] = {}
+        for _, one in frame.groupby("series", sort=True):
+            lab = {k: v for k, v in _labels(one["labels"].iloc[0]).items() if k != "le"}
+            endpoint = matching_endpoint(lab, endpoints)
+            if endpoint is None or endpoint in out:
+                continue
+            table = bucket_table(one, part["t"])
+            edges, grown = table.columns.to_numpy(float), _rises(table)
+            if endpoint in merged and np.array_equal(merged[endpoint][0], edges):
+                grown = grown + merged[endpoint][1]  # one route, several series (status)
+            merged[endpoint] = (edges, grown, lab)
+        for endpoint, (edges, grown, lab) in merged.items():
+            if not len(grown) or grown[-1] <= 0:
+                continue
+            p50, p95 = (_quantile(edges, grown, q) * scale for q in (0.5, 0.95))
+            # In the first bucket the interpolation from 0 is a guess: say "at most its le".
+            first = float(edges[0]) * scale if math.isfinite(edges[0]) else None
+            out[endpoint] = {"p50_ms": rounded(p50), "p95_ms": rounded(p95),
+                             "first_le_ms": rounded(first),
+                             "p50_first": bool(grown[0] >= 0.5 * grown[-1]),
+                             "p95_first": bool(grown[0] >= 0.95 * grown[-1]),
+                             "count": int(grown[-1]), "metric": family,
+                             "route": lab.get("route") or lab.get("path") or lab.get("handler")}
+    return out
+
+
+def _le(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 class ShopCharts:
@@ -218,9 +309,7 @@ class ShopCharts:
             {k: v for k, v in lab.items() if k != "le"}) == key)]
         if mine.empty:
             return 0
-        le = mine["labels"].map(lambda lab: float(_labels(lab).get("le", "nan")))
-        table = (mine.assign(le=le).pivot_table(index="t", columns="le", values="value",
-                                                aggfunc="sum").sort_index())
+        table = bucket_table(mine, buckets["t"])
         if len(table) < 2:
             return 0
         edges = table.columns.to_numpy(float)

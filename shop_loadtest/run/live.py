@@ -6,11 +6,12 @@ elapsed and remaining time, target vs achieved rate, users, p95 and error rate o
 
     [  20s/60s] stage=peak rate=38.2/s (target 40) p95=7.1ms errors=0.00% budgets 5/5 ok
 
-Like every other stage it reads only the run folder. The recent figures come from the new
-lines of intervals.jsonl alone; budgets need the whole folder, so they are judged at most
-every few seconds, less often when judging gets expensive on a long run, so that the view never
-takes the CPU the load generator needs. A folder read mid-write is expected to fail now and
-then: the view then shows its last state, and never stops the run.
+Like every other stage it reads only the run folder, and each file only once: the recent
+figures and the budgets come from the new lines of intervals.jsonl and monitor.jsonl alone
+(budgets folded interval by interval, judge/live.py; those on the shop's metrics judged on
+what was read, results/light.py, at most every few seconds and less often when judging gets
+expensive, so that the view never takes the CPU the load generator needs). A line read
+mid-write is expected now and then: the view then shows its last state, and never stops the run.
 
     with LiveView() as progress:
         run(options, progress=progress)
@@ -32,55 +33,32 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.live import Live
 
-from shop_loadtest.judge.budgets import BudgetResult, evaluate
+from shop_loadtest.judge.budgets import AbortHit, BudgetResult, evaluate, first_hit
 from shop_loadtest.judge.live import LiveJudge, supports
+from shop_loadtest.judge.recovery import live_state
 from shop_loadtest.results import (
     counts_percentile_ms,
     decode_counts,
-    load_run,
     merge_counts,
     number,
 )
+from shop_loadtest.results.light import MonitorEvidence
 from shop_loadtest.run.live_render import (
     WINDOW_S,
+    AbortView,
     Snapshot,
     headline,
     plain_line,
     render,
 )
 from shop_loadtest.safety.text import terminal_safe
-from shop_loadtest.scenario.budgets import Budget, parse_budget
+from shop_loadtest.scenario.budgets import Budget, parse_abort, parse_budget
 
 __all__ = ["FolderWatch", "JsonlTail", "LiveView", "Snapshot", "live_state", "plain_line",
            "render"]
 PLAIN_EVERY_S = 10.0
 BUDGETS_EVERY_S = 2.0  # at most this often...
 BUDGETS_CPU_SHARE = 0.1  # ...and spending at most ~10% of the time judging them
-# Whole-run statistics that only get worse once broken: the slowest response, the fastest,
-# counts of requests and failures, the highest share of a resource.
-CANNOT_RECOVER = {("max", "<"), ("max", "<="), ("min", ">"), ("min", ">="),
-                  ("failures", "<"), ("failures", "<="), ("count", "<"), ("count", "<="),
-                  ("used", "<"), ("used", "<="), ("gauge_max", "<"), ("gauge_max", "<=")}
-
-
-def live_state(budget: Budget, result: BudgetResult, *, t: float | None,
-               stages: list[dict[str, Any]], ended: bool) -> str:
-    """How the live view shows a budget: `pass`, `fail`, `no_data`, or `so_far` for a
-    whole-run budget that is failing on the data so far but can still recover before the
-    run ends (a ramp's first seconds must not read BROKEN). Windowed budgets are shown as
-    judged: a window that broke stays broken."""
-    if result.status != "fail":
-        return result.status
-    if ended or budget.window_s is not None or (budget.name, budget.op) in CANNOT_RECOVER:
-        return "fail"
-    if budget.stage is not None:
-        ends = [number(s.get("end_s"), None) for s in stages if s.get("name") == budget.stage]
-        known = [e for e in ends if e is not None]
-        if known and t is not None and t >= max(known):
-            return "fail"  # its stage is over: nothing more can come in
-    return "so_far"
-
-
 class JsonlTail:
     """The complete lines appended to a JSONL file since the last call."""
 
@@ -130,6 +108,7 @@ class FolderWatch:
         self.run_dir, self.clock = Path(run_dir), clock
         self.tail = JsonlTail(self.run_dir / "intervals.jsonl")
         self.monitor_tail = JsonlTail(self.run_dir / "monitor.jsonl")
+        self.evidence = MonitorEvidence()  # what the monitor budgets read, grown as read
         self.scrapes_ok = self.scrapes_failed = 0
         self.scrape_error: str | None = None
         self.first_scrape_error: str | None = None
@@ -141,6 +120,8 @@ class FolderWatch:
         self.budgets_at: float | None = None
         self.next_budgets = -math.inf
         self.parsed: list[Budget] | None = None
+        self.aborts: list[Budget] = []
+        self.abort_hits: dict[str, AbortHit] = {}  # monitor abort rules that fired
         self.judge: LiveJudge | None = None
         self.batch_results: dict[int, BudgetResult] = {}
         self.next_batch = -math.inf
@@ -178,8 +159,11 @@ class FolderWatch:
                     second.hists.append(ep["hist"])
 
     def _read_scrapes(self) -> None:
-        """Scrape health from the new lines of monitor.jsonl."""
-        for rec in self.monitor_tail.read():
+        """Scrape health from the new lines of monitor.jsonl (kept for the monitor budgets)."""
+        records = self.monitor_tail.read()
+        if self._needs_evidence():
+            self.evidence.add_monitor(records)
+        for rec in records:
             ok = rec.get("ok") is True
             if ok:
                 self.scrapes_ok += 1
@@ -194,25 +178,68 @@ class FolderWatch:
         if self.parsed is None:
             meta = self._read_meta()
             self.parsed = [parse_budget(str(e)) for e in meta.get("budgets") or []]
-            self.judge = LiveJudge(meta, [b for b in self.parsed if supports(b)])
+            self.aborts = [parse_abort(str(e)) for e in meta.get("abort") or []]
+            self.judge = LiveJudge(meta, [b for b in self.parsed if supports(b)],
+                                   [r for r in self.aborts if supports(r)])
         return self.parsed
+
+    def _needs_evidence(self) -> bool:
+        """Whether a budget on the shop's metrics is to be judged (then the lines read are
+        kept for it; otherwise not, to keep a long run's view small)."""
+        try:
+            return any(not supports(b) for b in [*self._parsed(), *self.aborts])
+        except Exception:
+            return False
+
+    def _hopeless(self) -> list[bool]:
+        """Per budget, in order: whether the planned rest of the run cannot save it."""
+        folded = iter(self.judge.hopeless() if self.judge is not None else ())
+        return [next(folded, False) if supports(b) else False for b in self.parsed or []]
+
+    def _abort_views(self) -> tuple[AbortView, ...]:
+        """Abort rules as the runner judges them: folded ones with their value now; those on
+        monitor statistics armed (no value shown) until they fire."""
+        folded = iter(self.judge.abort_states() if self.judge is not None else ())
+        views = []
+        for rule in self.aborts:
+            if not supports(rule):
+                hit = self.abort_hits.get(rule.expr)
+                views.append(AbortView(rule.expr, None if hit is None else hit.observed,
+                                       rule.limit, rule.unit, rule.op,
+                                       "armed" if hit is None else "fired",
+                                       None if hit is None else hit.t))
+                continue
+            state = next(folded, None)
+            if state is None:
+                continue
+            views.append(AbortView(rule.expr, state.observed, rule.limit, rule.unit, rule.op,
+                                   "fired" if state.hit is not None else
+                                   "armed" if state.observed is not None else "no_data",
+                                   state.hit.t if state.hit is not None else None))
+        return tuple(views)
 
     def _judge_budgets(self, t: float | None) -> None:
         """Budgets on the results so far. Most are folded in interval by interval (cheap at
-        any length); monitor statistics are judged on the whole folder, as often as their
-        cost allows."""
+        any length); monitor statistics are judged on the lines read so far without their
+        request figures (results/light.py), as often as their cost allows."""
         now = self.clock()
         budgets = self._parsed()
-        if not budgets or now < self.next_budgets:
+        if not (budgets or self.aborts) or now < self.next_budgets:
             return
         self.next_budgets = now + BUDGETS_EVERY_S - 0.1
         batch = [i for i, b in enumerate(budgets) if not supports(b)]
-        if batch and now >= self.next_batch:
+        batch_aborts = [r for r in self.aborts if not supports(r)]
+        if (batch or batch_aborts) and now >= self.next_batch:
             began = time.perf_counter()
             try:
-                run = load_run(self.run_dir)
+                run = self.evidence.run(self._read_meta())
                 found = evaluate([budgets[i] for i in batch], run)
                 self.batch_results = dict(zip(batch, found, strict=True))
+                for rule in batch_aborts:  # the runner's own check, on the same lines
+                    if rule.expr not in self.abort_hits:
+                        hit = first_hit(rule, run)
+                        if hit is not None:
+                            self.abort_hits[rule.expr] = hit
             except Exception:
                 pass
             cost = time.perf_counter() - began
@@ -234,6 +261,8 @@ class FolderWatch:
         meta = self._read_meta()
         self._read_scrapes()
         records = self.tail.read()
+        if self._needs_evidence():
+            self.evidence.add_intervals(records)
         for record in records:
             self._add(record)
         try:
@@ -248,14 +277,17 @@ class FolderWatch:
         latest = seconds[-1].t if seconds else None
         self._judge_budgets(latest)
         states = tuple(
-            live_state(b, r, t=latest, stages=_stages(meta), ended=elapsed >= duration)
-            for b, r in zip(self.parsed or [], self.budget_results, strict=False))
+            live_state(b, r, t=latest, stages=_stages(meta), ended=elapsed >= duration,
+                       hopeless=h)
+            for b, r, h in zip(self.parsed or [], self.budget_results, self._hopeless(),
+                               strict=False))
         common: dict[str, Any] = {"elapsed_s": elapsed, "duration_s": duration,
                   "scenario": str(meta.get("scenario") or ""), "model": meta.get("model"),
                   "stage": _stage(meta, latest if latest is not None else elapsed),
                   "requests": self.requests, "failures": self.failures,
                   "budgets": self.budget_results, "budgets_at": self.budgets_at,
-                  "states": states, "target_name": _target_name(meta, self.run_dir),
+                  "states": states, "aborts": self._abort_views(),
+                  "target_name": _target_name(meta, self.run_dir),
                   "scrapes_ok": self.scrapes_ok, "scrapes_failed": self.scrapes_failed,
                   "scrape_error": self.scrape_error,
                   "first_scrape_error": self.first_scrape_error,

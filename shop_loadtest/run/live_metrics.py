@@ -238,6 +238,8 @@ class MetricsServer:
         self._reading = threading.Lock()
         self.tail = JsonlTail(self.run_dir / "intervals.jsonl")
         self.events = JsonlTail(self.run_dir / "events.jsonl")
+        self.monitor_tail = JsonlTail(self.run_dir / "monitor.jsonl")
+        self._judges: _Judges | None = None
         self._stop, self._done = threading.Event(), threading.Event()
         self._thread: threading.Thread | None = None
         self._server: Any = None
@@ -281,7 +283,10 @@ class MetricsServer:
                 meta = json.loads((self.run_dir / "run.json").read_text(encoding="utf-8"))
                 self._meta = {"scenario": meta.get("scenario"), "model": meta.get("model"),
                               "run": self.run_dir.name, "budgets": meta.get("budgets") or []}
+                self._judges = _Judges(meta)
             records = self.tail.read()
+            if self._judges is not None:
+                self._judges.feed(records, self.monitor_tail)
             if any(e.get("kind") == "stop" for e in self.events.read()):
                 self._done.set()  # the load stopped: shop_loadtest_running drops to 0
             with self.lock:
@@ -294,14 +299,11 @@ class MetricsServer:
     def _judge(self) -> None:
         exprs = self._meta.get("budgets") or []
         now = time.monotonic()
-        if not exprs or now < self._next_budgets or self.state.latest_t is None:
+        if (not exprs or now < self._next_budgets or self.state.latest_t is None
+                or self._judges is None):
             return
-        from shop_loadtest.judge.budgets import evaluate
-        from shop_loadtest.results import load_run
-        from shop_loadtest.scenario.budgets import parse_budget
-
         began = time.perf_counter()
-        results = evaluate([parse_budget(str(e)) for e in exprs], load_run(self.run_dir))
+        results = self._judges.results(final=self._done.is_set())
         with self.lock:
             self.state.budgets = {r.expr: r.status for r in results}
         cost = time.perf_counter() - began
@@ -320,3 +322,38 @@ class MetricsServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+class _Judges:
+    """The run's budgets judged as the live view judges them: folded interval by interval
+    (judge/live.py), those on the shop's metrics on the lines read so far (results/light.py).
+    The folder is never read again, so a check costs the same at hour 4 as at second 4."""
+
+    def __init__(self, meta: dict[str, Any]) -> None:
+        from shop_loadtest.judge.live import LiveJudge, supports
+        from shop_loadtest.results.light import MonitorEvidence
+        from shop_loadtest.scenario.budgets import parse_budget
+
+        self.meta = meta
+        self.budgets = [parse_budget(str(e)) for e in meta.get("budgets") or []]
+        self.folded = [supports(b) for b in self.budgets]
+        self.judge = LiveJudge(meta, [b for b, f in zip(self.budgets, self.folded,
+                                                        strict=True) if f])
+        self.evidence = MonitorEvidence() if not all(self.folded) else None
+
+    def feed(self, records: list[dict[str, Any]], monitor: Any) -> None:
+        self.judge.feed(records)
+        if self.evidence is not None:
+            self.evidence.add_intervals(records)
+            self.evidence.add_monitor(monitor.read())
+
+    def results(self, *, final: bool) -> list[Any]:
+        from shop_loadtest.judge.budgets import evaluate
+
+        if final:
+            self.judge.finish()  # the load stopped: its last intervals will not be joined
+        folded = iter(self.judge.results())
+        batch = iter(evaluate([b for b, f in zip(self.budgets, self.folded, strict=True)
+                               if not f], self.evidence.run(self.meta))
+                     if self.evidence is not None else ())
+        return [next(folded) if f else next(batch) for f in self.folded]

@@ -21,6 +21,23 @@ WINDOW_S = 10.0  # p95 and error rate are of the last 10 s
 STATE = {"pass": "ok", "fail": "BROKEN", "no_data": "no data yet", "so_far": "failing so far"}
 STYLE = {"pass": "green", "fail": "bold red", "no_data": "yellow", "so_far": "yellow"}
 
+ABORT_STATE = {"armed": "armed", "fired": "FIRED", "no_data": "no data yet"}
+ABORT_STYLE = {"armed": "green", "fired": "bold red", "no_data": "yellow"}
+
+
+@dataclass(frozen=True)
+class AbortView:
+    """An abort rule as the live view shows it. `state`: armed, fired or no_data."""
+
+    expr: str
+    observed: float | None
+    limit: float
+    unit: str
+    op: str
+    state: str
+    fired_t: float | None = None
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """What the view shows at one moment. Rates are per second; None: not known yet."""
@@ -42,6 +59,7 @@ class Snapshot:
     budgets: tuple[BudgetResult, ...] = ()
     budgets_at: float | None = None  # load time the budgets were judged at
     states: tuple[str, ...] = ()  # live_state of each budget
+    aborts: tuple[AbortView, ...] = ()
     target_name: str = ""  # the host, or "demo shop"
     speedup: float = 1.0
     scrapes_ok: int = 0  # scrapes of the shop's metrics
@@ -110,6 +128,18 @@ def _budget_line(snap: Snapshot) -> str:
     return line
 
 
+def _abort_line(snap: Snapshot) -> str:
+    """`aborts 0/2 fired`, or `ABORT FIRED: error_rate > 50% for 20s (t=14s)`."""
+    if not snap.aborts:
+        return ""
+    fired = [a for a in snap.aborts if a.state == "fired"]
+    if not fired:
+        return f"aborts 0/{len(snap.aborts)} fired"
+    return "ABORT FIRED: " + ", ".join(
+        terminal_safe(a.expr) + (f" (t={a.fired_t:.0f}s)" if a.fired_t is not None else "")
+        for a in fired)
+
+
 def plain_line(snap: Snapshot) -> str:
     """`[  20s/60s] stage=peak rate=38.2/s (target 40) p95=7.1ms errors=0.00% budgets 5/5 ok`"""
     parts = [f"[{snap.elapsed_s:4.0f}s/{snap.duration_s:.0f}s]"]
@@ -127,9 +157,10 @@ def plain_line(snap: Snapshot) -> str:
     errors = "n/a" if snap.error_rate is None else f"{snap.error_rate * 100:.2f}%"
     parts += [f"p95={_ms(snap.p95_ms)}", f"errors={errors}"]
     budgets = _budget_line(snap)
+    aborts = _abort_line(snap)
     scrapes = (f"scrapes {snap.scrapes_ok} ok/{snap.scrapes_failed} failed"
                if snap.scrapes_failed else "")
-    return " ".join(parts + [x for x in (budgets, scrapes) if x])
+    return " ".join(parts + [x for x in (budgets, aborts, scrapes) if x])
 
 
 def render(snap: Snapshot, run_dir: Path | None = None) -> RenderableType:
@@ -160,9 +191,10 @@ def render(snap: Snapshot, run_dir: Path | None = None) -> RenderableType:
         if snap.scrape_error:
             health += f" (last: {snap.scrape_error})"
         parts += [Text(), Text(health, style=style)]
-    if snap.budgets:
+    if snap.budgets or snap.aborts:
         when = f" (as of t={snap.budgets_at:.0f}s)" if snap.budgets_at is not None else ""
-        table = Table(title=f"budgets so far{when}", title_justify="left", expand=False,
+        title = f"budgets so far{when}" if snap.budgets else "abort rules"
+        table = Table(title=title, title_justify="left", expand=False,
                       box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for column, justify in (("budget", "left"), ("now", "right"), ("limit", "right"),
                                 ("state", "left")):
@@ -172,6 +204,16 @@ def render(snap: Snapshot, run_dir: Path | None = None) -> RenderableType:
             table.add_row(Text(terminal_safe(r.expr)), format_value(r.observed, r.unit),
                           f"{r.op} {format_value(r.limit, r.unit)}",
                           Text(STATE.get(state, state), style=STYLE.get(state, "")))
+        if snap.budgets and snap.aborts:
+            table.add_section()
+        for a in snap.aborts:  # as judged: the rule fires on its own window, now
+            shown = ABORT_STATE.get(a.state, a.state)
+            if a.fired_t is not None:
+                shown += f" at t={a.fired_t:.0f}s"
+            table.add_row(Text("abort if " + terminal_safe(a.expr)),
+                          format_value(a.observed, a.unit),
+                          f"{a.op} {format_value(a.limit, a.unit)}",
+                          Text(shown, style=ABORT_STYLE.get(a.state, "")))
         parts += [Text(), table]
     title = f"shop-loadtest: {headline(snap)}" if snap.target_name else \
         f"shop-loadtest: {terminal_safe(snap.scenario)}"

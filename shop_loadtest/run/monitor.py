@@ -17,10 +17,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import IO, Any
 
+from shop_loadtest.limits import MAX_BUCKET_SAMPLES
 from shop_loadtest.safety.hosts import REFUSED_KIND, Allowlist, HostNotAllowed, guarded_urlopen
 from shop_loadtest.safety.mask import mask, mask_cut
 from shop_loadtest.scenario.options import MonitorConfig, config_of
@@ -61,6 +63,27 @@ def parse_samples(text: str, keep: Callable[[str], bool] = lambda _: True
     return out
 
 
+def cap_buckets(samples: list[dict[str, Any]], cap: int = MAX_BUCKET_SAMPLES
+                ) -> tuple[list[dict[str, Any]], int]:
+    """At most `cap` `_bucket` samples, whole series only (a histogram missing some `le` gives
+    wrong percentiles), first come first kept: Prometheus writes series in a stable order, so
+    every scrape keeps the same ones. Returns the samples and how many buckets were dropped."""
+    def series(sample: dict[str, Any]) -> tuple[str, str]:
+        labels = sample["labels"]
+        return sample["name"], repr(sorted((k, v) for k, v in labels.items() if k != "le"))
+
+    sizes = Counter(series(s) for s in samples if str(s["name"]).endswith("_bucket"))
+    if sum(sizes.values()) <= cap:
+        return samples, 0
+    kept, used = set(), 0
+    for key, size in sizes.items():  # in the order the shop wrote them
+        if used + size <= cap:
+            kept.add(key)
+            used += size
+    out = [s for s in samples if not str(s["name"]).endswith("_bucket") or series(s) in kept]
+    return out, len(samples) - len(out)
+
+
 def scrape(url: str, *, timeout: float, keep: Callable[[str], bool] = lambda _: True,
            fetch: Fetch = fetch_text,
            on_refused: Callable[[HostNotAllowed], None] | None = None,
@@ -97,8 +120,11 @@ class Monitor:
                  origin: Callable[[], float | None], keep: Callable[[str], bool] = lambda _: True,
                  fetch: Fetch = fetch_text, clock: Callable[[], float] = time.time,
                  on_refused: Callable[[HostNotAllowed], None] | None = None,
-                 secrets: Collection[str] = ()) -> None:
+                 secrets: Collection[str] = (), keep_bucket: Callable[[str], bool] | None = None,
+                 buckets_every_s: float = 10.0) -> None:
         self.urls, self.path, self.interval_s, self.timeout_s = urls, path, interval_s, timeout_s
+        self.keep_bucket, self.buckets_every_s = keep_bucket, buckets_every_s
+        self._next_buckets = -math.inf
         self.origin, self.keep, self.fetch, self.clock = origin, keep, fetch, clock
         self.on_refused, self.secrets = on_refused, secrets
         self.scrapes = self.failures = 0
@@ -132,12 +158,27 @@ class Monitor:
             self.scrape_once()
             self._stop.wait(max(self.interval_s - (time.monotonic() - began), 0.05))
 
+    def _keep_now(self, final: bool) -> Callable[[str], bool]:
+        """This scrape's filter: the kept histograms' buckets only once in `buckets_every_s`
+        (and on the last scrape), so they cost a tenth of the file on a long run while every
+        window still gives the server's percentiles."""
+        keep, bucket = self.keep, self.keep_bucket
+        now = self.clock()
+        if bucket is None or not (final or now >= self._next_buckets):
+            return keep
+        self._next_buckets = now + self.buckets_every_s - self.interval_s / 2
+        return lambda name: keep(name) or bucket(name)
+
     def scrape_once(self, *, final: bool = False) -> None:
+        keep = self._keep_now(final)
         for url in self.urls:
             ts = self.clock()
             record = {"t": None, "ts": round(ts, 3),
-                      **scrape(url, timeout=self.timeout_s, keep=self.keep, fetch=self.fetch,
+                      **scrape(url, timeout=self.timeout_s, keep=keep, fetch=self.fetch,
                                on_refused=self.on_refused, secrets=self.secrets)}
+            record["samples"], dropped = cap_buckets(record["samples"])
+            if dropped:
+                record["buckets_dropped"] = dropped
             self.scrapes += 1
             self.failures += not record["ok"]
             self._held.append(record)
@@ -182,4 +223,18 @@ def start_monitor(meta: dict[str, Any], host: str, run_dir: Path,
     allow = allow if allow is not None else Allowlist.of([host])
     return Monitor(config.urls(host), run_dir / "monitor.jsonl", interval_s=config.interval,
                    timeout_s=config.timeout, origin=origin, keep=config.keeps,
-                   fetch=guarded_fetch(allow), on_refused=on_refused, secrets=secrets).start()
+                   fetch=guarded_fetch(allow), on_refused=on_refused, secrets=secrets,
+                   keep_bucket=config.keeps_bucket,
+                   buckets_every_s=config.buckets_every_s(_planned_s(meta))).start()
+
+
+def _planned_s(meta: dict[str, Any]) -> float:
+    """The shape's length in wall seconds, from run.json's stages (0 when unknown)."""
+    ends = []
+    for stage in meta.get("stages") or []:
+        try:
+            ends.append(float(stage["end_s"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    finite = [e for e in ends if math.isfinite(e)]
+    return max(finite, default=0.0)

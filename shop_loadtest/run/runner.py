@@ -488,16 +488,19 @@ def abort_checker(run_dir: Path) -> Callable[[], dict[str, Any] | None]:
 
     Rules the live judge folds (latency, errors, throughput, counts) cost only the intervals
     appended since the last call, however long the run; monitor statistics are judged on the
-    whole folder, at most every BATCH_ABORT_EVERY_S.
+    lines read so far without their request figures (results/light.py: the folder is never
+    read again), at most every BATCH_ABORT_EVERY_S.
     """
     from shop_loadtest.judge.budgets import check_abort
     from shop_loadtest.judge.live import LiveJudge, supports
-    from shop_loadtest.results import load_run
+    from shop_loadtest.results.light import MonitorEvidence
     from shop_loadtest.run.live import JsonlTail
     from shop_loadtest.scenario.budgets import parse_abort
 
     tail = JsonlTail(run_dir / "intervals.jsonl")
-    state: dict[str, Any] = {"judge": None, "batch": [], "next_batch": 0.0}
+    monitor_tail = JsonlTail(run_dir / "monitor.jsonl")
+    evidence = MonitorEvidence()
+    state: dict[str, Any] = {"judge": None, "batch": [], "next_batch": 0.0, "meta": {}}
 
     def check() -> dict[str, Any] | None:
         if state["judge"] is None:
@@ -508,13 +511,18 @@ def abort_checker(run_dir: Path) -> Callable[[], dict[str, Any] | None]:
             rules = [parse_abort(str(expr)) for expr in meta.get("abort") or []]
             state["judge"] = LiveJudge(meta, (), rules)
             state["batch"] = [r for r in rules if not supports(r)]
+            state["meta"] = meta
         judge = state["judge"]
-        judge.feed(tail.read())
+        records = tail.read()
+        judge.feed(records)
         hits = [hit] if (hit := judge.abort_hit()) is not None else []
+        if state["batch"]:
+            evidence.add_intervals(records)
+            evidence.add_monitor(monitor_tail.read())
         if state["batch"] and time.monotonic() >= state["next_batch"]:
             began = time.monotonic()
             try:
-                batch_hit = check_abort(state["batch"], load_run(run_dir))
+                batch_hit = check_abort(state["batch"], evidence.run(state["meta"]))
             except ResultsError:
                 batch_hit = None
             if batch_hit is not None:

@@ -169,6 +169,16 @@ class MonitorConfig(Model):
     exclude: list[str] = Field(default_factory=lambda: ["*_bucket", "*_created"],
                                description="sample names dropped (globs); histogram buckets "
                                            "are dropped by default")
+    buckets: list[str] | None = Field(
+        default=None,
+        description="histogram families (globs, without _bucket) whose buckets are kept "
+                    "though `exclude` drops buckets: the server's own p50/p95 in the report; "
+                    "null: the traffic.latency histogram; []: none")
+    buckets_every: Seconds | None = Field(
+        default=None, gt=0,
+        description="those buckets are kept on one scrape in this many seconds (and the "
+                    "first and last): server percentiles per window, bounded on a long run; "
+                    "null: 10 s, or a 30th of a shorter run (never more often than interval)")
     resources: list[Resource] = Field(
         default_factory=lambda: list(DEFAULT_RESOURCES),
         description="resources to project; default: the demo shop's storage and rows")
@@ -191,6 +201,26 @@ class MonitorConfig(Model):
     def keeps(self, name: str) -> bool:
         return (any(fnmatch.fnmatchcase(name, p) for p in self.include)
                 and not any(fnmatch.fnmatchcase(name, p) for p in self.exclude))
+
+    def buckets_every_s(self, planned_s: float) -> float:
+        """Seconds between the scrapes that keep buckets, for a run of `planned_s`."""
+        if self.buckets_every is not None:
+            return float(self.buckets_every)
+        return max(min(10.0, planned_s / 30.0), float(self.interval))
+
+    def bucket_families(self) -> list[str]:
+        if self.buckets is not None:
+            return list(self.buckets)
+        latency = self.traffic.latency if self.traffic is not None else None
+        return [latency.split("{")[0].strip()] if latency else []
+
+    def keeps_bucket(self, name: str) -> bool:
+        """A `_bucket` sample of a histogram whose buckets are kept (see `buckets`)."""
+        if not name.endswith("_bucket"):
+            return False
+        family = name[: -len("_bucket")]
+        return (any(fnmatch.fnmatchcase(family, p) for p in self.bucket_families())
+                and any(fnmatch.fnmatchcase(name, p) for p in self.include))
 
 
 def config_of(meta: dict[str, Any]) -> MonitorConfig | None:
