@@ -123,7 +123,9 @@ def test_arrivals_call_class_methods_recorded_and_guarded(tmp_path):
     assert sum(calls.values()) == summary["arrivals"]["started"] >= 20
     assert seen["/class-call"] == calls["class-call"] and seen["/yaml"] == calls["GET /yaml"]
     assert seen["/class-requests"] == calls["class-requests"]  # HttpUser (requests) too
-    assert 1 <= seen["/class-start"] < seen["/class-call"] + seen.get("/class-sneak", 0) + 3
+    # on_start: once per pool user and class journey, at that journey's first arrival there
+    assert 1 <= seen["/class-start"] <= (calls["class-call"] + calls["class-sneak"]
+                                         + calls["class boom"])
     assert by_name["class-sneak"]["failures"] == calls["class-sneak"]
     assert by_name["class boom"]["failures"] == calls["class boom"]
     assert "explode: KeyError: 'no such basket'" in json.dumps(summary["errors"])
