@@ -16,7 +16,7 @@ from pathlib import Path
 
 from shop_loadtest.journeys import DataSource, Journey, RequestStep, Settings, ThinkStep
 from shop_loadtest.runtime import CampaignShape, JourneyUser, install
-from shop_loadtest.runtime.users import user_class
+from shop_loadtest.runtime.classes import user_class
 
 SCENARIO = 'black-friday-week'
 HOST = None

@@ -214,6 +214,9 @@ def _canary_scenario(tmp_path: Path, host: str) -> Path:
     # the secret lands around the 300-character cut of the failure message
     steps += [{"request": "GET /echo/503", "name": f"long {n}", "on_fail": "continue",
                "query": {"pad": "p" * n, "t": secret}} for n in (220, 240, 260, 280)]
+    # an export row holds it as it is, URL-encoded and inside other text (CSV quotes its ")
+    steps += [{"set": {"enc": "{{ env.CANARY | urlencode }}", "wrapped": "<" + secret + ">"}},
+              {"export": {"file": "canary.csv", "values": ["token", "enc", "wrapped"]}}]
     data = {
         "name": "canary",
         "target": {"host": host, "headers": {"Authorization": "Bearer " + secret}},
@@ -249,7 +252,7 @@ def test_the_canary_secret_appears_in_no_output_in_any_encoding(tmp_path):
     texts = {"stdout": result.stdout, "stderr": result.stderr}
     files = sorted(p for p in out.rglob("*") if p.is_file())
     assert {"locustfile.py", "locust.log", "intervals.jsonl", "summary.json", "report.html",
-            "junit.xml", "summary.md", "events.jsonl"} <= {p.name for p in files}
+            "junit.xml", "summary.md", "events.jsonl", "canary.csv"} <= {p.name for p in files}
     for file in files:
         texts[str(file.relative_to(out))] = file.read_bytes().decode("utf-8", errors="replace")
     assert hits(texts, SECRET) == []

@@ -320,10 +320,6 @@ BAD_STEPS = [
      "s.yaml:5:12: journeys.0.class: users.py defines no class Vop at its top level"),
     (HEAD + "journeys:\n  - name: j\n    weight: 2\n",
      "s.yaml:4:5: journeys.0: a journey needs steps (or class: path.py:ClassName)"),
-    ("name: t\nload: {model: arrival_rate, stages: [{duration: 10s, target: 1}]}\n"
-     "journeys:\n  - name: j\n    class: users.py:Vip\n",
-     "s.yaml:5:12: journeys.0.class: a journey with class: runs in the closed model only "
-     "(load.model: users): Locust user classes cannot take arrivals"),
     (_journey("      - request: GET /\n", top="data:\n  coupons: {file: c.csv, mode: once}\n"),
      "s.yaml:4:32: data.coupons.mode: Input should be 'random', 'sequential' or 'unique'"),
     (_journey("      - request: GET /?c={{ coupons.cod }}\n",

@@ -225,6 +225,8 @@ journeys:
       - request: GET /api/products
         query: {{token: "{{{{ token }}}}"}}
         check: [{{body_contains: "{{{{ env.SHOP_TOKEN }}}}"}}]
+        on_fail: continue
+      - export: {{file: leak.csv, values: [token]}}   # written, masked
       - think: 100ms
 """)
     out = tmp_path / "run"
@@ -237,3 +239,4 @@ journeys:
     leaks = [p.name for p in out.rglob("*") if p.is_file() and secret in p.read_text(
         errors="replace")]
     assert leaks == []
+    assert "***" in (out / "exports" / "leak.csv").read_text()

@@ -8,6 +8,7 @@ from typing import Any
 from shop_loadtest.journeys import (
     DEFAULT_RETRY_THINK_S,
     Block,
+    ExportStep,
     ForStep,
     IfStep,
     RepeatStep,
@@ -35,7 +36,7 @@ def to_block(steps: Iterable[Any]) -> Block:
         if step.if_ is not None:
             after = steps[index + 1:index + 2]
             then = to_block([step.model_copy(update={"if_": None}), *after])[0]
-            assert isinstance(then, RequestStep | SetStep)  # the model allows no other
+            assert isinstance(then, RequestStep | SetStep | ExportStep)  # the model allows no other
             out.append(IfStep(if_expression(step.if_), then))
             continue
         if step.repeat is not None:
@@ -45,6 +46,9 @@ def to_block(steps: Iterable[Any]) -> Block:
             continue
         if step.set_ is not None:
             out.append(SetStep(dict(step.set_)))
+            continue
+        if step.export is not None:
+            out.append(ExportStep(step.export.file, tuple(step.export.values)))
             continue
         if step.think is not None:
             if isinstance(step.think, str | int | float):

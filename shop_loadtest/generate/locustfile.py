@@ -21,6 +21,7 @@ from shop_loadtest.errors import ShopLoadtestError
 from shop_loadtest.generate.blocks import to_block
 from shop_loadtest.journeys import (
     DEFAULT_TIMEOUT_S,
+    ExportStep,
     ForStep,
     IfStep,
     RepeatStep,
@@ -83,8 +84,8 @@ def _inner(steps: list[Any]) -> str:
     return "".join("    " + _step_source(s).replace("\n", "\n    ") + ",\n" for s in steps)
 
 
-def _step_source(step: RequestStep | ThinkStep | SetStep | RepeatStep | IfStep | ForStep,
-                 ) -> str:
+def _step_source(step: RequestStep | ThinkStep | SetStep | RepeatStep | IfStep | ForStep
+                 | ExportStep) -> str:
     if isinstance(step, ForStep):
         return f"ForStep({step.var!r}, {step.source!r}, steps=[\n{_inner(step.steps)}])"
     if isinstance(step, IfStep) and step.step is None:
@@ -100,6 +101,8 @@ def _step_source(step: RequestStep | ThinkStep | SetStep | RepeatStep | IfStep |
         return f"RepeatStep({step.low!r}, {step.high!r}, steps=[\n{_inner(step.steps)}])"
     if isinstance(step, SetStep):
         return _dataclass_source(step, ("values",))
+    if isinstance(step, ExportStep):
+        return _dataclass_source(step, ("file", "values"))
     if isinstance(step, ThinkStep):
         return _dataclass_source(step, ("low", "high"))
     return _dataclass_source(step, ("method", "path"))
@@ -219,7 +222,7 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
     kinds: set[str] = set()
     reserved = {"Shape", "Arrivals", "Journey", "Settings", "DataSource", "RequestStep",
                 "ThinkStep", "SetStep", "RepeatStep", "IfStep", "ForStep", "Retry",
-                "CampaignShape", "JourneyUser", "ArrivalUser", "Path"}
+                "ExportStep", "CampaignShape", "JourneyUser", "ArrivalUser", "Path"}
     for journey in scenario.journeys:
         cls = _class_name(journey.name)
         while cls in classes or cls in reserved:
@@ -237,11 +240,16 @@ def render_locustfile(scenario: Scenario, *, source: str, output: str,
         }
         if journey.class_ is not None:
             file, _, class_name = journey.class_.rpartition(":")
-            entry["custom"] = _call("user_class", [f"HERE / {_relative(file, source, output)!r}",
-                                                   repr(class_name)],
-                                    [f"alias={cls!r}", f"weight={journey.weight!r}",
-                                     "host=HOST", f"journey={journey.name!r}"],
-                                    indent=len(cls) + 3)
+            where = [f"HERE / {_relative(file, source, output)!r}", repr(class_name)]
+            method = [f"method={journey.method!r}"] if journey.method else []
+            if scenario.load.model == "arrival_rate":  # called once per arrival by the pool
+                entry["custom"] = _call("class_journey", where, [
+                    f"journey={journey.name!r}", f"weight={journey.weight!r}", "host=HOST",
+                    *method], indent=len(entry["const"]) + 3)
+            else:
+                entry["custom"] = _call("user_class", where, [
+                    f"alias={cls!r}", f"weight={journey.weight!r}", "host=HOST",
+                    f"journey={journey.name!r}", *method], indent=len(cls) + 3)
         else:
             blocks = {name: to_block(getattr(journey, name))
                       for name in ("on_start", "steps", "on_stop")}

@@ -12,7 +12,8 @@ One module per idea, re-exported here (generated locustfiles import from this pa
 `templates` (the sandboxed environment, secrets, compiled values), `captures` (responses,
 captures and checks), `checks` (header, URL, redirect chain and JSON type checks), `flow`
 (`for:` loops and `retry:`), `data` (CSV data pools), `steps` (steps, `set:` assignments, journeys,
-compiled requests, and the pause after a failure) and `redirects` (where a redirect's next
+compiled requests, and the pause after a failure), `exports` (rows of `export:` steps) and
+`redirects` (where a redirect's next
 hop goes).
 The scenario's checks of its journeys are in `shop_loadtest.scenario.journey_checks`,
 and scenario steps become these objects in `shop_loadtest.generate.blocks`.
@@ -28,6 +29,14 @@ and scenario steps become these objects in `shop_loadtest.generate.blocks`.
 from shop_loadtest.journeys.captures import CAPTURE_KINDS, Capture, CompiledCheck, ResponseView
 from shop_loadtest.journeys.checks import JSON_TYPES, ResponseCheck
 from shop_loadtest.journeys.data import DataExhausted, DataPool, DataSource, Row, read_csv
+from shop_loadtest.journeys.exports import (
+    EXPORT_FILE_RE,
+    EXPORTS_FOLDER,
+    MAX_EXPORT_VALUES,
+    ExportStep,
+    export_columns,
+    export_row,
+)
 from shop_loadtest.journeys.flow import (
     DEFAULT_RETRY_THINK_S,
     MAX_FOR_ITEMS,
@@ -88,9 +97,12 @@ __all__ = [
     "CAPTURE_KINDS",
     "DEFAULT_RETRY_THINK_S",
     "DEFAULT_TIMEOUT_S",
+    "EXPORTS_FOLDER",
+    "EXPORT_FILE_RE",
     "FORM_CONTENT_TYPE",
     "GLOBAL_NAMES",
     "JSON_TYPES",
+    "MAX_EXPORT_VALUES",
     "MAX_FOR_ITEMS",
     "MAX_REDIRECTS",
     "MAX_REPEAT",
@@ -107,6 +119,7 @@ __all__ = [
     "DataExhausted",
     "DataPool",
     "DataSource",
+    "ExportStep",
     "ForStep",
     "Hop",
     "IfStep",
@@ -133,6 +146,8 @@ __all__ = [
     "compile_value",
     "constant",
     "expand",
+    "export_columns",
+    "export_row",
     "flat_steps",
     "hop_name",
     "is_template",

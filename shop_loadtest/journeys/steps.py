@@ -13,6 +13,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from shop_loadtest.journeys.captures import Capture, CompiledCheck
 from shop_loadtest.journeys.checks import ResponseCheck, compile_response_check
 from shop_loadtest.journeys.data import DataSource
+from shop_loadtest.journeys.exports import ExportStep
 from shop_loadtest.journeys.flow import ForStep, Retry
 from shop_loadtest.journeys.templates import (
     Renderer,
@@ -210,7 +211,7 @@ class IfStep:
     captures) is true."""
 
     test: str
-    step: RequestStep | SetStep | None = None
+    step: RequestStep | SetStep | ExportStep | None = None
     steps: list[Any] = field(default_factory=list)
 
 
@@ -231,7 +232,7 @@ class RepeatStep:
 
     low: int
     high: int
-    steps: list[RequestStep | ThinkStep | SetStep | IfStep | ForStep] = field(
+    steps: list[RequestStep | ThinkStep | SetStep | IfStep | ForStep | ExportStep] = field(
         default_factory=list)
 
     def count(self, rng: random.Random) -> int:
@@ -265,7 +266,7 @@ def expand(items: Sequence[Any], rng: random.Random) -> list[Any]:
     return out
 
 
-Block = list[RequestStep | ThinkStep | SetStep | RepeatStep | IfStep | ForStep]
+Block = list[RequestStep | ThinkStep | SetStep | RepeatStep | IfStep | ForStep | ExportStep]
 
 
 def flat_steps(steps: Sequence[Any]) -> Iterator[Any]:
@@ -324,9 +325,12 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT_S
 
 
-def step_template_texts(step: RequestStep | SetStep | RepeatStep | IfStep | ForStep,
+def step_template_texts(step: RequestStep | SetStep | RepeatStep | IfStep | ForStep
+                        | ExportStep,
                         ) -> Iterator[str]:
     """Every templated string of a runtime step (to find the data sources it uses)."""
+    if isinstance(step, ExportStep):
+        return
     if isinstance(step, IfStep):
         yield "{{ " + step.test + " }}"
         for inner in [step.step] if step.step is not None else step.steps:
@@ -337,7 +341,7 @@ def step_template_texts(step: RequestStep | SetStep | RepeatStep | IfStep | ForS
         yield "{{ " + step.source + " }}"
     if isinstance(step, RepeatStep | ForStep):
         for inner in step.steps:
-            if not isinstance(inner, ThinkStep):
+            if not isinstance(inner, ThinkStep | ExportStep):
                 yield from step_template_texts(inner)
         return
     if isinstance(step, SetStep):

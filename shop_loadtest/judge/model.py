@@ -222,6 +222,11 @@ class Refused(TypedDict):
     refusals: list[Refusal]
 
 
+class ExportRow(TypedDict):
+    file: str  # relative to the run folder: exports/orders.csv
+    rows: int
+
+
 class Summary(TypedDict):
     """summary.json: what was run, against what, what happened, and the verdict."""
 
@@ -260,3 +265,4 @@ class Summary(TypedDict):
     capacity: NotRequired[Capacity | None]
     scrapes: NotRequired[list[Scrape]]
     refused: Refused
+    exports: NotRequired[list[ExportRow]]

@@ -29,7 +29,14 @@ from shop_loadtest.judge.verdict import (
     stall_evidence,
     workers_lost,
 )
-from shop_loadtest.results import Counts, RunData, counts_percentiles_ms, merge_counts, rounded
+from shop_loadtest.results import (
+    Counts,
+    RunData,
+    counts_percentiles_ms,
+    export_files,
+    merge_counts,
+    rounded,
+)
 from shop_loadtest.scenario.budgets import AbortRule, parse_abort, parse_budget
 
 SCHEMA_VERSION = 1
@@ -139,6 +146,7 @@ def build_summary(run: RunData, budgets: list[BudgetResult], abort_rules: list[A
         "errors": error_table(run),
         "scrapes": scrape_table(run),
         "warnings": list(run.warnings),
+        "exports": [{"file": f.file, "rows": f.rows} for f in export_files(run.run_dir)],
     }
     summary["verdict"], summary["reasons"] = decide(
         summary, tolerate_worker_loss=tolerate_worker_loss)

@@ -132,6 +132,10 @@ def render_markdown(summary: Summary, *, demo_shop: bool = False) -> str:
               f"({format_value(summary['error_rate'], 'ratio')}), {summary['rps']:.1f} req/s; "
               f"p95 {ms(summary['latency']['p95_ms'])}, "
               f"p99 {ms(summary['latency']['p99_ms'])}.", ""]
+    exports = summary.get("exports") or []
+    if exports:
+        lines += ["Exported (what the run created, to clean up): " + ", ".join(
+            f"`{md(e['file'])}` ({e['rows']:,} rows)" for e in exports), ""]
     capacity = summary.get("capacity")
     if capacity and capacity["headlines"]:
         lines += ["#### Capacity at the forecast"]

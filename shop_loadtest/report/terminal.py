@@ -63,6 +63,10 @@ def terminal_summary(summary: Summary) -> str:
                 f"started late by p50 {ms(arrivals['late_p50_ms'])}, p95 "
                 f"{ms(arrivals['late_p95_ms'])}, p99 {ms(arrivals['late_p99_ms'])}, max "
                 f"{ms(arrivals['late_max_ms'])}", ""]
+    for export in summary.get("exports") or []:
+        out.append(f"exported {export['rows']:,} rows to {export['file']}")
+    if summary.get("exports"):
+        out.append("")
     out.append(f"verdict: {summary['verdict'].upper()}")
     out += [f"  - {reason}" for reason in summary["reasons"]]
     return "\n".join(out)

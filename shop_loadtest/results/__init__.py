@@ -13,6 +13,7 @@ One idea a module; everything is importable from `shop_loadtest.results`:
 231.423
 """
 
+from shop_loadtest.results.exports import ExportFile, export_files
 from shop_loadtest.results.files import write_atomic
 from shop_loadtest.results.folder import (
     ERROR_COLUMNS,
@@ -42,6 +43,8 @@ from shop_loadtest.results.numbers import number, rounded
 from shop_loadtest.results.scope import Scope, build_scope, windows
 
 __all__ = [
+    "ExportFile",
+    "export_files",
     "ERROR_COLUMNS", "INTERVAL_COLUMNS", "MACHINE_COLUMNS", "MONITOR_COLUMNS",
     "TICK_COLUMNS", "Counts", "HistCache", "RunData", "Scope", "build_scope",
     "counts_of", "counts_percentile_ms", "counts_percentiles_ms", "counts_to_hist",

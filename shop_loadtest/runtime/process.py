@@ -15,6 +15,7 @@ from shop_loadtest.journeys import (
     CompiledRequest,
     CompiledSet,
     DataPool,
+    ExportStep,
     ForStep,
     IfStep,
     Journey,
@@ -39,7 +40,7 @@ class Block:
     """Compiled steps, and the data sources whose rows they use (drawn when the block starts)."""
 
     items: list[CompiledRequest | CompiledSet | CompiledRepeat | CompiledIf | CompiledFor
-                | ThinkStep]
+                | ThinkStep | ExportStep]
     data: tuple[str, ...]
     wheres: list[str]  # "step 2 of journey buy", for each item: refusals name the step
     repeats: bool = False  # holds repeat, for or if blocks: a run goes through `expand`
@@ -96,9 +97,9 @@ class Process:
         return found
 
     def _block(self, steps: Sequence[RequestStep | ThinkStep | SetStep | RepeatStep | IfStep
-                                      | ForStep],
+                                      | ForStep | ExportStep],
                where: str = "step {} of the journey") -> Block:
-        texts = [t for s in steps if not isinstance(s, ThinkStep)
+        texts = [t for s in steps if not isinstance(s, ThinkStep | ExportStep)
                  for t in step_template_texts(s)]
         used = names_used(self.templates, texts) & set(self.pools)
         items = [self._step(s) for s in steps]
@@ -107,8 +108,8 @@ class Process:
             isinstance(s, RepeatStep | ForStep) or (isinstance(s, IfStep) and s.step is None)
             for s in steps))
 
-    def _step(self, step: RequestStep | ThinkStep | SetStep | IfStep | RepeatStep | ForStep,
-              ) -> Any:
+    def _step(self, step: RequestStep | ThinkStep | SetStep | IfStep | RepeatStep | ForStep
+              | ExportStep) -> Any:
         if isinstance(step, RepeatStep):
             return CompiledRepeat(step, [self._step(i) for i in step.steps])
         if isinstance(step, ForStep):
@@ -118,7 +119,7 @@ class Process:
             then = (self._step(step.step) if step.step is not None else
                     [self._step(i) for i in step.steps])
             return CompiledIf(step, compile_test(self.templates, step.test), then)
-        if isinstance(step, ThinkStep):
+        if isinstance(step, ThinkStep | ExportStep):  # nothing to compile
             return step
         if isinstance(step, SetStep):
             return compile_set(self.templates, step)

@@ -29,6 +29,7 @@ from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 from shop_loadtest.journeys import SecretEnv, make_environment
 from shop_loadtest.runtime.admission import MSG_HELLO, Admission
 from shop_loadtest.runtime.arrivals import ArrivalScheduler
+from shop_loadtest.runtime.exports import MSG_EXPORT, Exports
 from shop_loadtest.runtime.guard import HostGuard
 from shop_loadtest.runtime.lifeline import watch_lifeline
 from shop_loadtest.runtime.machine import MachineSampler
@@ -100,6 +101,7 @@ class RuntimeState:
         # Masked from the start, whoever reads them (a hand-written class reads os.environ).
         secrets.used.update(v for v in (os.environ.get(n) for n in secret_env or []) if v)
         self.recorder = Recorder(mask=secrets.scrub)
+        self.exports = Exports(self.results_dir, secrets.scrub)
         # Locust's --host is the command line's word, like --allow-host (`shop-loadtest run`
         # checked it against the scenario before starting Locust).
         self.allowlist = scenario_allowlist(
@@ -149,6 +151,7 @@ class RuntimeState:
         if self.role == "master":
             runner.register_message(MSG_INTERVAL, self._on_worker_interval)
             runner.register_message(MSG_EVENT, self._on_worker_event)
+            runner.register_message(MSG_EXPORT, self._on_worker_export)
             options = self.environment.parsed_options
             self.admission = Admission(runner, expected=int(getattr(options, "expect_workers", 1)
                                                             or 1), token=self.token,
@@ -158,6 +161,7 @@ class RuntimeState:
             self.admission.start()
         if self.role == "worker":
             runner.register_message(MSG_PLAN, self._on_plan)
+            self.exports.send = lambda row: runner.send_message(MSG_EXPORT, row)
             runner.send_message(MSG_HELLO, {"token": self.token})
         watch_parent = bool(getattr(self.environment.parsed_options, "slt_watch_parent", False))
         if watch_parent or self.role == "worker":
@@ -267,6 +271,11 @@ class RuntimeState:
         if self.admission is not None and not self.admission.admitted(msg.node_id):
             return
         self._write("events.jsonl", msg.data)
+
+    def _on_worker_export(self, environment: Any, msg: Any, **_: Any) -> None:
+        if self.admission is not None and not self.admission.admitted(msg.node_id):
+            return
+        self.exports.on_message(msg.data)
 
     # --- lifecycle -----------------------------------------------------------------------
     def _on_test_start(self, environment: Any, **_: Any) -> None:
@@ -437,6 +446,7 @@ class RuntimeState:
             self._health.stop()
         for handle in self._files.values():
             handle.flush()
+        self.exports.close()
 
 
 def install(events: Any, *, scenario: str, budgets: list[str] | None = None,

@@ -16,18 +16,15 @@ costs no rendering at all.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import random
-import sys
 import time
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar
 
 import gevent
 from gevent import GreenletExit
-from locust import HttpUser, User, constant, task
+from locust import constant, task
 from locust.contrib.fasthttp import FastHttpUser, LocustBadStatusCode
 from locust.user.task import LOCUST_STATE_STOPPING
 
@@ -40,6 +37,7 @@ from shop_loadtest.journeys import (
     CompiledRequest,
     CompiledSet,
     DataExhausted,
+    ExportStep,
     Hop,
     Journey,
     LoopError,
@@ -50,15 +48,20 @@ from shop_loadtest.journeys import (
     TemplateError,
     ThinkStep,
     expand,
+    export_columns,
+    export_row,
     hop_name,
     next_hop,
     pause_after_failure,
     target_names,
 )
+
+# user_class: locustfiles generated before it moved import it from here
+from shop_loadtest.runtime.classes import ClassJourney, user_class  # noqa: F401
 from shop_loadtest.runtime.client import RequestTimer, send_once
 from shop_loadtest.runtime.cookies import use_lean_cookie_jar
 from shop_loadtest.runtime.flow import COMPOSITE, for_items, planned
-from shop_loadtest.runtime.guard import guard_session, guarded_client, process_guard
+from shop_loadtest.runtime.guard import guard_session, process_guard
 from shop_loadtest.runtime.process import Block, process
 from shop_loadtest.runtime.sessions import Visit
 
@@ -70,44 +73,6 @@ PAUSE_AFTER_UNSENT_FAILURE_S = 1.0
 
 class InvalidRequest(Exception):
     """A request the HTTP client refused to build (its target is not a valid URL)."""
-
-
-def user_class(path: str | Path, name: str, *, alias: str, weight: float,
-               host: str | None = None, journey: str | None = None) -> type[User]:
-    """The hand-written Locust user class `name` from the file at `path`, as a subclass named
-    `alias` that carries the journey's weight (the file is imported once per process). A
-    FastHttpUser's client sends each request once, as the generated users' do."""
-    path = Path(path).resolve()
-    module_name = f"shop_loadtest_user_{path.stem}_{abs(hash(str(path))):x}"
-    module = sys.modules.get(module_name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot import {path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-    cls = getattr(module, name, None)
-    if not (isinstance(cls, type) and issubclass(cls, User)):
-        raise TypeError(f"{path}:{name} is not a Locust User class")
-    if not issubclass(cls, FastHttpUser | HttpUser):
-        # Only these clients pass the allowed-hosts guard; another User could send anywhere.
-        raise TypeError(f"{path}:{name} must subclass FastHttpUser or HttpUser, whose client "
-                        "is checked against the allowed hosts")
-    attrs: dict[str, Any] = {"weight": weight, "abstract": False, "__module__": cls.__module__}
-    if host and not getattr(cls, "host", None):
-        attrs["host"] = host
-    if issubclass(cls, FastHttpUser):
-        base = cls
-
-        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-            base.__init__(self, *args, **kwargs)
-            send_once(self.client)
-
-        attrs["__init__"] = __init__
-    # Its `client` is guarded as it is assigned (by Locust, or by the class's own code).
-    attrs["client"] = guarded_client(f"journey {journey or alias}, class {name}")
-    return type(alias, (cls,), attrs)
 
 
 class _JourneyMixin:
@@ -154,6 +119,7 @@ class _JourneyMixin:
         """This user's session for a run of `journey`, reset when it is fresh; its on_start
         runs first, once per user. None when on_start failed (it is tried again next time;
         only a journey that started gets its on_stop at the end)."""
+        self._journey_name = journey.name  # what export rows name
         visit = self._visits.get(journey.name)
         if visit is None:
             visit = self._visits[journey.name] = Visit(
@@ -211,6 +177,7 @@ class _JourneyMixin:
         for journey in journeys:
             visit = self._visits.get(journey.name)
             if visit is not None and visit.started and journey.on_stop:
+                self._journey_name = journey.name
                 self._use_jar(visit)  # the session of its last run
                 block = self._proc.compiled(journey).on_stop
                 self._run_block(block, visit.vars, self._items(block))
@@ -253,9 +220,17 @@ class _JourneyMixin:
                     return index
             elif type(step) is ThinkStep:
                 gevent.sleep(step.draw(self._rng))
+            elif type(step) is ExportStep:
+                self._export(step, ctx)
             elif not self._assign(step, ctx):
                 return index
         return None
+
+    def _export(self, step: ExportStep, ctx: dict[str, Any]) -> None:
+        state = getattr(self.environment, "shop_loadtest", None)
+        if state is not None:  # masked here, where the secrets were handed out
+            state.exports.add(step.file, export_columns(step), export_row(
+                self._journey_name, step, ctx, self._proc.secrets.scrub))
 
     def _unsent_failure(self, kind: str, name: str, exc: Exception) -> None:
         """A control step that could not be decided (if, for), recorded as a failure named
@@ -540,14 +515,14 @@ class ArrivalUser(_JourneyMixin, FastHttpUser):
     # bounds all of it. A socket timeout bounds each wait alone, and gevent sets up a Timeout
     # for every wait on a socket that has one (about 2% of a request's CPU on loopback).
     network_timeout = connection_timeout = None  # type: ignore[assignment]
-    journeys: ClassVar[list[Journey]] = []
+    journeys: ClassVar[list[Journey | ClassJourney]] = []
     wait_time = constant(0)
 
     def on_start(self) -> None:
         self._setup_session()
         self._cum_weights = list(itertools.accumulate(j.weight for j in self.journeys))
 
-    def _pick(self) -> Journey:
+    def _pick(self) -> Journey | ClassJourney:
         journeys = self.journeys
         if len(journeys) == 1:
             return journeys[0]
@@ -568,12 +543,19 @@ class ArrivalUser(_JourneyMixin, FastHttpUser):
             lateness = scheduler.take(timeout=None)
             if lateness is None:
                 return
+            journey = self._pick()
             self._late_ms = lateness * 1000.0
             scheduler.journey_started()
             try:
-                self.run_journey(self._pick())
+                if isinstance(journey, ClassJourney):
+                    journey.run(self)
+                else:
+                    self.run_journey(journey)
             finally:
                 scheduler.journey_ended()
 
     def on_stop(self) -> None:
-        self._stop_journeys(self.journeys)
+        self._stop_journeys([j for j in self.journeys if isinstance(j, Journey)])
+        for journey in self.journeys:
+            if isinstance(journey, ClassJourney):
+                journey.stop(self)

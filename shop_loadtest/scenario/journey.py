@@ -33,6 +33,7 @@ from shop_loadtest.scenario.base import (
     check_name,
     control_problem,
 )
+from shop_loadtest.scenario.exports import ExportSpec
 from shop_loadtest.scenario.response_checks import Check, StatusList
 from shop_loadtest.scenario.units import parse_duration
 
@@ -157,6 +158,9 @@ class Step(Model):
         default=None, alias="set",
         description="assign variables from templates, in order, for the journey's later steps "
                     "(reset with its captures each run unless session: keep)")
+    export: ExportSpec | None = Field(
+        default=None, description="write a row of captured values to a CSV file of the run "
+                                  "folder (exports/FILE): what a run created, to clean it up")
     name: Name | None = None
     query: dict[str, JsonValue] | None = None
     json_body: JsonValue = Field(default=None, alias="json")
@@ -223,14 +227,16 @@ class Step(Model):
         is_block = self.steps is not None and self.repeat is None and self.for_ is None
         kinds = [k for k, v in (("request", self.request), ("think", self.think),
                                 ("set", self.set_), ("repeat", self.repeat), ("for", self.for_),
-                                ("if", self.if_ if is_block else None)) if v is not None]
+                                ("if", self.if_ if is_block else None),
+                                ("export", self.export)) if v is not None]
         if is_block and self.if_ is None:
             raise ValueError("steps: goes with repeat: N, for: item in list or if: expression")
         if len(kinds) != 1:
             raise ValueError("a step is one of a request (request: GET /path), a think time "
                              "(think: 1s), an assignment (set: {name: value}), a loop "
-                             "(repeat: N or for: item in list, with steps: [...]) or a "
-                             "conditional block (if: expression, steps: [...])")
+                             "(repeat: N or for: item in list, with steps: [...]), a "
+                             "conditional block (if: expression, steps: [...]) or an export "
+                             "(export: {file: x.csv, values: [name]})")
         if self.if_ is not None and kinds[0] in ("think", "repeat", "for"):
             raise ValueError(f"if: goes on a request, a set: step or a block of steps: (not on "
                              f"{kinds[0]}; put the {kinds[0]} step inside an if block)")
@@ -255,6 +261,9 @@ class Step(Model):
         if self.set_ is not None and (self.model_fields_set - {"set_", "if_"}):
             raise ValueError("a set step takes nothing else (put the request in a step "
                              "of its own)")
+        if self.export is not None and (self.model_fields_set - {"export", "if_"}):
+            raise ValueError("an export step takes only export: (and if:); put the request "
+                             "in a step of its own before it")
         if self.think is not None and (self.name or self.capture or self.expect or self.check
                                        or self.timeout is not None):
             raise ValueError("a think step takes no name, capture, check, expect or timeout")
@@ -340,7 +349,11 @@ class Journey(Model):
     class_: str | None = Field(
         default=None, alias="class",
         description="a hand-written Locust user class, path.py:ClassName (relative to the "
-                    "scenario file), run beside the generated ones; closed model only")
+                    "scenario file), run beside the generated ones; in the open model each "
+                    "arrival calls one of its methods (method:)")
+    method: str | None = Field(
+        default=None, description="with class: the method to run (the only task of the "
+                                  "user); default: the class's one @task, else journey()")
     on_start: list[Step] = Field(default_factory=list,
                                  description="steps run once per user, before its first journey")
     steps: list[Step] = Field(default_factory=list)
@@ -375,8 +388,19 @@ class Journey(Model):
                 raise ValueError(f"expected path/to/file.py:ClassName, got {shown(value)}")
         return value
 
+    @field_validator("method")
+    @classmethod
+    def _method(cls, value: str | None) -> str | None:
+        if value is not None and (not IDENT_RE.match(value) or value.startswith("_")):
+            raise ValueError(f"a method name (letters, digits, _; not private), got "
+                             f"{shown(value)}")
+        return value
+
     @model_validator(mode="after")
     def _steps_or_class(self) -> Journey:
+        if self.method is not None and self.class_ is None:
+            raise ValueError("method: goes with class: path.py:ClassName (the method of a "
+                             "hand-written user class to run)")
         if self.class_ is not None:
             if self.steps or self.on_start or self.on_stop:
                 raise ValueError("a journey with class: takes no steps, on_start or on_stop "

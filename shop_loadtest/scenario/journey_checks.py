@@ -137,6 +137,7 @@ class _Checker:
         except AttributeError:
             self.fake = Faker()
         self.columns: dict[str, list[str]] = {}
+        self.exports: dict[str, tuple[tuple[str, ...], Loc]] = {}  # file -> (values, where)
 
     def template(self, text: str, loc: Loc, known: set[str],
                  later: Mapping[str, str]) -> None:
@@ -198,6 +199,29 @@ class _Checker:
             for field_loc, text in walk_strings(value, loc):
                 self.template(text, field_loc, known, later)
             known.add(var)
+
+    def export(self, spec: Any, loc: Loc, known: set[str], later: Mapping[str, str]) -> None:
+        """An `export:` step: each value a name known here, and one column list per file."""
+        for i, name in enumerate(spec.values):
+            where: Loc = (*loc, "values", i)
+            if name in later:
+                self.problems.append(Problem(f"{name!r} is exported before {later[name]}",
+                                             where))
+            elif name in GLOBAL_NAMES:
+                self.problems.append(Problem(
+                    f"{name!r} is a template helper, not a value: make a variable from it "
+                    "with set: first, and export that", where))
+            elif name not in known:
+                options = known - set(GLOBAL_NAMES)
+                self.problems.append(Problem(
+                    f"unknown variable {name!r}{_hint(name, options)} (export names a "
+                    "capture, a set: name, a variable or a data source)", where))
+        first = self.exports.setdefault(spec.file, (tuple(spec.values), loc))
+        if first[0] != tuple(spec.values):
+            self.problems.append(Problem(
+                f"{spec.file} is exported with other values elsewhere ({', '.join(first[0])}, "
+                f"at {'.'.join(str(p) for p in first[1])}): one file, one list of columns",
+                (*loc, "values")))
 
     def captures(self, step: Any, base: Loc) -> None:
         for var, spec in step.capture.items():
@@ -262,6 +286,9 @@ class _Checker:
             if step.set_ is not None:
                 self.assignments(step, loc, known, later)
                 known |= set(step.set_)
+                continue
+            if step.export is not None:
+                self.export(step.export, (*loc, "export"), known, later)
                 continue
             self.captures(step, loc)
             self.checks(step, loc)
@@ -362,11 +389,8 @@ def check_journeys(scenario: Scenario, base: Path = Path(".")) -> Iterator[Probl
             scenario.variables), {})
     for j, journey in enumerate(scenario.journeys):
         if journey.class_ is not None:
-            problem = _check_class(journey.class_, base, ("journeys", j, "class"))
-            if scenario.load.model != "users":
-                problem = Problem("a journey with class: runs in the closed model only "
-                                  "(load.model: users): Locust user classes cannot take "
-                                  "arrivals", ("journeys", j, "class"))
+            problem = _check_class(journey.class_, base, ("journeys", j, "class"),
+                                   journey.method, scenario.load.model == "arrival_rate")
             if problem is not None:
                 problems.append(problem)
             continue
@@ -381,7 +405,8 @@ def check_journeys(scenario: Scenario, base: Path = Path(".")) -> Iterator[Probl
     yield from problems
 
 
-def _check_class(spec: str, base: Path, loc: Loc) -> Problem | None:
+def _check_class(spec: str, base: Path, loc: Loc, method: str | None = None,
+                 open_model: bool = False) -> Problem | None:
     file, _, name = spec.rpartition(":")
     path = base / file
     if not path.is_file():
@@ -397,14 +422,17 @@ def _check_class(spec: str, base: Path, loc: Loc) -> Problem | None:
         return Problem(f"cannot read {file}: {exc}", loc)
     if not found:
         return Problem(f"{file} defines no class {name} at its top level", loc)
-    problem = _probe_class(path, name)
+    problem = _probe_class(path, name, method, open_model)
+    if problem and method is not None and problem.startswith("has no method"):
+        loc = (*loc[:-1], "method")
     return Problem(f"{file}:{name}: {problem}", loc) if problem else None
 
 
 PROBE_TIMEOUT_S = 60.0
 
 
-def _probe_class(path: Path, name: str) -> str | None:
+def _probe_class(path: Path, name: str, method: str | None = None,
+                 open_model: bool = False) -> str | None:
     """Import the class in a child process as a run would; why it cannot be used, or None.
 
     A child, because importing Locust patches the process and the module may do anything.
@@ -415,7 +443,8 @@ def _probe_class(path: Path, name: str) -> str | None:
     mark = "probe: "
     try:
         done = subprocess.run([sys.executable, "-m", "shop_loadtest.runtime.probe", str(path),
-                               name], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S,
+                               name, method or "-", *(["open"] if open_model else [])],
+                              capture_output=True, text=True, timeout=PROBE_TIMEOUT_S,
                               stdin=subprocess.DEVNULL, errors="replace")
     except subprocess.TimeoutExpired:
         return f"importing it took longer than {PROBE_TIMEOUT_S:.0f}s"
