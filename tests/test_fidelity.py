@@ -98,11 +98,14 @@ def test_a_reset_does_not_make_a_user_spin_either(tmp_path):
     assert 2 <= received <= 4 + 1, received
 
 
-def test_an_on_fail_pause_backs_off_longer_than_the_think_times(tmp_path):
+@pytest.mark.parametrize("where", ["journey", "step"])
+def test_an_on_fail_pause_backs_off_longer_than_the_think_times(tmp_path, where):
+    step = {"request": "GET /api/products", "name": "products"}
+    journey: dict = {"name": "backs-off"}
+    (journey if where == "journey" else step)["on_fail_pause"] = "2s"
+    journey["steps"] = [step, {"think": "200ms"}]
     with CountingServer(status=500) as server:
-        run(tmp_path, server.url, [{"name": "backs-off", "on_fail_pause": "2s", "steps": [
-            {"request": "GET /api/products", "name": "products"}, {"think": "200ms"}]}],
-            seconds=5)
+        run(tmp_path, server.url, [journey], seconds=5)
         received = server.count - 1
     assert 2 <= received <= 3 + 1, received
 

@@ -3,13 +3,13 @@
 import ast
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from shop_loadtest.generate.blocks import to_block
 from shop_loadtest.generate.locustfile import render_locustfile
-from shop_loadtest.journeys import RequestStep, ThinkStep
 from shop_loadtest.scenario import load_scenario, load_scenario_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,16 +68,19 @@ def test_committed_locustfiles_are_current(path):
     assert committed.read_text() == expected, f"stale: run `make generate` ({rel})"
 
 
-def _steps_in(source: str) -> list[RequestStep | ThinkStep]:
-    """The RequestStep/ThinkStep calls of a generated file, rebuilt from their literals."""
-    kinds = {"RequestStep": RequestStep, "ThinkStep": ThinkStep}
-    out = []
+def _journeys_in(source: str) -> dict[str, list[Any]]:
+    """Each `Journey(...)` of a generated file, rebuilt from its code with nothing but the step
+    classes in scope: name -> [on_start, steps, on_stop] (loops, conditions and retries
+    included, so a nested step counts where it stands)."""
+    import shop_loadtest.journeys as steps
+
+    scope = {name: getattr(steps, name) for name in steps.__all__}
+    out = {}
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", "") in kinds:
-            args = [ast.literal_eval(a) for a in node.args]
-            kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
-            out.append(kinds[node.func.id](*args, **kwargs))
-    return sorted(out, key=repr)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Journey":
+            journey = eval(compile(ast.Expression(node), "generated", "eval"), scope)
+            out[journey.name] = [journey.on_start, journey.steps, journey.on_stop]
+    return out
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)
@@ -85,9 +88,9 @@ def test_generated_steps_are_exactly_the_scenario_steps(path):
     """Wrapped long literals still say the same thing: every step round-trips."""
     scenario = load_scenario(path)
     source = render_locustfile(scenario, source="s.yaml", output="o.py", base=path.parent)
-    expected = [s for j in scenario.journeys if j.class_ is None
-                for block in (j.on_start, j.steps, j.on_stop) for s in to_block(block)]
-    assert _steps_in(source) == sorted(expected, key=repr)
+    expected = {j.name: [to_block(block) for block in (j.on_start, j.steps, j.on_stop)]
+                for j in scenario.journeys if j.class_ is None}
+    assert _journeys_in(source) == expected
     assert max(len(line) for line in source.splitlines()[7:]) <= 100
 
 

@@ -32,6 +32,7 @@ from shop_loadtest.journeys import (
     Retry,
     Settings,
     ThinkStep,
+    pause_after_failure,
 )
 from shop_loadtest.journeys.checks import compile_response_check, json_type, same_url
 from shop_loadtest.runtime.process import Process
@@ -69,6 +70,15 @@ def _error(text: str) -> str:
      "s.yaml:6:9: journeys.0.steps.0: steps: goes with repeat: N, for: item in list or if:"),
     ("      - set: {a: 1}\n      - if: a\n        steps:\n          - request: GET /{{ b }}\n",
      "s.yaml:9:22: journeys.0.steps.1.steps.0.request: unknown variable 'b'"),
+    # on_fail_pause on a step
+    ("      - {think: 1s, on_fail_pause: 2s}\n",
+     "s.yaml:6:9: journeys.0.steps.0: on_fail_pause goes on a request step whose failure ends "
+     "the journey (not with on_fail: continue)"),
+    ("      - {request: GET /, on_fail: continue, on_fail_pause: 2s}\n",
+     "s.yaml:6:9: journeys.0.steps.0: on_fail_pause goes on a request step whose failure ends "
+     "the journey"),
+    ("      - {request: GET /, on_fail_pause: soon}\n",
+     "s.yaml:6:41: journeys.0.steps.0.on_fail_pause: expected a duration such as 90s"),
     # retry:
     ("      - {request: GET /, retry: {times: 11}}\n",
      "s.yaml:6:41: journeys.0.steps.0.retry.times: Input should be less than or equal to 10"),
@@ -451,3 +461,13 @@ def test_a_budget_may_name_an_endpoint_inside_a_block():
     load_scenario_text(text + "budgets: ['p95 of deal < 1s', 'p95 of c < 1s']\n", file="s.yaml")
     assert "no step produces an endpoint matching 'dael'" in _error(
         text + "budgets: ['p95 of dael < 1s']\n")
+
+
+def test_a_steps_on_fail_pause_is_generated_and_outlasts_the_journeys():
+    scenario = load_scenario_text(_journey("      - {request: GET /, on_fail_pause: 2s}\n"
+                                           "      - think: 500ms\n"), file="s.yaml")
+    source = render_locustfile(scenario, source="s.yaml", output="s.py")
+    assert "        RequestStep('GET', '/', name='GET /', on_fail_pause=2.0),\n" in source
+    block = to_block(scenario.journeys[0].steps)
+    assert pause_after_failure(block, 0, random.Random(1), 1.0) == 2.0
+    assert pause_after_failure(block, 0, random.Random(1), 3.0) == 3.0

@@ -73,6 +73,7 @@ def to_block(steps: Iterable[Any]) -> Block:
             status=tuple(step.expect.status) if step.expect and step.expect.status else None,
             follow_redirects=step.follow_redirects, on_fail=step.on_fail, timeout=step.timeout,
             retry=_retry(step.retry, steps[index + 1:index + 2]),
+            on_fail_pause=step.on_fail_pause,
         ))
     return out
 

@@ -48,6 +48,7 @@ class RequestStep:
     on_fail: str = "end_journey"
     timeout: float | None = None  # None: the scenario's (Settings.timeout)
     retry: Retry | None = None
+    on_fail_pause: float | None = None  # after this step's failure ends the journey
 
 
 @dataclass(frozen=True)
@@ -361,11 +362,18 @@ def step_template_texts(step: RequestStep | SetStep | RepeatStep | IfStep | ForS
 def pause_after_failure(steps: Sequence[object], failed_at: int, rng: random.Random,
                         on_fail_pause: float | None = None) -> float:
     """Seconds a user waits after a failure ended its steps at index `failed_at`: the think
-    times it did not reach (drawn as they would have been), or `on_fail_pause` when that is
-    longer. So a failing journey never runs faster than the plan.
+    times it did not reach (drawn as they would have been), or the journey's `on_fail_pause`,
+    or the failed request's own, whichever is longest. So a failing journey never runs faster
+    than the plan.
 
     >>> pause_after_failure([ThinkStep(1, 1), "GET /", ThinkStep(2, 2)], 1, random.Random())
     2
+    >>> failed = RequestStep("POST", "/api/checkout", "checkout", on_fail_pause=5.0)
+    >>> pause_after_failure([failed, ThinkStep(2, 2)], 0, random.Random(), 3.0)
+    5.0
     """
     rest = sum(s.draw(rng) for s in steps[failed_at + 1:] if isinstance(s, ThinkStep))
-    return max(rest, on_fail_pause or 0.0)
+    failed = steps[failed_at] if 0 <= failed_at < len(steps) else None
+    failed = getattr(failed, "step", failed)  # a compiled request keeps its step
+    own = failed.on_fail_pause if isinstance(failed, RequestStep) else None
+    return max(rest, on_fail_pause or 0.0, own or 0.0)

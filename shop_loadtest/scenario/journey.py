@@ -175,6 +175,10 @@ class Step(Model):
         default=None, gt=0, description="give up on this request after this long (a failed "
                                         "request of kind timeout); default: target.timeout")
     on_fail: OnFail = "end_journey"
+    on_fail_pause: Seconds | None = Field(
+        default=None, ge=0, description="when this request fails and ends the journey, wait at "
+                                        "least this long before the user's next run (over the "
+                                        "journey's on_fail_pause and the think times left)")
     think: ThinkValue | None = None
     retry: RetrySpec | None = Field(
         default=None, description=f"send the request again (at most {MAX_RETRY} tries) while "
@@ -244,6 +248,10 @@ class Step(Model):
             raise ValueError("if: needs an expression, e.g. if: \"stock > 0\"")
         if self.retry is not None and self.request is None:
             raise ValueError("retry: goes on a request step")
+        if self.on_fail_pause is not None and (self.request is None
+                                               or self.on_fail == "continue"):
+            raise ValueError("on_fail_pause goes on a request step whose failure ends the "
+                             "journey (not with on_fail: continue)")
         if kinds[0] in ("repeat", "for", "if") and self.steps is not None:
             word = "if" if kinds[0] == "if" else kinds[0]
             extra = self.model_fields_set - {"repeat", "for_", "if_", "steps"}
