@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from shop_loadtest.errors import ScenarioError
 from shop_loadtest.generate.blocks import to_block
 from shop_loadtest.generate.locustfile import render_locustfile
 from shop_loadtest.journeys import ExportStep, SecretEnv, export_row
@@ -22,8 +21,9 @@ from shop_loadtest.results import export_files
 from shop_loadtest.runtime.exports import Exports
 from shop_loadtest.scenario import load_scenario_text
 from tests.conftest import cli
+from tests.scenario_text import journey_text as _journey
+from tests.scenario_text import scenario_error as _error
 
-HEAD = "name: t\nload: {model: users, stages: [{duration: 10s, target: 1}]}\n"
 CHECKOUT = (
     "      - set: {email: '{{ faker.email() }}'}\n"
     "      - request: POST /api/cart/items\n"
@@ -35,15 +35,6 @@ CHECKOUT = (
 )
 
 
-def _journey(steps: str) -> str:
-    """A scenario whose one journey has `steps`; the first step is on line 6."""
-    return HEAD + "journeys:\n  - name: j\n    steps:\n" + steps
-
-
-def _error(text: str) -> str:
-    with pytest.raises(ScenarioError) as info:
-        load_scenario_text(text, file="s.yaml")
-    return str(info.value)
 
 
 @pytest.mark.parametrize(("steps", "message"), [

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from shop_loadtest.errors import ScenarioError
 from shop_loadtest.generate.blocks import to_block
 from shop_loadtest.generate.locustfile import render_locustfile
 from shop_loadtest.journeys import Journey, RequestStep, SetStep, Settings, target_names
@@ -23,20 +22,9 @@ from shop_loadtest.runtime.process import Process
 from shop_loadtest.runtime.sessions import Visit
 from shop_loadtest.scenario import load_scenario_text
 from tests.conftest import cli
-
-HEAD = "name: t\nload: {model: users, stages: [{duration: 10s, target: 1}]}\n"
-
-
-def _journey(steps: str) -> str:
-    """A scenario whose one journey has `steps`; the first step is on line 6."""
-    return HEAD + "journeys:\n  - name: j\n    steps:\n" + steps
-
-
-def _error(text: str) -> str:
-    with pytest.raises(ScenarioError) as info:
-        load_scenario_text(text, file="s.yaml")
-    return str(info.value)
-
+from tests.scenario_text import HEAD
+from tests.scenario_text import journey_text as _journey
+from tests.scenario_text import scenario_error as _error
 
 # --- set: validation ----------------------------------------------------------------------------
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from shop_loadtest.errors import ScenarioError
 from shop_loadtest.generate.blocks import to_block
 from shop_loadtest.generate.locustfile import render_locustfile
 from shop_loadtest.journeys import (
@@ -38,21 +37,13 @@ from shop_loadtest.journeys.checks import compile_response_check, json_type, sam
 from shop_loadtest.runtime.process import Process
 from shop_loadtest.scenario import load_scenario_text, parse_for
 from tests.conftest import cli
+from tests.scenario_text import journey_text as _journey
+from tests.scenario_text import scenario_error as _error
 
-HEAD = "name: t\nload: {model: users, stages: [{duration: 10s, target: 1}]}\n"
 LIST = ("      - request: GET /api/deals\n"
         "        capture: {ids: {from: 'json:$.items[*].id', pick: all}}\n")
 
 
-def _journey(steps: str) -> str:
-    """A scenario whose one journey has `steps`; the first step is on line 6."""
-    return HEAD + "journeys:\n  - name: j\n    steps:\n" + steps
-
-
-def _error(text: str) -> str:
-    with pytest.raises(ScenarioError) as info:
-        load_scenario_text(text, file="s.yaml")
-    return str(info.value)
 
 
 # --- validation --------------------------------------------------------------------------------
