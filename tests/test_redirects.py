@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shop_loadtest.journeys import MAX_REDIRECTS, RedirectError, hop_name, next_hop
+from shop_loadtest.journeys import MAX_REDIRECTS, RedirectError, hop_name, next_hop, with_scheme
 
 URL = "http://shop.test:8800/cart/add?x=1"
 
@@ -53,3 +53,16 @@ def test_hops_are_named_after_the_step():
     assert hop_name("POST /cart/add", 0) == "POST /cart/add"
     assert hop_name("POST /cart/add", 2) == "POST /cart/add (redirect 2)"
     assert MAX_REDIRECTS == 10
+
+
+@pytest.mark.parametrize(("url", "base", "expected"), [
+    ("//127.0.0.2:9/x", "http://127.0.0.1:8800", "http://127.0.0.2:9/x"),
+    ("//other/x?y=1", "https://shop.example", "https://other/x?y=1"),
+    ("/api/products", "http://127.0.0.1:8800", "/api/products"),
+    ("http://127.0.0.2/x", "http://127.0.0.1", "http://127.0.0.2/x"),
+])
+def test_a_scheme_less_url_takes_the_targets_scheme_so_the_guard_sees_its_host(url, base,
+                                                                                expected):
+    """A rendered `//host/x` must reach the allowlist as the host it names (the runtime's
+    `_send` passes every URL through `with_scheme`)."""
+    assert with_scheme(url, base) == expected

@@ -53,6 +53,7 @@ from shop_loadtest.journeys.redirects import (
     RedirectError,
     hop_name,
     next_hop,
+    with_scheme,
 )
 from shop_loadtest.journeys.steps import (
     DEFAULT_TIMEOUT_S,
@@ -154,6 +155,7 @@ __all__ = [
     "make_environment",
     "names_used",
     "next_hop",
+    "with_scheme",
     "pause_after_failure",
     "read_csv",
     "step_template_texts",

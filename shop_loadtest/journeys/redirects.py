@@ -59,6 +59,19 @@ def next_hop(method: str, status: int, url: str, location: str | None) -> Hop | 
     return Hop(new_method, target, keep_body, same)
 
 
+def with_scheme(url: str, base_url: str) -> str:
+    """A rendered or captured `//host/x` is a URL without its scheme, as a browser reads it:
+    made absolute with the target's scheme, so the guard judges its host (the HTTP client
+    would refuse it as a request target, with an error no request event records).
+
+    >>> with_scheme("//127.0.0.2:9/x", "https://shop:8443"), with_scheme("/x", "http://shop")
+    ('https://127.0.0.2:9/x', '/x')
+    """
+    if not url.startswith("//"):
+        return url
+    return f"{base_url.split(':', 1)[0]}:{url}"
+
+
 def hop_name(step_name: str, hop: int) -> str:
     """The stats name of the `hop`-th redirect followed from a step: `name (redirect 1)`."""
     return step_name if hop == 0 else f"{step_name} (redirect {hop})"

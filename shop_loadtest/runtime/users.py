@@ -54,6 +54,7 @@ from shop_loadtest.journeys import (
     next_hop,
     pause_after_failure,
     target_names,
+    with_scheme,
 )
 
 # user_class: locustfiles generated before it moved import it from here
@@ -317,11 +318,7 @@ class _JourneyMixin:
             kwargs: dict[str, Any] = {}
         else:
             kwargs = {"json": payload} if req.is_json else {"data": payload}
-        if url.startswith("//"):
-            # A rendered or captured `//host/x` is a URL without its scheme, as a browser reads
-            # it: made absolute, the guard judges its host (the client would refuse it as a
-            # request target with a ValueError that no request event records).
-            url = f"{self.client.base_url.split(':', 1)[0]}:{url}"
+        url = with_scheme(url, self.client.base_url)
         method, name, hop = step.method, step.name, 0
         chain: list[int] = []  # each hop's status, for a redirect_chain check
         while True:
