@@ -113,6 +113,8 @@ class CompiledRequest:
     status_on_fail: str
     timeout: float
     until: Renderer | None = None  # the retry's test, over the captures and `response`
+    # method, URL and headers are constants and there is no body: the same bytes every time
+    fixed: bool = False
     judged: bool = field(init=False)  # reads the response: sent with catch_response
 
     def __post_init__(self) -> None:
@@ -202,6 +204,8 @@ def compile_request(env: SandboxedEnvironment, step: RequestStep,
         timeout=step.timeout if step.timeout is not None else timeout,
         until=(compile_test(env, step.retry.until) if step.retry and step.retry.until
                else None),
+        fixed=(payload is None and is_constant(step.path) and is_constant(merged)
+               and (not step.query or is_constant(step.query))),
     )
 
 

@@ -1,10 +1,11 @@
 """The open model on a closed-model engine: arrivals scheduled by the clock, not by users.
 
-One scheduler greenlet per load process releases arrival tickets at the instants given by the
-shape (evenly spaced or Poisson), for this process's share of the rate. A pool of users takes
-tickets; an arrival that finds no free user waits in the queue and counts as late, and one
-that waited longer than `max_lateness` is dropped and counted: a slow target can no longer
-lower the arrival rate without it showing (coordinated omission).
+One scheduler per load process (a timer in the hub, no greenlet of its own) releases arrival
+tickets at the instants given by the shape (evenly spaced or Poisson), for this process's
+share of the rate. A pool of users takes tickets; an arrival that finds no free user waits in
+the queue and counts as late, and one that waited longer than `max_lateness` is dropped and
+counted: a slow target can no longer lower the arrival rate without it showing
+(coordinated omission).
 
 Every ticket ends as exactly one of `started` or `dropped` (tickets still queued when the load
 stops are dropped), so over a run `due == started + dropped`. A ticket dropped while every user
@@ -32,7 +33,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import gevent
 from gevent.hub import Waiter, get_hub
 
 from shop_loadtest.hdr import new_histogram
@@ -119,17 +119,23 @@ class ArrivalScheduler:
         # every worker would make all of them arrive at the same instants.
         rng = random.Random(None if seed is None else f"{seed}/{index}/{count}")
         self._times = arrival_times(profile, index=index, count=count, mode=mode, rng=rng)
-        self._greenlet: gevent.Greenlet | None = None
+        self._loop = get_hub().loop
+        self._timer: Any = None
+        self._pending: float | None = None
+        self._stopped = False
         self.finished = False
 
     def start(self) -> None:
-        self._greenlet = gevent.spawn(self._run)
+        self._pending = next(self._times, None)
+        self._arm()
 
     def stop(self) -> None:
         """Stop releasing tickets; the ones still waiting were never started: dropped. The
         users still waiting are woken with no ticket, so a graceful stop need not wait."""
-        if self._greenlet is not None:
-            self._greenlet.kill(block=False)
+        self._stopped = True
+        if self._timer is not None:
+            self._timer.close()
+            self._timer = None
         full = self._full()
         while self._queue:
             self._queue.popleft()
@@ -145,25 +151,40 @@ class ArrivalScheduler:
     def journey_ended(self) -> None:
         self.in_flight -= 1
 
-    def _run(self) -> None:
-        # Release every ticket that is due, then sleep until the next one: at thousands of
-        # arrivals per second the loop wakes about once a millisecond, not once per arrival.
+    def _arm(self) -> None:
+        """Wake (`_release`) when the next ticket is due, or in 0.5 s at most."""
+        if self._pending is None:
+            self.finished = True
+            return
+        if self._stopped:
+            return
+        delay = self.doors_open + self._pending - time.time()
+        self._timer = timer = self._loop.timer(min(max(delay, 0.0), 0.5))
+        timer.start(self._release)
+
+    def _release(self) -> None:
+        # Runs in the hub, from the timer: no scheduler greenlet to switch to and back from
+        # for every arrival, so a ticket costs what a paced user's sleep costs. Every ticket
+        # that is due goes out at once, so at thousands of arrivals per second the timer
+        # fires about once a millisecond, not once per arrival.
+        if self._timer is not None:
+            self._timer.close()
+            self._timer = None
+        if self._stopped:
+            return
+        now = time.time()
         doors_open = self.doors_open
-        pending = next(self._times, None)
-        while pending is not None:
-            now = time.time()
-            due_abs = doors_open + pending
-            if due_abs > now:
-                gevent.sleep(min(due_abs - now, 0.5))
-                continue
+        pending = self._pending
+        if pending is not None and doors_open + pending <= now:
             self._drop_stale(now)
             queue = self._queue
             while pending is not None and doors_open + pending <= now:
                 queue.append(doors_open + pending)
                 self.counts.due += 1
                 pending = next(self._times, None)
-            queue.hand_out()
-        self.finished = True
+            self._pending = pending
+            queue.hand_out_now()
+        self._arm()
 
     def _drop_stale(self, now: float) -> None:
         queue = self._queue
@@ -237,6 +258,10 @@ class _Tickets(deque[float]):
 
     def _hand_out(self) -> None:
         self._handing_out = False
+        self.hand_out_now()
+
+    def hand_out_now(self) -> None:
+        """`hand_out`, when already running in the hub (a timer's callback)."""
         waiting = self._waiting
         while self and waiting:
             waiting.pop().switch(self.popleft())

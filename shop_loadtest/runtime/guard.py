@@ -4,9 +4,12 @@ made, and refused (nothing sent) when its host is not allowed.
 
 FastHttpUser's client (geventhttpclient) opens every hop through `UserAgent._urlopen`, so the
 guard sits there: rendered and captured URLs, `//host` paths, redirects followed by the
-library and hops followed one by one through the session all pass it. HttpUser's client
-(requests) sends every hop through `Session.send`. A hand-written `class:` user's `client`
-is guarded when it is assigned, whatever session it is given (see `guarded_client`).
+library and hops followed one by one through the session all pass it. A step sent through its
+lean lane (`runtime/lane.py`: fixed bytes, no `_urlopen`) asks the same `HostGuard.allows`
+before every send, and goes the session's way, to be refused there, when it says no.
+HttpUser's client (requests) sends every hop through `Session.send`. A hand-written `class:`
+user's `client` is guarded when it is assigned, whatever session it is given (see
+`guarded_client`).
 
 A refusal is a failed request (status 0, kind `refused: host not allowed`, recorded by
 Locust's request event as any connection error) and is also counted by the guard itself,

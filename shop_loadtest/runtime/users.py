@@ -63,6 +63,7 @@ from shop_loadtest.runtime.client import RequestTimer, send_once
 from shop_loadtest.runtime.cookies import use_lean_cookie_jar
 from shop_loadtest.runtime.flow import COMPOSITE, for_items, planned
 from shop_loadtest.runtime.guard import guard_session, process_guard
+from shop_loadtest.runtime.lane import Lane, lane_for
 from shop_loadtest.runtime.process import Block, process
 from shop_loadtest.runtime.sessions import Visit
 
@@ -89,7 +90,9 @@ class _JourneyMixin:
         use_lean_cookie_jar(self.client)
         send_once(self.client)
         # `_agent.slt_where` names the step being sent, for the refusal message.
-        self._agent = guard_session(self.client, process_guard(self.environment, self.host))
+        self._guard = process_guard(self.environment, self.host)
+        self._agent = guard_session(self.client, self._guard)
+        self._lanes: dict[int, Lane | None] = {}  # id(CompiledRequest) -> its lane, if fixed
         self._timer = RequestTimer()
         # (try, of tries, passed) while a retry step runs: `_judge` tests its until
         self._try: tuple[int, int, bool] | None = None
@@ -319,13 +322,15 @@ class _JourneyMixin:
         else:
             kwargs = {"json": payload} if req.is_json else {"data": payload}
         url = with_scheme(url, self.client.base_url)
+        lane = self._lane(req, url, headers) if req.fixed else None
         method, name, hop = step.method, step.name, 0
         chain: list[int] = []  # each hop's status, for a redirect_chain check
         while True:
             # The last hop allowed goes through catch_response, so one more redirect can fail.
             judged = req.judged or hop == MAX_REDIRECTS
             try:
-                resp = self._request(method, url, name, headers, kwargs, req.timeout, judged)
+                resp = self._request(method, url, name, headers, kwargs, req.timeout, judged,
+                                     lane if hop == 0 else None)
             except ValueError as exc:  # the client would not build it: nothing was sent
                 message = self._proc.secrets.scrub(f"invalid request URL: {exc}")
                 self._record_error(method, name, InvalidRequest(message))
@@ -372,18 +377,32 @@ class _JourneyMixin:
             hop += 1
             name = hop_name(step.name, hop)
 
+    def _lane(self, req: CompiledRequest, url: str, headers: dict[str, Any]) -> Lane | None:
+        key = id(req)  # compiled steps live as long as the process
+        try:
+            return self._lanes[key]
+        except KeyError:
+            lane = self._lanes[key] = lane_for(self.client, req.step.method, url, headers)
+            return lane
+
     def _request(self, method: str, url: str, name: str, headers: dict[str, Any],
-                 kwargs: dict[str, Any], timeout: float, catch: bool) -> Any:
-        """One request through the user's session (a step's, or a redirect hop's), within
-        `timeout` (`self._timer.fired` tells whether it ran out). A request its user is
-        stopped in the middle of is recorded as in flight at stop."""
+                 kwargs: dict[str, Any], timeout: float, catch: bool,
+                 lane: Lane | None = None) -> Any:
+        """One request through the user's session (a step's, or a redirect hop's), or its
+        lane when the step's request is fixed (`runtime/lane.py`: the same bytes and the same
+        recording, fewer layers), within `timeout` (`self._timer.fired` tells whether it ran
+        out). A request its user is stopped in the middle of is recorded as in flight at
+        stop."""
         timer = self._timer
         began = time.perf_counter()
         timer.start(timeout)
         try:
-            resp = self.client.request(method, url, name=name, headers=headers,
-                                       catch_response=catch, context=self._context(),
-                                       **kwargs)
+            if lane is not None and lane.usable(self._guard):
+                resp = lane.send(self.client, name, catch, self._context())
+            else:
+                resp = self.client.request(method, url, name=name, headers=headers,
+                                           catch_response=catch, context=self._context(),
+                                           **kwargs)
         except GreenletExit:
             state = getattr(self.environment, "shop_loadtest", None)
             if state is not None:
