@@ -76,7 +76,17 @@ class ScriptedServer:
                         return
                     data += chunk
                 head, _, data = data.partition(b"\r\n\r\n")
-                self.received.append(head + b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                while len(data) < length:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                body, data = data[:length], data[length:]
+                self.received.append(head + b"\r\n\r\n" + body)
                 path = head.split(b" ")[1].decode().split("?")[0]
                 answer = ANSWERS.get(path, OK)
                 if answer == "reset":  # RST, not FIN
@@ -99,13 +109,12 @@ BOTH_WAYS = """
     from locust.contrib.fasthttp import FastHttpSession
     from shop_loadtest.runtime.client import RequestTimer, send_once
     from shop_loadtest.runtime.cookies import use_lean_cookie_jar
-    from shop_loadtest.runtime.lane import lane_for
+    from shop_loadtest.runtime.lane import lane_for, prepare_or_none, send
     from shop_loadtest.journeys.failures import describe_failure, failure_sample
 
     events = []
     env = Environment()
     env.events.request.add_listener(lambda **kw: events.append(kw))
-    HEADERS = {"Accept": "application/json", "X-Campaign": "spring"}
 
     def session():
         # as the runtime's users make theirs: no redirects, no retries, no socket timeouts
@@ -130,18 +139,29 @@ BOTH_WAYS = """
             "sample": failure_sample("GET", kw["url"], resp, lambda t: t) if exc else None,
         }
 
-    def send(way, path, catch):
+    class Allow:
+        def allows(self, scheme, netloc, url):
+            return True
+    GUARD = Allow()
+
+    def send_one(way, spec, catch):
+        method, path, headers, kwargs, cookie = spec
         s = session()
+        if cookie:  # a cookie in the jar first: the request must carry it
+            s.request("GET", "/cookie", name="cookie first")
+            events.pop()
         timer = RequestTimer()
         timer.start(0.4)
         try:
             if way == "lane":
-                lane = lane_for(s, "GET", path, HEADERS)
-                assert lane is not None and lane.usable(GUARD), path
-                r = lane.send(s, "step " + path, catch, {"late_ms": 1.5})
+                fixed = not kwargs and not cookie
+                prep = (lane_for(s, method, path, headers) if fixed else
+                        prepare_or_none(s, method, path, headers, kwargs))
+                assert prep is not None and prep.usable(GUARD, empty_jar=fixed), spec
+                r = send(s, prep, "step " + path, catch, {"late_ms": 1.5})
             else:
-                r = s.request("GET", path, name="step " + path, headers=HEADERS,
-                              catch_response=catch, context={"late_ms": 1.5})
+                r = s.request(method, path, name="step " + path, headers=headers,
+                              catch_response=catch, context={"late_ms": 1.5}, **kwargs)
         finally:
             timer.cancel()
         if catch:
@@ -152,33 +172,46 @@ BOTH_WAYS = """
         jar = sorted((c.name, c.value) for c in s.cookiejar)
         return {"event": event(events.pop()), "jar": jar, "left": len(events)}
 
-    class Allow:
-        def allows(self, scheme, netloc, url):
-            return True
-    GUARD = Allow()
     out = {}
-    for path in PATHS:
+    for key, spec in SPECS.items():
         for catch in (False, True):
-            out[path + ("?catch" if catch else "")] = [send(way, path, catch)
-                                                       for way in ("session", "lane")]
+            out[key + ("?catch" if catch else "")] = [send_one(way, spec, catch)
+                                                      for way in ("session", "lane")]
     print(json.dumps(out))
 """
+
+HEADERS = {"Accept": "application/json", "X-Campaign": "spring"}
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+# name -> (method, path, headers, session keyword arguments, a cookie in the jar first)
+SPECS: dict[str, tuple[str, str, dict[str, str], dict[str, Any], bool]] = {
+    **{path: ("GET", path, HEADERS, {}, False) for path in ANSWERS},
+    "json": ("POST", "/ok", HEADERS, {"json": {"product_id": 7, "name": "Zoë", "n": [1]}},
+             False),
+    "json-full": ("PUT", "/full", {}, {"json": [1, 2]}, False),
+    "form": ("POST", "/ok", FORM, {"data": "email=a%40b.test&name=Zo%C3%AB"}, False),
+    "body": ("POST", "/missing", {}, {"data": "plain words"}, False),
+    "cookie": ("GET", "/ok", HEADERS, {}, True),
+    "cookie-json": ("POST", "/cookie", {}, {"json": {"a": 1}}, True),
+    "query": ("GET", "/ok?q=red shoes&size=ü&x=1%202", {}, {}, False),
+    "post-reset": ("POST", "/reset", {}, {"json": {"a": 1}}, False),
+    "post-slow": ("POST", "/slow", {}, {"data": "x=1"}, False),
+}
 
 
 @pytest.fixture(scope="module")
 def both_ways() -> tuple[dict[str, Any], list[bytes]]:
     with ScriptedServer() as server:
         got = in_engine(BOTH_WAYS.replace("URL", repr(server.url))
-                        .replace("PATHS", repr(list(ANSWERS))), timeout=120)
+                        .replace("SPECS", repr(SPECS)), timeout=120)
         received = list(server.received)
     return got, received
 
 
-@pytest.mark.parametrize("path", list(ANSWERS))
+@pytest.mark.parametrize("key", list(SPECS))
 @pytest.mark.parametrize("catch", [False, True])
-def test_the_lane_records_what_the_session_records(both_ways, path, catch):
+def test_the_lane_records_what_the_session_records(both_ways, key, catch):
     got, _ = both_ways
-    session, lane = got[path + ("?catch" if catch else "")]
+    session, lane = got[key + ("?catch" if catch else "")]
     assert lane == session
     assert session["left"] == 0  # one event per request, not more
 
@@ -200,17 +233,27 @@ def test_the_cases_fail_as_a_shop_would_make_them_fail(both_ways):
     assert lane["/cookie"]["jar"] == [["sid", "abc"]]
     assert lane["/redirect"]["event"]["response"] == ["FastResponse", 302, "/ok"]
     assert got["/ok?catch"][1]["event"]["failure"] == ["check failed", "judged 5"]
+    assert got["json-full"][1]["event"]["failure"] == ["HTTP 507", "database or disk is full"]
+    assert got["post-slow"][1]["event"]["failure"][0] == "timeout"
 
 
 def test_the_shop_receives_the_same_bytes_either_way(both_ways):
     _, received = both_ways
-    assert len(received) == 2 * 2 * len(ANSWERS)  # each request once, whatever its fate
-    pairs = list(zip(received[::2], received[1::2], strict=True))
-    for session_bytes, lane_bytes in pairs:
+    # in the order sent: per spec, without and with catch_response, the session's request
+    # then the lane's, each after its own first request for a cookie where the spec asks
+    sends = [(2 if spec[4] else 1) for spec in SPECS.values() for _ in range(2)]
+    assert len(received) == 2 * sum(sends)  # each request once, whatever its fate
+    at = 0
+    for n in sends:
+        session_bytes, lane_bytes = received[at:at + n], received[at + n:at + 2 * n]
         assert lane_bytes == session_bytes
+        at += 2 * n
     first = received[0].decode("latin-1")
     assert first.startswith("GET /ok HTTP/1.1\r\n")
     assert "X-Campaign: spring" in first and "Accept-Encoding: gzip, deflate, br" in first
+    text = b"".join(received).decode("latin-1")
+    assert '{"product_id": 7, "name": "Zo\\u00eb", "n": [1]}' in text  # the JSON body
+    assert "Cookie: sid=abc" in text  # a request with a cookie in the jar carries it
 
 
 LANE_RULES = """
@@ -221,7 +264,7 @@ LANE_RULES = """
     from shop_loadtest.runtime.client import send_once
     from shop_loadtest.runtime.cookies import use_lean_cookie_jar
     from shop_loadtest.runtime.guard import HostGuard
-    from shop_loadtest.runtime.lane import lane_for
+    from shop_loadtest.runtime.lane import lane_for, prepare_or_none, send
     from shop_loadtest.safety.hosts import Allowlist
 
     env = Environment()
@@ -240,14 +283,17 @@ LANE_RULES = """
     lane = lane_for(s, "GET", "/x", {})
     kept = [lane.usable(guard)]
     for _ in range(5):
-        lane.send(s, "x", False, {})
+        send(s, lane, "x", False, {})
+    elsewhere = lane_for(s, "GET", "http://127.0.0.2:9/x", {})
     s.cookiejar.set_cookie(Cookie(0, "sid", "1", None, False, "127.0.0.1", False, False, "/",
                                   True, False, None, False, None, None, {}))
-    kept.append(lane.usable(guard))   # a cookie to send: the session's path adds it
-    elsewhere = lane_for(s, "GET", "http://127.0.0.2:9/x", {})
+    kept.append(lane.usable(guard))   # a cookie to send: bytes built before cannot carry it
     out = {
         "kept": kept,
+        "with_cookies": None is lane_for(s, "GET", "/x", {}),  # nor are they built with one
         "elsewhere": elsewhere.usable(guard),   # the allowlist is asked on every send
+        "elsewhere_built": prepare_or_none(s, "POST", "http://127.0.0.2:9/x", {},
+                                           {"json": {}}).usable(guard, empty_jar=False),
         "failures": [repr(e) for e in seen if e is not None],
         "proxy": None is lane_for(session(proxy_host="127.0.0.1", proxy_port=9), "GET", "/x", {}),
         "chunked": None is lane_for(s, "GET", "/x", {"Transfer-Encoding": "chunked"}),
@@ -267,10 +313,10 @@ def test_the_lane_keeps_one_connection_and_steps_aside_when_it_cannot_be_exact()
     assert (requests, connections) == (5, 1)  # kept alive, each request sent once
     assert got["failures"] == []
     assert got["kept"] == [True, False]
-    assert got["elsewhere"] is False
+    assert got["elsewhere"] is False and got["elsewhere_built"] is False
     # a proxy, a body framed in chunks, a 100-continue, a request the client would refuse, or a
     # session that retries or follows redirects itself: the session's own path sends those
-    for case in ("proxy", "chunked", "expect", "bad_method", "retries"):
+    for case in ("proxy", "chunked", "expect", "bad_method", "retries", "with_cookies"):
         assert got[case] is True, case
 
 
@@ -283,7 +329,7 @@ def test_a_kept_alive_socket_the_server_closed_is_replaced_through_the_lane_too(
     lane = lane_for(s, "GET", "/x", {})
     texts = []
     for _ in range(4):
-        texts.append(lane.send(s, "x", False, {}).text)
+        texts.append(send(s, lane, "x", False, {}).text)
         time.sleep(0.05)  # the server's FIN arrives while the socket sits in the pool
     print(json.dumps({"texts": texts, "failures": [repr(e) for e in seen if e is not None]}))
     """)

@@ -151,14 +151,14 @@ class ArrivalScheduler:
     def journey_ended(self) -> None:
         self.in_flight -= 1
 
-    def _arm(self) -> None:
+    def _arm(self, now: float | None = None) -> None:
         """Wake (`_release`) when the next ticket is due, or in 0.5 s at most."""
         if self._pending is None:
             self.finished = True
             return
         if self._stopped:
             return
-        delay = self.doors_open + self._pending - time.time()
+        delay = self.doors_open + self._pending - (time.time() if now is None else now)
         self._timer = timer = self._loop.timer(min(max(delay, 0.0), 0.5))
         timer.start(self._release)
 
@@ -166,10 +166,9 @@ class ArrivalScheduler:
         # Runs in the hub, from the timer: no scheduler greenlet to switch to and back from
         # for every arrival, so a ticket costs what a paced user's sleep costs. Every ticket
         # that is due goes out at once, so at thousands of arrivals per second the timer
-        # fires about once a millisecond, not once per arrival.
-        if self._timer is not None:
-            self._timer.close()
-            self._timer = None
+        # fires about once a millisecond, not once per arrival. A one-shot timer that fired
+        # has stopped itself: nothing to close.
+        self._timer = None
         if self._stopped:
             return
         now = time.time()
@@ -184,7 +183,9 @@ class ArrivalScheduler:
                 pending = next(self._times, None)
             self._pending = pending
             queue.hand_out_now()
-        self._arm()
+            self._arm()  # handing out ran users: the clock moved on
+            return
+        self._arm(now)
 
     def _drop_stale(self, now: float) -> None:
         queue = self._queue

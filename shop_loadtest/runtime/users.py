@@ -63,7 +63,7 @@ from shop_loadtest.runtime.client import RequestTimer, send_once
 from shop_loadtest.runtime.cookies import use_lean_cookie_jar
 from shop_loadtest.runtime.flow import COMPOSITE, for_items, planned
 from shop_loadtest.runtime.guard import guard_session, process_guard
-from shop_loadtest.runtime.lane import Lane, lane_for
+from shop_loadtest.runtime.lane import Prepared, lane_for, prepare_or_none, send
 from shop_loadtest.runtime.process import Block, process
 from shop_loadtest.runtime.sessions import Visit
 
@@ -92,7 +92,8 @@ class _JourneyMixin:
         # `_agent.slt_where` names the step being sent, for the refusal message.
         self._guard = process_guard(self.environment, self.host)
         self._agent = guard_session(self.client, self._guard)
-        self._lanes: dict[int, Lane | None] = {}  # id(CompiledRequest) -> its lane, if fixed
+        # id(CompiledRequest) -> the bytes of its fixed request (runtime/lane.py)
+        self._lanes: dict[int, Prepared | None] = {}
         self._timer = RequestTimer()
         # (try, of tries, passed) while a retry step runs: `_judge` tests its until
         self._try: tuple[int, int, bool] | None = None
@@ -377,32 +378,38 @@ class _JourneyMixin:
             hop += 1
             name = hop_name(step.name, hop)
 
-    def _lane(self, req: CompiledRequest, url: str, headers: dict[str, Any]) -> Lane | None:
+    def _lane(self, req: CompiledRequest, url: str, headers: dict[str, Any]) -> Prepared | None:
         key = id(req)  # compiled steps live as long as the process
-        try:
-            return self._lanes[key]
-        except KeyError:
-            lane = self._lanes[key] = lane_for(self.client, req.step.method, url, headers)
-            return lane
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = lane_for(self.client, req.step.method, url, headers)
+            if lane is not None:  # else tried again next time (built with cookies: not kept)
+                self._lanes[key] = lane
+        return lane
 
     def _request(self, method: str, url: str, name: str, headers: dict[str, Any],
                  kwargs: dict[str, Any], timeout: float, catch: bool,
-                 lane: Lane | None = None) -> Any:
-        """One request through the user's session (a step's, or a redirect hop's), or its
-        lane when the step's request is fixed (`runtime/lane.py`: the same bytes and the same
-        recording, fewer layers), within `timeout` (`self._timer.fired` tells whether it ran
-        out). A request its user is stopped in the middle of is recorded as in flight at
-        stop."""
+                 lane: Prepared | None = None) -> Any:
+        """One request (a step's, or a redirect hop's) through the lean lane
+        (`runtime/lane.py`: the session's own bytes and recording, fewer layers), or through
+        the user's session when the lane cannot send it exactly; within `timeout`
+        (`self._timer.fired` tells whether it ran out). `lane` holds a fixed step's bytes,
+        built once. A request its user is stopped in the middle of is recorded as in flight
+        at stop."""
         timer = self._timer
         began = time.perf_counter()
         timer.start(timeout)
         try:
             if lane is not None and lane.usable(self._guard):
-                resp = lane.send(self.client, name, catch, self._context())
+                resp = send(self.client, lane, name, catch, self._context())
             else:
-                resp = self.client.request(method, url, name=name, headers=headers,
-                                           catch_response=catch, context=self._context(),
-                                           **kwargs)
+                prep = prepare_or_none(self.client, method, url, headers, kwargs)
+                if prep is not None and prep.usable(self._guard, empty_jar=False):
+                    resp = send(self.client, prep, name, catch, self._context())
+                else:
+                    resp = self.client.request(method, url, name=name, headers=headers,
+                                               catch_response=catch, context=self._context(),
+                                               **kwargs)
         except GreenletExit:
             state = getattr(self.environment, "shop_loadtest", None)
             if state is not None:
