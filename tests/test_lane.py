@@ -180,6 +180,13 @@ BOTH_WAYS = """
     print(json.dumps(out))
 """
 
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+CLOSED_PORT = _closed_port()
 HEADERS = {"Accept": "application/json", "X-Campaign": "spring"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 # name -> (method, path, headers, session keyword arguments, a cookie in the jar first)
@@ -195,6 +202,8 @@ SPECS: dict[str, tuple[str, str, dict[str, str], dict[str, Any], bool]] = {
     "query": ("GET", "/ok?q=red shoes&size=ü&x=1%202", {}, {}, False),
     "post-reset": ("POST", "/reset", {}, {"json": {"a": 1}}, False),
     "post-slow": ("POST", "/slow", {}, {"data": "x=1"}, False),
+    # nobody listens there: refused before anything is sent
+    "refused": ("GET", f"http://127.0.0.1:{CLOSED_PORT}/ok", {}, {}, False),
 }
 
 
@@ -235,13 +244,15 @@ def test_the_cases_fail_as_a_shop_would_make_them_fail(both_ways):
     assert got["/ok?catch"][1]["event"]["failure"] == ["check failed", "judged 5"]
     assert got["json-full"][1]["event"]["failure"] == ["HTTP 507", "database or disk is full"]
     assert got["post-slow"][1]["event"]["failure"][0] == "timeout"
+    assert got["refused"][1]["event"]["failure"][0] == "ConnectionRefusedError"
 
 
 def test_the_shop_receives_the_same_bytes_either_way(both_ways):
     _, received = both_ways
     # in the order sent: per spec, without and with catch_response, the session's request
     # then the lane's, each after its own first request for a cookie where the spec asks
-    sends = [(2 if spec[4] else 1) for spec in SPECS.values() for _ in range(2)]
+    sends = [(2 if spec[4] else 1) for key, spec in SPECS.items() for _ in range(2)
+             if key != "refused"]
     assert len(received) == 2 * sum(sends)  # each request once, whatever its fate
     at = 0
     for n in sends:
@@ -294,6 +305,10 @@ LANE_RULES = """
         "elsewhere": elsewhere.usable(guard),   # the allowlist is asked on every send
         "elsewhere_built": prepare_or_none(s, "POST", "http://127.0.0.2:9/x", {},
                                            {"json": {}}).usable(guard, empty_jar=False),
+        # given the guard, a refused host is refused before a client is made for it
+        "refused_early": None is prepare_or_none(s, "GET", "http://127.0.0.3:9/x", {}, {},
+                                                 guard),
+        "clients": sorted(f"{h}:{p}" for h, p in s.client.clientpool.clients),
         "failures": [repr(e) for e in seen if e is not None],
         "proxy": None is lane_for(session(proxy_host="127.0.0.1", proxy_port=9), "GET", "/x", {}),
         "chunked": None is lane_for(s, "GET", "/x", {"Transfer-Encoding": "chunked"}),
@@ -314,6 +329,7 @@ def test_the_lane_keeps_one_connection_and_steps_aside_when_it_cannot_be_exact()
     assert got["failures"] == []
     assert got["kept"] == [True, False]
     assert got["elsewhere"] is False and got["elsewhere_built"] is False
+    assert got["refused_early"] is True and "127.0.0.3:9" not in got["clients"]
     # a proxy, a body framed in chunks, a 100-continue, a request the client would refuse, or a
     # session that retries or follows redirects itself: the session's own path sends those
     for case in ("proxy", "chunked", "expect", "bad_method", "retries", "with_cookies"):

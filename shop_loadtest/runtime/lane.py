@@ -83,10 +83,12 @@ class Prepared:
 
 
 def prepare(session: Any, method: str, url: str, headers: dict[str, Any] | None,
-            data: Any = None, json_body: Any = None) -> Prepared:
+            data: Any = None, json_body: Any = None, guard: Any = None) -> Prepared:
     """`session.request(method, url, headers=headers, data=data, json=json_body)` up to the
     socket, as `FastHttpSession.request`, `UserAgent.urlopen` and `HTTPClient.request` build
-    it; raises ValueError (LaneRefused among them) for what must go the session's way."""
+    it; raises ValueError (LaneRefused among them) for what must go the session's way. With
+    a `guard`, a host it refuses is refused before a client is made for it, as in the
+    session's own path."""
     agent = session.client
     if agent.max_retries or agent.max_redirects:  # the lane does neither
         raise LaneRefused("a session that retries or follows redirects")
@@ -113,6 +115,8 @@ def prepare(session: Any, method: str, url: str, headers: dict[str, Any] | None,
         agent.cookiejar.add_cookie_header(request)
     # HTTPClient.request: the body as bytes, the request text
     split = request.url_split
+    if guard is not None and not guard.allows(split.scheme, split.netloc, split):
+        raise LaneRefused("a host the allowlist refuses")
     client = agent.clientpool.get_client(split)
     body = request.payload
     if body is None:
@@ -146,11 +150,12 @@ def prepare(session: Any, method: str, url: str, headers: dict[str, Any] | None,
 
 
 def prepare_or_none(session: Any, method: str, url: str, headers: dict[str, Any] | None,
-                    kwargs: dict[str, Any]) -> Prepared | None:
+                    kwargs: dict[str, Any], guard: Any = None) -> Prepared | None:
     """`prepare`, or None when the request must go the session's way (which then sends it,
-    or reports why it cannot)."""
+    refuses it, or reports why it cannot be built)."""
     try:
-        return prepare(session, method, url, headers, kwargs.get("data"), kwargs.get("json"))
+        return prepare(session, method, url, headers, kwargs.get("data"), kwargs.get("json"),
+                       guard)
     except (ValueError, UnicodeError, TypeError):
         return None
 
@@ -246,9 +251,10 @@ def send(session: Any, prep: Prepared, name: str, catch: bool, context: Any) -> 
     return response
 
 
-def lane_for(session: Any, method: str, url: str, headers: dict[str, Any]) -> Prepared | None:
+def lane_for(session: Any, method: str, url: str, headers: dict[str, Any],
+             guard: Any = None) -> Prepared | None:
     """The bytes of a fixed request (no body), built once while the jar is empty, or None."""
     jar = session.client.cookiejar
     if jar is not None and jar._cookies:
         return None  # built now, they would carry today's cookies into every later send
-    return prepare_or_none(session, method, url, headers, {})
+    return prepare_or_none(session, method, url, headers, {}, guard)

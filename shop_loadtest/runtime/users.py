@@ -382,7 +382,7 @@ class _JourneyMixin:
         key = id(req)  # compiled steps live as long as the process
         lane = self._lanes.get(key)
         if lane is None:
-            lane = lane_for(self.client, req.step.method, url, headers)
+            lane = lane_for(self.client, req.step.method, url, headers, self._guard)
             if lane is not None:  # else tried again next time (built with cookies: not kept)
                 self._lanes[key] = lane
         return lane
@@ -403,7 +403,7 @@ class _JourneyMixin:
             if lane is not None and lane.usable(self._guard):
                 resp = send(self.client, lane, name, catch, self._context())
             else:
-                prep = prepare_or_none(self.client, method, url, headers, kwargs)
+                prep = prepare_or_none(self.client, method, url, headers, kwargs, self._guard)
                 if prep is not None and prep.usable(self._guard, empty_jar=False):
                     resp = send(self.client, prep, name, catch, self._context())
                 else:
