@@ -11,6 +11,63 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
 
+def read_request(conn: socket.socket, pending: bytes = b"") -> tuple[bytes, bytes, bytes] | None:
+    """The next request on a raw connection: (head, body by its Content-Length, what was read
+    beyond it), or None when the peer closed first. `pending` is what an earlier call left."""
+    data = pending
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    head, _, data = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    while len(data) < length:
+        chunk = conn.recv(1 << 20)
+        if not chunk:
+            return None
+        data += chunk
+    return head, data[:length], data[length:]
+
+
+class RawServer:
+    """A loopback TCP server for HTTP written by hand: `serve(conn)` answers one connection
+    (in a thread of its own when `threaded`, else one connection after the other). It counts
+    connections."""
+
+    threaded = True
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self._srv = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._srv.getsockname()[1]}"
+
+    def __enter__(self) -> Self:
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._srv.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._srv.accept()
+            except OSError:
+                return
+            self.connections += 1
+            if self.threaded:
+                threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
+            else:
+                self.serve(conn)
+
+    def serve(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
 

@@ -5,12 +5,11 @@ with gevent) against loopback servers that reset connections or never answer."""
 from __future__ import annotations
 
 import socket
-import threading
 from typing import Any
 
 import pytest
 
-from tests.servers import ResettingServer, StallingServer
+from tests.servers import RawServer, ResettingServer, StallingServer, read_request
 from tests.test_arrivals import in_engine
 
 SESSION = """
@@ -91,53 +90,28 @@ def test_a_timed_out_request_is_kind_timeout_and_leaks_no_connection():
     assert got["fired"] is False  # a timer cancelled in time does not fire
 
 
-class ClosingServer:
+class ClosingServer(RawServer):
     """Answers each request as HTTP/1.1 keep-alive (no `Connection: close`), then closes the
     connection anyway: what a server's idle timeout does to a socket sitting in the pool.
     It counts connections, requests and the body bytes it read."""
 
+    threaded = False
+
     def __init__(self) -> None:
-        self.connections = self.requests = self.body_bytes = 0
-        self._srv = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._srv.getsockname()[1]}"
-        self._thread = threading.Thread(target=self._serve, daemon=True)
+        super().__init__()
+        self.requests = self.body_bytes = 0
 
-    def __enter__(self) -> ClosingServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._srv.close()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self._srv.accept()
-            except OSError:
+    def serve(self, conn: socket.socket) -> None:
+        with conn:
+            request = read_request(conn)
+            if request is None:
                 return
-            self.connections += 1
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                while len(body) < length:
-                    chunk = conn.recv(1 << 20)
-                    if not chunk:
-                        break
-                    body += chunk
-                self.requests += 1
-                self.body_bytes += len(body)
-                answer = str(len(body)).encode()
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(answer)).encode()
-                             + b"\r\n\r\n" + answer)
+            _, body, _ = request
+            self.requests += 1
+            self.body_bytes += len(body)
+            answer = str(len(body)).encode()
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(answer)).encode()
+                         + b"\r\n\r\n" + answer)
 
 
 def test_a_kept_alive_socket_the_server_closed_is_replaced_not_sent_on():

@@ -9,12 +9,12 @@ from __future__ import annotations
 import gzip
 import socket
 import struct
-import threading
 import time
 from typing import Any
 
 import pytest
 
+from tests.servers import RawServer, read_request
 from tests.test_arrivals import in_engine
 from tests.test_client import ClosingServer
 
@@ -40,52 +40,22 @@ ANSWERS: dict[str, bytes | str] = {
 }
 
 
-class ScriptedServer:
+class ScriptedServer(RawServer):
     """Keep-alive HTTP/1.1 on raw sockets: each request's bytes are kept, in order, and the
     path picks the answer (`ANSWERS`): bytes to send, or a way to fail."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.received: list[bytes] = []
-        self.connections = 0
-        self._srv = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._srv.getsockname()[1]}"
 
-    def __enter__(self) -> ScriptedServer:
-        threading.Thread(target=self._accept, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._srv.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._srv.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
+    def serve(self, conn: socket.socket) -> None:
         data = b""
         with conn:
             while True:
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    data += chunk
-                head, _, data = data.partition(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                while len(data) < length:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    data += chunk
-                body, data = data[:length], data[length:]
+                request = read_request(conn, data)
+                if request is None:
+                    return
+                head, body, data = request
                 self.received.append(head + b"\r\n\r\n" + body)
                 path = head.split(b" ")[1].decode().split("?")[0]
                 answer = ANSWERS.get(path, OK)
