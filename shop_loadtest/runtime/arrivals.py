@@ -182,7 +182,7 @@ class ArrivalScheduler:
                 self.counts.due += 1
                 pending = next(self._times, None)
             self._pending = pending
-            queue.hand_out_now()
+            queue.hand_out()
             self._arm()  # handing out ran users: the clock moved on
             return
         self._arm(now)
@@ -217,7 +217,6 @@ class _Tickets(deque[float]):
         super().__init__()
         self._waiting: list[Waiter[Any]] = []
         self._hub = get_hub()
-        self._handing_out = False
 
     def empty(self) -> bool:
         return not self
@@ -251,18 +250,8 @@ class _Tickets(deque[float]):
             pass
 
     def hand_out(self) -> None:
-        """Give the waiting tickets to waiting users, from the hub (a Waiter is switched to
-        from there only), once per batch of tickets."""
-        if self and self._waiting and not self._handing_out:
-            self._handing_out = True
-            self._hub.loop.run_callback(self._hand_out)
-
-    def _hand_out(self) -> None:
-        self._handing_out = False
-        self.hand_out_now()
-
-    def hand_out_now(self) -> None:
-        """`hand_out`, when already running in the hub (a timer's callback)."""
+        """Give the waiting tickets to waiting users. Runs in the hub (the scheduler's timer
+        callback): a Waiter is switched to from there only."""
         waiting = self._waiting
         while self and waiting:
             waiting.pop().switch(self.popleft())

@@ -403,8 +403,9 @@ class _JourneyMixin:
             if lane is not None and lane.usable(self._guard):
                 resp = send(self.client, lane, name, catch, self._context())
             else:
+                # built now, with this request's cookies; a refused host yields None
                 prep = prepare_or_none(self.client, method, url, headers, kwargs, self._guard)
-                if prep is not None and prep.usable(self._guard, empty_jar=False):
+                if prep is not None:
                     resp = send(self.client, prep, name, catch, self._context())
                 else:
                     resp = self.client.request(method, url, name=name, headers=headers,
