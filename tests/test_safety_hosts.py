@@ -180,6 +180,49 @@ def test_the_guard_refuses_every_hop_to_a_forbidden_host_on_real_sessions(shop, 
         + [f"{bad} is not an allowed host (step 2 of journey j)"])
 
 
+# The runtime's journey users send most requests through the lean lane (runtime/lane.py), not
+# through the session's guarded `_urlopen`: their own requests, fixed or built per request, and
+# the hops they follow must be refused there too, nothing sent.
+JOURNEY_USERS = """
+    import json
+    from locust.env import Environment
+    from shop_loadtest.journeys import Journey, RequestStep
+    from shop_loadtest.runtime.users import JourneyUser
+
+    SHOP, BAD = ARGS
+    recorded = []
+
+    class Walker(JourneyUser):
+        host = SHOP
+        journey = Journey(name="j", weight=1.0, steps=[
+            RequestStep("GET", "/fine", name="fine"),
+            RequestStep("GET", BAD + "/fixed", name="fixed", on_fail="continue"),
+            RequestStep("GET", "{{ '" + BAD + "' }}/tmpl", name="tmpl", on_fail="continue"),
+            RequestStep("POST", "{{ '" + BAD + "' }}/json", name="json", json={"a": 1},
+                        on_fail="continue"),
+            RequestStep("GET", "/to/302?url=" + BAD + "/hop", name="hop", on_fail="continue"),
+        ])
+
+    env = Environment(user_classes=[Walker], host=SHOP)
+    env.events.request.add_listener(lambda **kw: recorded.append(
+        (kw["name"], type(kw["exception"]).__name__ if kw["exception"] else None)))
+    user = Walker(env)
+    user.on_start()
+    for _ in range(2):  # the second run reuses what the first built
+        user.run_journey(Walker.journey)
+    print(json.dumps(recorded))
+"""
+
+
+def test_journey_users_refuse_a_forbidden_host_on_every_path_of_the_lane(shop, forbidden):
+    got = in_engine(JOURNEY_USERS.replace("ARGS", repr((shop.url, forbidden.url))))
+    assert forbidden.count == 0
+    assert shop.per_path.get("/fine") == 2
+    one_run = [["fine", None], ["fixed", "HostNotAllowed"], ["tmpl", "HostNotAllowed"],
+               ["json", "HostNotAllowed"], ["hop", None], ["hop (redirect 1)", "HostNotAllowed"]]
+    assert got == one_run * 2
+
+
 # --- the verdict rule -------------------------------------------------------------------------
 def _summary(refused: dict) -> dict:
     """A summary with the evidence a clean 4 s run records (judge/evidence.py): the load
