@@ -151,17 +151,23 @@ SCHEDULER_RUN = """
     from shop_loadtest.runtime.arrivals import ArrivalScheduler
     from shop_loadtest.shapes import Profile
 
-    def run(rate, seconds, users, service_s, max_lateness, mode="even"):
+    def run(rate, seconds, users, service_s, max_lateness, mode="even", stop_at=None):
+        # stop_at: the user that starts that many arrivals stops the scheduler, from
+        # inside the hand-out (the scheduler is handing tickets out when it is stopped)
         profile = Profile.from_stages([("open", 0, rate), ("hold", seconds, rate)])
         s = ArrivalScheduler(profile, index=0, count=1, mode=mode, max_lateness=max_lateness,
                              doors_open=time.time() + 0.2, seed=1)
         starts = []
+        stopped_at = []
 
         def user():
             while not s.finished or not s._queue.empty():
                 lateness = s.take(timeout=0.1)
                 if lateness is not None:
                     starts.append(time.time())
+                    if len(starts) == stop_at:
+                        s.stop()
+                        stopped_at.append(time.time())
                     gevent.sleep(service_s)
 
         pool = [gevent.spawn(user) for _ in range(users)]
@@ -171,12 +177,25 @@ SCHEDULER_RUN = """
         gevent.killall(pool)
         gaps = sorted(b - a for a, b in zip(starts, starts[1:]))
         return {**s.counts.take(), "expected": profile.total(),
+                "after_stop": sum(1 for t in starts if stopped_at and t > stopped_at[0]),
                 "gap_min": gaps[0] if gaps else None,
                 "gap_median": gaps[len(gaps) // 2] if gaps else None}
+
+    def started_after_stop():
+        # a run stopped before its doors opened: the scheduler's start comes after
+        profile = Profile.from_stages([("open", 0, 100), ("hold", 1.0, 100)])
+        s = ArrivalScheduler(profile, index=0, count=1, mode="even", max_lateness=1.0,
+                             doors_open=time.time())
+        s.stop()
+        s.start()
+        gevent.sleep(0.3)
+        return s.counts.take()["due"]
 
     print(json.dumps({
         "fast": run(200, 1.0, users=5, service_s=0.001, max_lateness=1.0),
         "slow": run(100, 1.5, users=2, service_s=0.1, max_lateness=0.2),
+        "stopped": run(100, 1.0, users=1, service_s=0.001, max_lateness=1.0, stop_at=30),
+        "started_after_stop": started_after_stop(),
     }))
 """
 
@@ -205,3 +224,13 @@ def test_arrivals_that_find_no_free_user_are_late_then_dropped_and_all_are_accou
     assert slow["dropped"] >= 100
     assert slow["late"] > 0
     assert 100 < slow["late_max_ms"] <= 200 + 20
+
+
+def test_a_stopped_scheduler_releases_nothing_more_and_accounts_for_what_it_released(
+        scheduler_runs):
+    stopped = scheduler_runs["stopped"]
+    # stopped by the user that took the 30th ticket, while the scheduler was handing out
+    assert stopped["started"] == 30 and stopped["after_stop"] == 0
+    assert stopped["due"] == stopped["started"] + stopped["dropped"]
+    assert stopped["due"] <= 31  # of the 100 the shape had: nothing released after the stop
+    assert scheduler_runs["started_after_stop"] == 0
