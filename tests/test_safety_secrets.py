@@ -56,13 +56,21 @@ CHAR_ENCODINGS: dict[str, Callable[[str], str]] = {
 def _windows_of(pieces: list[str]) -> set[str]:
     """6-character windows of the joined pieces that hold the whole encoding of two or more
     of the secret's characters (one character's escape alone, `&quot;` or `x\\u002f` in
-    base64 data, says nothing of the secret)."""
+    base64 data, says nothing of the secret), widened to whole encodings at both ends: a
+    window cut inside an escape says as little (`ss\\u00` is in any JSON-escaped base64 with
+    `ss/` in it; `ss\\u0026` is only in the secret)."""
     text, spans = "", []
     for piece in pieces:
         spans.append((len(text), len(text) + len(piece)))
         text += piece
-    return {text[k:k + WINDOW] for k in range(len(text) - WINDOW + 1)
-            if sum(k <= a and b <= k + WINDOW for a, b in spans) >= 2}
+    out = set()
+    for k in range(len(text) - WINDOW + 1):
+        end = k + WINDOW
+        if sum(k <= a and b <= end for a, b in spans) >= 2:
+            start = min(a for a, b in spans if b > k)  # the piece the window starts in
+            stop = max(b for a, b in spans if a < end)  # the piece it ends in
+            out.add(text[start:stop])
+    return out
 
 
 def _base64_cores(secret: str) -> Iterator[str]:
